@@ -1,0 +1,271 @@
+//! The registry: table definitions in git, table state in the warehouse.
+//!
+//! Definitions live in the project as `catalog/<database>/<table>.json`, one Glue `TableInput`
+//! per file ([`table`]), versioned like infrastructure code. What changes with every write —
+//! which partitions exist and where their files are — lives in the warehouse as a commit log per
+//! table ([`state`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
+
+pub mod names;
+pub mod state;
+pub mod table;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use names::{NameKind, validate_name};
+use table::{DefinitionProblem, TableDef, TableInput};
+
+/// Why the registry could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A directory or file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// the file or directory
+        path: PathBuf,
+        /// the I/O failure
+        source: std::io::Error,
+    },
+    /// A file is not valid JSON or not a Glue TableInput.
+    #[error("{path}:{line}:{column}: {message}")]
+    Json {
+        /// the file
+        path: PathBuf,
+        /// 1-based line
+        line: usize,
+        /// 1-based column
+        column: usize,
+        /// what the parser said
+        message: String,
+    },
+    /// A definition parsed but is inconsistent.
+    #[error("{path}: {first}{more}", first = problems[0], more = more_problems(problems.len()))]
+    Definition {
+        /// the file
+        path: PathBuf,
+        /// every problem found, at least one
+        problems: Vec<DefinitionProblem>,
+    },
+    /// A file is where no definition can be.
+    #[error("{path}: {reason}")]
+    Layout {
+        /// the file or directory
+        path: PathBuf,
+        /// what is wrong and what to do
+        reason: String,
+    },
+}
+
+fn more_problems(count: usize) -> String {
+    match count {
+        1 => String::new(),
+        n => format!(" (and {} more; run `glaux catalog validate`)", n - 1),
+    }
+}
+
+/// Every table definition of a project.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    tables: BTreeMap<(String, String), Arc<TableDef>>,
+    dir: PathBuf,
+}
+
+impl Registry {
+    /// Loads and validates every definition under `dir`, failing on the first bad file.
+    /// A missing directory is an empty registry.
+    pub fn load(dir: &Path, warehouse_url: &url::Url) -> Result<Registry, CatalogError> {
+        let (registry, mut errors) = Self::load_all(dir, warehouse_url);
+        match errors.is_empty() {
+            true => Ok(registry),
+            false => Err(errors.remove(0)),
+        }
+    }
+
+    /// Loads every good definition and reports every bad one.
+    pub fn load_all(dir: &Path, warehouse_url: &url::Url) -> (Registry, Vec<CatalogError>) {
+        let mut registry = Registry { tables: BTreeMap::new(), dir: dir.to_path_buf() };
+        let mut errors = Vec::new();
+        let files = match definition_files(dir) {
+            Ok(files) => files,
+            Err(e) => return (registry, vec![e]),
+        };
+        for (database, path) in files {
+            match load_definition(&database, &path, warehouse_url) {
+                Ok(def) => {
+                    registry.tables.insert((database, def.name().to_string()), Arc::new(def));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        (registry, errors)
+    }
+
+    /// The catalog directory this registry was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// One table.
+    pub fn table(&self, database: &str, table: &str) -> Option<&Arc<TableDef>> {
+        self.tables.get(&(database.to_string(), table.to_string()))
+    }
+
+    /// Database names, sorted.
+    pub fn databases(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.keys().map(|(db, _)| db.clone()).collect();
+        names.dedup();
+        names
+    }
+
+    /// Tables of one database, sorted by name.
+    pub fn tables_in(&self, database: &str) -> Vec<&Arc<TableDef>> {
+        self.tables.iter().filter(|((db, _), _)| db == database).map(|(_, def)| def).collect()
+    }
+
+    /// Every table, sorted by database then name.
+    pub fn tables(&self) -> impl Iterator<Item = &Arc<TableDef>> {
+        self.tables.values()
+    }
+}
+
+/// Writes a definition file as Glue would take it, creating the database directory.
+pub fn write_definition(dir: &Path, database: &str, input: &TableInput) -> Result<PathBuf, CatalogError> {
+    let db_dir = dir.join(database);
+    let path = db_dir.join(format!("{}.json", input.name));
+    let io = |source| CatalogError::Read { path: path.clone(), source };
+    std::fs::create_dir_all(&db_dir).map_err(io)?;
+    let mut text = serde_json::to_string_pretty(input).expect("TableInput serialises");
+    text.push('\n');
+    std::fs::write(&path, text).map_err(io)?;
+    Ok(path)
+}
+
+/// `(database, file)` for every definition file, checking the directory layout.
+fn definition_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> {
+    let mut files = Vec::new();
+    for db_dir in sorted_entries(dir)? {
+        let name = file_name(&db_dir);
+        if !db_dir.is_dir() {
+            return Err(CatalogError::Layout {
+                path: db_dir,
+                reason: "the catalog holds one directory per database; move this file into one".into(),
+            });
+        }
+        if let Err(e) = validate_name(&name, NameKind::Database) {
+            return Err(CatalogError::Layout { path: db_dir, reason: e.to_string() });
+        }
+        for file in sorted_entries(&db_dir)? {
+            if file.extension().is_some_and(|ext| ext == "json") && file.is_file() {
+                files.push((name.clone(), file));
+            } else {
+                return Err(CatalogError::Layout {
+                    path: file,
+                    reason: "only <table>.json definition files belong in a database directory".into(),
+                });
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Directory entries, sorted, without hidden files; a missing directory has none.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
+    let read = match std::fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(CatalogError::Read { path: dir.to_path_buf(), source }),
+    };
+    let mut entries = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|source| CatalogError::Read { path: dir.to_path_buf(), source })?;
+        if !entry.file_name().to_string_lossy().starts_with('.') {
+            entries.push(entry.path());
+        }
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn load_definition(database: &str, path: &Path, warehouse_url: &url::Url) -> Result<TableDef, CatalogError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: path.into(), source })?;
+    let input: TableInput = serde_json::from_str(&text).map_err(|e| CatalogError::Json {
+        path: path.into(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+    })?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if input.name != stem {
+        return Err(CatalogError::Definition {
+            path: path.into(),
+            problems: vec![DefinitionProblem {
+                field: "Name".into(),
+                problem: format!("`{}` differs from the file name; name the file {}.json", input.name, input.name),
+            }],
+        });
+    }
+    TableDef::from_input(database, input, warehouse_url)
+        .map_err(|problems| CatalogError::Definition { path: path.into(), problems })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> url::Url {
+        url::Url::parse("file:///wh/").unwrap()
+    }
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    const GOOD: &str = r#"{"Name":"t","StorageDescriptor":{"Columns":[{"Name":"a","Type":"int"}]}}"#;
+
+    #[test]
+    fn loads_tables_by_database() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "db1/t.json", GOOD);
+        write(dir.path(), "db2/t.json", GOOD);
+        let registry = Registry::load(dir.path(), &url()).unwrap();
+        assert_eq!(registry.databases(), ["db1", "db2"]);
+        assert_eq!(registry.table("db2", "t").unwrap().location, "db2/t/");
+    }
+
+    #[test]
+    fn errors_name_file_and_position() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "db/t.json", "{\"Name\": \"t\",\n \"StorageDescriptor\": [}");
+        let err = Registry::load(dir.path(), &url()).unwrap_err().to_string();
+        assert!(err.contains("db/t.json:2:"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "db/u.json", GOOD);
+        let err = Registry::load(dir.path(), &url()).unwrap_err().to_string();
+        assert!(err.contains("u.json: Name: `t` differs from the file name"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Bad-DB/t.json", GOOD);
+        let err = Registry::load(dir.path(), &url()).unwrap_err().to_string();
+        assert!(err.contains("invalid database name `Bad-DB`"), "{err}");
+    }
+
+    #[test]
+    fn load_all_reports_every_bad_file_and_keeps_good_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "db/t.json", GOOD);
+        write(dir.path(), "db/x.json", "not json");
+        write(dir.path(), "db/y.json", r#"{"Name":"y","StorageDescriptor":{"Columns":[{"Name":"a","Type":"intt"}]}}"#);
+        let (registry, errors) = Registry::load_all(dir.path(), &url());
+        assert_eq!(registry.tables().count(), 1);
+        assert_eq!(errors.len(), 2);
+    }
+}

@@ -1,0 +1,159 @@
+//! Command-line arguments: the clap definitions, whose doc comments are the `--help` text.
+//!
+//! Arguments are parsed here and converted once into typed options ([`crate::config::Overrides`],
+//! [`crate::engine::exec::PrintOptions`], …); nothing past [`crate::run`] sees raw arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::exec::OutputFormat;
+
+/// glaux: the AWS Glue + Athena workflow on one machine.
+///
+/// A Glue-compatible table registry over a Parquet warehouse (a local directory or S3), an
+/// embedded DataFusion SQL engine with a REPL, and the jobs that fill the tables. With no
+/// command, opens the SQL REPL.
+#[derive(Debug, Parser)]
+#[command(name = "glaux", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Project directory holding glaux.toml, catalog/ and sql/ [env: GLAUX_PROJECT] [default: .]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Warehouse root: a directory or s3://bucket/prefix [env: GLAUX_WAREHOUSE] [default: <project>/warehouse]
+    #[arg(long, global = true, value_name = "URL")]
+    pub warehouse: Option<String>,
+
+    /// What to do [default: sql]
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SQL: the interactive REPL, or statements from -c, -f or standard input
+    Sql(SqlArgs),
+    /// Inspect and check the table registry
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Load files into a registered table
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Run the project's pipeline: load the sample data in data/ and summarise every table
+    Run(RunArgs),
+    /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
+    Init(InitArgs),
+}
+
+/// `glaux sql`.
+#[derive(Debug, Args, Default)]
+pub struct SqlArgs {
+    /// Run this SQL and exit; repeat to run several in order
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    pub commands: Vec<String>,
+
+    /// Run the SQL in this file and exit; repeat to run several in order
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Result format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Print how long each statement took
+    #[arg(long)]
+    pub timing: bool,
+
+    /// Memory the engine may use before spilling to disk, e.g. 512M or 4G
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+}
+
+/// `glaux catalog ...`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List every table with its partition keys, location and current size
+    List {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Print one table's definition (Glue TableInput JSON) and its current state
+    Show {
+        /// The table, as DATABASE.TABLE
+        table: String,
+    },
+    /// Check every definition file and report each problem
+    Validate,
+}
+
+/// `glaux ingest ...`.
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Load CSV files (with a header row) into a table as zstd Parquet, in one atomic commit
+    Csv {
+        /// Files to load
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Target table, as DATABASE.TABLE
+        #[arg(long, value_name = "DATABASE.TABLE")]
+        table: String,
+    },
+}
+
+/// `glaux run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Summary format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `glaux init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create (it may exist but must not hold a glaux.toml)
+    pub dir: PathBuf,
+}
+
+/// Parses `512M`, `4G`, `1.5GiB`, `1000000` into bytes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a size; use e.g. 512M or 4G"))?;
+    let multiplier: f64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TB" | "TIB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown size unit in `{text}`; use K, M, G or T")),
+    };
+    if number <= 0.0 {
+        return Err(format!("`{text}` must be positive"));
+    }
+    Ok((number * multiplier) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("4X").is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! What each subcommand does: typed options in, printed output and a result out.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use arrow::array::{RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use std::sync::Arc;
+
+use crate::catalog::Registry;
+use crate::cli::{CatalogCommand, Cli, Command, IngestCommand, SqlArgs};
+use crate::config::Overrides;
+use crate::engine::EngineOptions;
+use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
+use crate::ingest::csv::ingest_csv;
+use crate::project::{self, Project};
+use crate::repl;
+
+/// A mistake in how glaux was called (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Runs the command the arguments name.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let overrides = Overrides { project: cli.project, warehouse: cli.warehouse };
+    let command = match cli.command {
+        Some(Command::Init(args)) => {
+            project::init(&args.dir)?;
+            eprintln!(
+                "created a glaux project in {}; try `glaux --project {} run`",
+                args.dir.display(),
+                args.dir.display()
+            );
+            return Ok(());
+        }
+        other => other,
+    };
+    let project = Project::open(&overrides)?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout());
+    match command {
+        None => sql(&project, SqlArgs::default(), &mut stdout).await,
+        Some(Command::Sql(args)) => sql(&project, args, &mut stdout).await,
+        Some(Command::Catalog(command)) => catalog(&project, command, &mut stdout).await,
+        Some(Command::Ingest(IngestCommand::Csv { paths, table })) => {
+            let def = project.table(&table)?;
+            let report = ingest_csv(&project.warehouse, def, &paths, chrono::Utc::now()).await?;
+            writeln!(
+                stdout,
+                "{}: {} file(s) loaded, {} skipped as already loaded; rows read {}, written {}, rejected 0; {} bytes; version {}",
+                def.qualified_name(),
+                report.files,
+                report.skipped,
+                report.rows_read,
+                report.rows_written,
+                report.bytes_written,
+                report.version
+            )?;
+            Ok(())
+        }
+        Some(Command::Run(args)) => project::run_pipeline(&project, args.format, &mut stdout).await,
+        Some(Command::Init(_)) => unreachable!("handled before the project is opened"),
+    }?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `glaux sql`: -c and -f in order, else the REPL on a terminal, else standard input.
+async fn sql(project: &Project, args: SqlArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let ctx = project.session(&EngineOptions { memory_limit: args.memory_limit })?;
+    let options = PrintOptions { format: args.format, timing: args.timing };
+    if args.commands.is_empty() && args.files.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return repl::run(&ctx, project, options).await;
+        }
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read SQL from standard input")?;
+        exec_and_print(&ctx, &text, options, out).await?;
+        return Ok(());
+    }
+    for command in &args.commands {
+        exec_and_print(&ctx, command, options, out).await?;
+    }
+    for file in &args.files {
+        let text = read_sql_file(file)?;
+        exec_and_print(&ctx, &text, options, out).await.with_context(|| format!("in {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads a SQL file named by the user; a missing file is a usage error.
+pub fn read_sql_file(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read SQL file {}: {e}", path.display())).into())
+}
+
+async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        CatalogCommand::List { format } => {
+            let batch = catalog_listing(project).await?;
+            print_batch(batch, format, out).await?;
+        }
+        CatalogCommand::Show { table } => {
+            let def = project.table(&table)?;
+            serde_json::to_writer_pretty(&mut *out, &def.input)?;
+            writeln!(out)?;
+            match project.log(def).latest().await? {
+                Some(state) => eprintln!(
+                    "{}: version {} committed {} by {}; {} partition(s), {} rows, {} bytes at {}",
+                    def.qualified_name(),
+                    state.version,
+                    state.committed_at.to_rfc3339(),
+                    state.operation,
+                    state.partitions.len(),
+                    state.partitions.values().map(|p| p.rows()).sum::<u64>(),
+                    state.partitions.values().map(|p| p.bytes()).sum::<u64>(),
+                    project.warehouse.absolute_url(&def.location),
+                ),
+                None => eprintln!("{}: no data committed yet", def.qualified_name()),
+            }
+        }
+        CatalogCommand::Validate => {
+            let (registry, errors) = Registry::load_all(&project.settings.catalog_dir(), project.warehouse.url());
+            for error in &errors {
+                eprintln!("glaux: {error}");
+                if let crate::catalog::CatalogError::Definition { problems, .. } = error {
+                    for problem in problems.iter().skip(1) {
+                        eprintln!("glaux:   also {problem}");
+                    }
+                }
+            }
+            let good = registry.tables().count();
+            writeln!(out, "{good} table definition(s) valid, {} invalid", errors.len())?;
+            if !errors.is_empty() {
+                out.flush()?;
+                return Err(UsageError(format!("{} definition file(s) have problems", errors.len())).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One row per table: definition facts and current state.
+async fn catalog_listing(project: &Project) -> anyhow::Result<RecordBatch> {
+    let mut columns: [Vec<String>; 4] = Default::default();
+    let (mut partitions, mut rows) = (Vec::new(), Vec::new());
+    for def in project.registry.tables() {
+        let state = project.log(def).latest().await?;
+        columns[0].push(def.database.clone());
+        columns[1].push(def.name().to_string());
+        columns[2].push(def.partition_keys.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "));
+        columns[3].push(def.location.clone());
+        partitions.push(state.as_ref().map(|s| s.partitions.len() as u64));
+        rows.push(state.as_ref().map(|s| s.partitions.values().map(|p| p.rows()).sum::<u64>()));
+    }
+    let schema = Schema::new(vec![
+        Field::new("database", DataType::Utf8, false),
+        Field::new("table", DataType::Utf8, false),
+        Field::new("partition_keys", DataType::Utf8, false),
+        Field::new("location", DataType::Utf8, false),
+        Field::new("partitions", DataType::UInt64, true),
+        Field::new("rows", DataType::UInt64, true),
+    ]);
+    let [databases, tables, keys, locations] = columns;
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(databases)),
+            Arc::new(StringArray::from(tables)),
+            Arc::new(StringArray::from(keys)),
+            Arc::new(StringArray::from(locations)),
+            Arc::new(UInt64Array::from(partitions)),
+            Arc::new(UInt64Array::from(rows)),
+        ],
+    )?)
+}

@@ -1,0 +1,260 @@
+//! Settings: `glaux.toml`, `GLAUX_*` environment variables and command-line flags, merged once.
+//!
+//! Precedence is flag > environment > `glaux.toml` > default. The standard AWS variables
+//! (`AWS_REGION`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`) count as
+//! environment, after their `GLAUX_*` counterparts. The result is a typed [`Settings`] that the
+//! rest of glaux receives; nothing below this module reads the environment or the raw flags.
+//! Credentials are never settings: they come from the AWS chain at the moment of use.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Name of the project configuration file.
+pub const CONFIG_FILE: &str = "glaux.toml";
+
+/// Why settings could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// the file
+        path: PathBuf,
+        /// the I/O failure
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a value of the wrong type.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// the file
+        path: PathBuf,
+        /// 1-based line of the problem
+        line: usize,
+        /// what the parser said, naming the key
+        message: String,
+    },
+    /// A setting has a value glaux cannot use.
+    #[error("setting {name} = `{value}`: {reason}")]
+    BadValue {
+        /// where it came from, e.g. `GLAUX_S3_ALLOW_HTTP` or `warehouse.location`
+        name: String,
+        /// the value given
+        value: String,
+        /// what is accepted
+        reason: String,
+    },
+    /// The project directory does not exist.
+    #[error("project directory {path} does not exist; create one with `glaux init {path}`")]
+    NoProject {
+        /// the directory
+        path: PathBuf,
+    },
+}
+
+/// The contents of `glaux.toml`. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[warehouse]`
+    #[serde(default)]
+    pub warehouse: FileWarehouse,
+}
+
+/// `[warehouse]` in `glaux.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWarehouse {
+    /// Directory (relative to the project) or `s3://bucket/prefix`.
+    pub location: Option<String>,
+    /// AWS region of the bucket.
+    pub region: Option<String>,
+    /// S3-compatible endpoint URL.
+    pub endpoint: Option<String>,
+    /// Permit a plain-http endpoint.
+    pub allow_http: Option<bool>,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual-hosted.
+    pub path_style: Option<bool>,
+    /// SSE-KMS key id or ARN; unset means the bucket's default encryption.
+    pub sse_kms_key_id: Option<String>,
+}
+
+/// Flags that override every other source.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--project`
+    pub project: Option<PathBuf>,
+    /// `--warehouse`
+    pub warehouse: Option<String>,
+}
+
+/// Where the warehouse is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarehouseSettings {
+    /// An absolute directory path or `s3://bucket/prefix`.
+    pub location: String,
+    /// AWS region of the bucket.
+    pub region: Option<String>,
+    /// S3-compatible endpoint URL.
+    pub endpoint: Option<String>,
+    /// Permit a plain-http endpoint.
+    pub allow_http: bool,
+    /// Path-style addressing.
+    pub path_style: bool,
+    /// SSE-KMS key id.
+    pub sse_kms_key_id: Option<String>,
+}
+
+/// Everything glaux needs to know before it touches data.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The project directory, holding `glaux.toml`, `catalog/` and `sql/`.
+    pub project: PathBuf,
+    /// The warehouse.
+    pub warehouse: WarehouseSettings,
+}
+
+impl Settings {
+    /// `catalog/` in the project.
+    pub fn catalog_dir(&self) -> PathBuf {
+        self.project.join("catalog")
+    }
+
+    /// Resolves settings from flags, an environment lookup and the project's `glaux.toml`.
+    /// `cwd` anchors relative paths given by flag or environment.
+    pub fn resolve(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        cwd: &Path,
+    ) -> Result<Settings, ConfigError> {
+        let project = match overrides.project.clone().or_else(|| env("GLAUX_PROJECT").map(PathBuf::from)) {
+            Some(dir) => cwd.join(dir),
+            None => cwd.to_path_buf(),
+        };
+        if !project.is_dir() {
+            return Err(ConfigError::NoProject { path: project });
+        }
+        let file = load_file(&project.join(CONFIG_FILE))?;
+        let w = file.warehouse;
+
+        let location = match overrides.warehouse.clone().or_else(|| env("GLAUX_WAREHOUSE")) {
+            Some(location) => anchor(&location, cwd),
+            None => anchor(w.location.as_deref().unwrap_or("warehouse"), &project),
+        };
+        let first = |names: &[&str]| names.iter().find_map(|name| env(name).map(|v| (name.to_string(), v)));
+        let region = first(&["GLAUX_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"]).map(|(_, v)| v).or(w.region);
+        let endpoint =
+            first(&["GLAUX_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]).map(|(_, v)| v).or(w.endpoint);
+        let allow_http = match first(&["GLAUX_S3_ALLOW_HTTP", "AWS_ALLOW_HTTP"]) {
+            Some((name, value)) => parse_bool(&name, &value)?,
+            None => w.allow_http.unwrap_or(false),
+        };
+        let path_style = match first(&["GLAUX_S3_PATH_STYLE"]) {
+            Some((name, value)) => parse_bool(&name, &value)?,
+            // A custom endpoint is almost always an S3-compatible server that wants path style.
+            None => w.path_style.unwrap_or(endpoint.is_some()),
+        };
+        if let Some(endpoint) = &endpoint {
+            if endpoint.starts_with("http://") && !allow_http {
+                return Err(ConfigError::BadValue {
+                    name: "S3 endpoint".into(),
+                    value: endpoint.clone(),
+                    reason: "plain http is refused; set AWS_ALLOW_HTTP=true or warehouse.allow_http = true".into(),
+                });
+            }
+        }
+        let sse_kms_key_id = env("GLAUX_S3_SSE_KMS_KEY_ID").or(w.sse_kms_key_id);
+        Ok(Settings {
+            project,
+            warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse_kms_key_id },
+        })
+    }
+}
+
+/// Reads `glaux.toml`; a missing file means all defaults.
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+    };
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+        ConfigError::Invalid { path: path.to_path_buf(), line, message: e.message().to_string() }
+    })
+}
+
+/// A URL stays as it is; a relative directory is taken relative to `base`.
+fn anchor(location: &str, base: &Path) -> String {
+    if location.contains("://") { location.to_string() } else { base.join(location).display().to_string() }
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: "expected true or false".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(toml: &str, env: &[(&str, &str)], overrides: Overrides) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), toml).unwrap();
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let overrides = Overrides { project: Some(dir.path().to_path_buf()), ..overrides };
+        Settings::resolve(&overrides, &|k| env.get(k).cloned(), Path::new("/work"))
+    }
+
+    #[test]
+    fn defaults_put_the_warehouse_in_the_project() {
+        let s = resolve("", &[], Overrides::default()).unwrap();
+        assert!(s.warehouse.location.ends_with("/warehouse"));
+        assert!(!s.warehouse.allow_http);
+    }
+
+    #[test]
+    fn flag_beats_environment_beats_file() {
+        let toml = "[warehouse]\nlocation = \"s3://from-file/p\"\n";
+        let s = resolve(toml, &[], Overrides::default()).unwrap();
+        assert_eq!(s.warehouse.location, "s3://from-file/p");
+        let s = resolve(toml, &[("GLAUX_WAREHOUSE", "s3://from-env/p")], Overrides::default()).unwrap();
+        assert_eq!(s.warehouse.location, "s3://from-env/p");
+        let flags = Overrides { warehouse: Some("s3://from-flag/p".into()), ..Overrides::default() };
+        let s = resolve(toml, &[("GLAUX_WAREHOUSE", "s3://from-env/p")], flags).unwrap();
+        assert_eq!(s.warehouse.location, "s3://from-flag/p");
+    }
+
+    #[test]
+    fn aws_variables_fill_in_endpoint_and_http() {
+        let env =
+            [("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("AWS_ALLOW_HTTP", "true"), ("AWS_REGION", "eu-west-1")];
+        let s = resolve("", &env, Overrides::default()).unwrap();
+        assert_eq!(s.warehouse.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert!(s.warehouse.allow_http && s.warehouse.path_style);
+        assert_eq!(s.warehouse.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn plain_http_needs_permission() {
+        let err = resolve("[warehouse]\nendpoint = \"http://x:1\"\n", &[], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("AWS_ALLOW_HTTP"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = resolve("[warehouse]\nlocaton = \"x\"\n", &[], Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("glaux.toml:2") && text.contains("unknown field `locaton`"), "{text}");
+        let err = resolve("", &[("GLAUX_S3_ALLOW_HTTP", "maybe")], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("GLAUX_S3_ALLOW_HTTP"), "{err}");
+    }
+}

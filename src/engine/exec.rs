@@ -1,0 +1,238 @@
+//! The one execution path: parse, plan, run and print SQL.
+//!
+//! REPL lines, `-c`, `-f`, standard input and jobs all go through [`exec_and_print`], so a
+//! statement behaves the same wherever it comes from. Table output is collected and drawn once;
+//! CSV, JSON and NDJSON stream batch by batch, so a large result never sits in memory.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::util::display::FormatOptions;
+use arrow::util::pretty::{pretty_format_batches_with_options, pretty_format_batches_with_schema};
+use datafusion::error::DataFusionError;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use futures::StreamExt;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned table for people.
+    #[default]
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <OutputFormat as clap::ValueEnum>::from_str(s, true)
+            .map_err(|_| format!("unknown format `{s}`; use table, csv, json or ndjson"))
+    }
+}
+
+/// Printing choices.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrintOptions {
+    /// Result format.
+    pub format: OutputFormat,
+    /// Print elapsed time after each statement.
+    pub timing: bool,
+}
+
+/// A statement that failed, or output that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// DataFusion rejected or failed the query.
+    #[error("{0}")]
+    Query(#[from] DataFusionError),
+    /// Formatting the result failed.
+    #[error("cannot format the result: {0}")]
+    Format(#[from] arrow::error::ArrowError),
+    /// Writing the result failed (a closed pipe among others).
+    #[error("cannot write the result: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// What one call ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecSummary {
+    /// Statements run.
+    pub statements: usize,
+    /// Rows printed by the last statement.
+    pub rows: usize,
+}
+
+/// Runs every statement in `sql` in order, printing each result to `out`. Stops at the first
+/// failing statement.
+pub async fn exec_and_print(
+    ctx: &SessionContext,
+    sql: &str,
+    options: PrintOptions,
+    out: &mut dyn Write,
+) -> Result<ExecSummary, ExecError> {
+    let state = ctx.state();
+    let parser_options = &state.config().options().sql_parser;
+    let dialect = dialect_from_str(parser_options.dialect)
+        .ok_or_else(|| DataFusionError::Configuration(format!("unsupported SQL dialect {}", parser_options.dialect)))?;
+    let statements = DFParserBuilder::new(sql)
+        .with_dialect(dialect.as_ref())
+        .with_recursion_limit(parser_options.recursion_limit.get())
+        .build()?
+        .parse_statements()?;
+    let mut summary = ExecSummary::default();
+    for statement in statements {
+        let started = Instant::now();
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let frame = ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = frame.schema().inner().clone();
+        let stream = frame.execute_stream().await?;
+        summary.rows = print_stream(stream, schema, options.format, out).await?;
+        summary.statements += 1;
+        if options.timing {
+            writeln!(out, "Time: {}", format_elapsed(started.elapsed()))?;
+        }
+    }
+    out.flush()?;
+    Ok(summary)
+}
+
+/// Prints one batch built by glaux itself (listings, summaries) in the chosen format.
+pub async fn print_batch(batch: RecordBatch, format: OutputFormat, out: &mut dyn Write) -> Result<usize, ExecError> {
+    let schema = batch.schema();
+    let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(batch)]));
+    let rows = print_stream(Box::pin(stream), schema, format, out).await?;
+    out.flush()?;
+    Ok(rows)
+}
+
+async fn print_stream(
+    mut stream: datafusion::physical_plan::SendableRecordBatchStream,
+    schema: SchemaRef,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<usize, ExecError> {
+    let mut rows = 0;
+    match format {
+        OutputFormat::Table => {
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                batches.push(batch);
+            }
+            print_table(&schema, &batches, rows, out)?;
+        }
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut wrote_any = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                writer.write(&batch)?;
+                wrote_any = true;
+            }
+            if !wrote_any {
+                writer.write(&RecordBatch::new_empty(schema))?;
+            }
+        }
+        OutputFormat::Json => {
+            let builder = arrow::json::WriterBuilder::new().with_explicit_nulls(true);
+            let mut writer = builder.build::<_, arrow::json::writer::JsonArray>(&mut *out);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                writer.write(&batch)?;
+            }
+            writer.finish()?;
+            drop(writer);
+            if rows == 0 {
+                // arrow writes nothing for no rows; an empty result is still a JSON array.
+                write!(out, "[]")?;
+            }
+            writeln!(out)?;
+        }
+        OutputFormat::Ndjson => {
+            let builder = arrow::json::WriterBuilder::new().with_explicit_nulls(true);
+            let mut writer = builder.build::<_, arrow::json::writer::LineDelimited>(&mut *out);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                writer.write(&batch)?;
+            }
+            writer.finish()?;
+        }
+    }
+    Ok(rows)
+}
+
+fn print_table(schema: &SchemaRef, batches: &[RecordBatch], rows: usize, out: &mut dyn Write) -> Result<(), ExecError> {
+    if schema.fields().is_empty() {
+        return Ok(());
+    }
+    if rows == 0 {
+        writeln!(out, "{}", pretty_format_batches_with_schema(schema.clone(), &[])?)?;
+    } else {
+        let options = FormatOptions::default().with_display_error(true).with_null("NULL");
+        writeln!(out, "{}", pretty_format_batches_with_options(batches, &options)?)?;
+    }
+    writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" })?;
+    Ok(())
+}
+
+/// `0.012s`, `1.234s`, `2m 03.4s`.
+pub fn format_elapsed(elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs < 60.0 { format!("{secs:.3}s") } else { format!("{}m {:04.1}s", (secs / 60.0) as u64, secs % 60.0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(sql: &str, format: OutputFormat) -> String {
+        let ctx = SessionContext::new();
+        let mut out = Vec::new();
+        exec_and_print(&ctx, sql, PrintOptions { format, timing: false }, &mut out).await.unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_format_prints_rows_and_nulls() {
+        let sql = "SELECT 1 AS a, NULL AS b UNION ALL SELECT 2, 'x' ORDER BY a";
+        assert!(run(sql, OutputFormat::Table).await.contains("| 1 | NULL |"));
+        assert_eq!(run(sql, OutputFormat::Csv).await, "a,b\n1,\n2,x\n");
+        assert_eq!(run(sql, OutputFormat::Json).await, "[{\"a\":1,\"b\":null},{\"a\":2,\"b\":\"x\"}]\n");
+        assert_eq!(run(sql, OutputFormat::Ndjson).await, "{\"a\":1,\"b\":null}\n{\"a\":2,\"b\":\"x\"}\n");
+    }
+
+    #[tokio::test]
+    async fn empty_results_keep_their_shape() {
+        let sql = "SELECT 1 AS a WHERE false";
+        assert!(run(sql, OutputFormat::Table).await.contains("(0 rows)"));
+        assert_eq!(run(sql, OutputFormat::Csv).await, "a\n");
+        assert_eq!(run(sql, OutputFormat::Json).await, "[]\n");
+        assert_eq!(run(sql, OutputFormat::Ndjson).await, "");
+    }
+
+    #[tokio::test]
+    async fn statements_run_in_order_and_stop_at_an_error() {
+        let ctx = SessionContext::new();
+        let mut out = Vec::new();
+        let options = PrintOptions { format: OutputFormat::Csv, timing: false };
+        let err =
+            exec_and_print(&ctx, "SELECT 1 AS a; SELECT nope; SELECT 3 AS c", options, &mut out).await.unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        assert_eq!(String::from_utf8(out).unwrap(), "a\n1\n");
+    }
+}

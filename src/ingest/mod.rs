@@ -1,0 +1,76 @@
+//! Ingest: turning input files into table partitions, published with one atomic commit.
+//!
+//! [`ParquetSink`] writes one Parquet file the way every reader accepts it (zstd, INT64
+//! timestamps with UTC semantics, no INT96) into a commit's fresh prefix; [`csv`] loads CSV
+//! files. Nothing written here is visible until [`crate::catalog::state::TableLog::commit`]
+//! publishes it, so a failed or killed load leaves only unreferenced files behind.
+
+pub mod csv;
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use object_store::buffered::BufWriter;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::catalog::state::DataFile;
+use crate::warehouse::Warehouse;
+
+/// Why writing a data file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Parquet encoding or the upload failed.
+    #[error("writing {path}: {source}")]
+    Parquet {
+        /// the file, relative to the warehouse
+        path: String,
+        /// what failed
+        source: parquet::errors::ParquetError,
+    },
+}
+
+/// Writer settings every glaux Parquet file uses.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level 3 is valid")))
+        .set_created_by(format!("glaux {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// One Parquet file being written to the warehouse.
+pub struct ParquetSink {
+    writer: AsyncArrowWriter<BufWriter>,
+    path: String,
+    rows: u64,
+}
+
+impl ParquetSink {
+    /// Starts `relative_path` (below the warehouse root) with `schema`.
+    pub fn create(warehouse: &Warehouse, relative_path: &str, schema: SchemaRef) -> Result<ParquetSink, WriteError> {
+        let upload = BufWriter::new(Arc::clone(warehouse.store()), warehouse.path(relative_path));
+        let writer = AsyncArrowWriter::try_new(upload, schema, Some(writer_properties()))
+            .map_err(|source| WriteError::Parquet { path: relative_path.to_string(), source })?;
+        Ok(ParquetSink { writer, path: relative_path.to_string(), rows: 0 })
+    }
+
+    /// Appends a batch.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).await.map_err(|source| WriteError::Parquet { path: self.path.clone(), source })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Finishes the file and completes the upload.
+    pub async fn finish(mut self) -> Result<DataFile, WriteError> {
+        self.writer.finish().await.map_err(|source| WriteError::Parquet { path: self.path.clone(), source })?;
+        let size = self.writer.bytes_written() as u64;
+        Ok(DataFile { path: self.path, size, rows: self.rows })
+    }
+}

@@ -1,0 +1,30 @@
+//! The `glaux` binary: parse arguments, set up logging, run, map the result to an exit code.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = glaux::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("glaux: cannot start the async runtime: {e}");
+            return ExitCode::from(glaux::EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(glaux::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if glaux::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("glaux: {e:#}");
+            glaux::exit_code(&e)
+        }
+    }
+}

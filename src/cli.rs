@@ -100,6 +100,9 @@ pub enum IngestCommand {
         /// Target table, as DATABASE.TABLE
         #[arg(long, value_name = "DATABASE.TABLE")]
         table: String,
+        /// Day to file the load under, for an `ingest_date` partition key [default: today, UTC]
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<chrono::NaiveDate>,
     },
 }
 

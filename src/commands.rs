@@ -37,15 +37,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         other => other,
     };
-    let project = Project::open(&overrides)?;
+    let project = match &command {
+        Some(Command::Catalog(CatalogCommand::Validate)) => Project::open_without_registry(&overrides)?,
+        _ => Project::open(&overrides)?,
+    };
     let mut stdout = std::io::BufWriter::new(std::io::stdout());
     match command {
         None => sql(&project, SqlArgs::default(), &mut stdout).await,
         Some(Command::Sql(args)) => sql(&project, args, &mut stdout).await,
         Some(Command::Catalog(command)) => catalog(&project, command, &mut stdout).await,
-        Some(Command::Ingest(IngestCommand::Csv { paths, table })) => {
+        Some(Command::Ingest(IngestCommand::Csv { paths, table, date })) => {
             let def = project.table(&table)?;
-            let report = ingest_csv(&project.warehouse, def, &paths, chrono::Utc::now()).await?;
+            let now = chrono::Utc::now();
+            let day = date.unwrap_or(now.date_naive());
+            let report = ingest_csv(&project.warehouse, def, &paths, day, now).await?;
             writeln!(
                 stdout,
                 "{}: {} file(s) loaded, {} skipped as already loaded; rows read {}, written {}, rejected 0; {} bytes; version {}",

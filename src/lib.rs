@@ -14,6 +14,7 @@
 //! - [`engine`]: the DataFusion session over the registry, and the one execution path.
 //! - [`repl`]: the interactive SQL shell.
 //! - [`ingest`]: writing files into tables through the commit protocol.
+//! - [`panics`]: containment of panics in dependencies, reported as one-line errors.
 //! - [`project`]: project scaffolding (`glaux init`) and the pipeline run (`glaux run`).
 //! - [`commands`]: what each subcommand does, from typed options to printed output.
 
@@ -25,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod ingest;
+pub mod panics;
 pub mod project;
 pub mod repl;
 pub mod warehouse;
@@ -55,6 +57,11 @@ pub fn exit_code(error: &anyhow::Error) -> ExitCode {
             || cause.is::<commands::UsageError>()
     });
     ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+}
+
+/// An error message on one line: DataFusion and others sometimes add lines of detail.
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether the error is only a closed output pipe (`glaux sql ... | head`), which is not a failure.

@@ -46,11 +46,17 @@ pub struct Project {
 impl Project {
     /// Resolves settings from the process environment and opens warehouse and registry.
     pub fn open(overrides: &Overrides) -> anyhow::Result<Project> {
+        let mut project = Self::open_without_registry(overrides)?;
+        project.registry = Registry::load(&project.settings.catalog_dir(), project.warehouse.url())?;
+        Ok(project)
+    }
+
+    /// Opens settings and warehouse only, with an empty registry: for checking the registry.
+    pub fn open_without_registry(overrides: &Overrides) -> anyhow::Result<Project> {
         let cwd = std::env::current_dir().context("cannot determine the current directory")?;
         let settings = Settings::resolve(overrides, &|name| std::env::var(name).ok(), &cwd)?;
         let warehouse = Warehouse::open(&settings.warehouse)?;
-        let registry = Registry::load(&settings.catalog_dir(), warehouse.url())?;
-        Ok(Project { settings, warehouse, registry })
+        Ok(Project { settings, warehouse, registry: Registry::default() })
     }
 
     /// A SQL session over this project's tables.
@@ -134,7 +140,8 @@ pub async fn load_data_dir(project: &Project) -> anyhow::Result<Vec<LoadOutcome>
         if files.is_empty() {
             continue;
         }
-        let report = ingest_csv(&project.warehouse, def, &files, Utc::now())
+        let now = Utc::now();
+        let report = ingest_csv(&project.warehouse, def, &files, now.date_naive(), now)
             .await
             .with_context(|| format!("loading {} into {}", dir.display(), def.qualified_name()))?;
         outcomes.push(LoadOutcome {

@@ -124,8 +124,9 @@ pub struct Transaction {
     pub commit_id: String,
     /// Shown in history.
     pub operation: String,
-    /// The snapshot the writer read when it decided what to write; a concurrent commit after it
-    /// that touched the same partitions or properties makes this one fail instead of rebasing.
+    /// The snapshot the writer read when it decided what to write (0 for an empty table); a
+    /// commit after it that touched the same partitions or properties makes this one fail
+    /// instead of rebasing. `None` is a blind write that rebases over anything.
     pub read_version: Option<u64>,
     /// Remove every partition not replaced by this commit (a full refresh).
     pub replace_all: bool,

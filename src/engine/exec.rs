@@ -62,6 +62,15 @@ pub enum ExecError {
     /// Writing the result failed (a closed pipe among others).
     #[error("cannot write the result: {0}")]
     Output(#[from] std::io::Error),
+    /// Code below glaux panicked (for example a reader on a corrupt file); the statement fails,
+    /// the session carries on.
+    #[error("internal error while running `{statement}`: {message}; an input it reads may be corrupt")]
+    Panicked {
+        /// the statement, abbreviated
+        statement: String,
+        /// the panic's message
+        message: String,
+    },
 }
 
 /// What one call ran.
@@ -93,11 +102,16 @@ pub async fn exec_and_print(
     let mut summary = ExecSummary::default();
     for statement in statements {
         let started = Instant::now();
-        let plan = ctx.state().statement_to_plan(statement).await?;
-        let frame = ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = frame.schema().inner().clone();
-        let stream = frame.execute_stream().await?;
-        summary.rows = print_stream(stream, schema, options.format, out).await?;
+        let text = abbreviate(&statement.to_string());
+        let run = async {
+            let plan = ctx.state().statement_to_plan(statement).await?;
+            let frame = ctx.execute_logical_plan(plan).await?;
+            let schema: SchemaRef = frame.schema().inner().clone();
+            let stream = frame.execute_stream().await?;
+            print_stream(stream, schema, options.format, &mut *out).await
+        };
+        summary.rows =
+            crate::panics::contain(run).await.map_err(|message| ExecError::Panicked { statement: text, message })??;
         summary.statements += 1;
         if options.timing {
             writeln!(out, "Time: {}", format_elapsed(started.elapsed()))?;
@@ -156,10 +170,6 @@ async fn print_stream(
             }
             writer.finish()?;
             drop(writer);
-            if rows == 0 {
-                // arrow writes nothing for no rows; an empty result is still a JSON array.
-                write!(out, "[]")?;
-            }
             writeln!(out)?;
         }
         OutputFormat::Ndjson => {
@@ -188,6 +198,15 @@ fn print_table(schema: &SchemaRef, batches: &[RecordBatch], rows: usize, out: &m
     }
     writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" })?;
     Ok(())
+}
+
+/// A statement shortened for an error message.
+fn abbreviate(statement: &str) -> String {
+    let one_line = crate::one_line(statement);
+    match one_line.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
 }
 
 /// `0.012s`, `1.234s`, `2m 03.4s`.

@@ -102,14 +102,16 @@ pub struct CsvReport {
     pub version: u64,
 }
 
-/// Loads `paths` into `def`'s table, dated `at`, as one commit.
+/// Loads `paths` into `def`'s table as one commit at `at`, filed under `day` when the table has
+/// an `ingest_date` partition key.
 pub async fn ingest_csv(
     warehouse: &Warehouse,
     def: &TableDef,
     paths: &[PathBuf],
+    day: NaiveDate,
     at: DateTime<Utc>,
 ) -> Result<CsvReport, CsvError> {
-    let values = partition_values(def, at.date_naive())?;
+    let values = partition_values(def, day)?;
     let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
     let log = TableLog::new(warehouse, &def.database, def.name(), keys);
     let base = log.latest().await?;
@@ -149,7 +151,8 @@ pub async fn ingest_csv(
     }
     let rows_written = files.iter().map(|f| f.rows).sum();
     let bytes_written = files.iter().map(|f| f.size).sum();
-    txn.read_version = base.as_ref().map(|s| s.version);
+    // Version 0 is the empty table: a concurrent first commit must conflict, not be overwritten.
+    txn.read_version = Some(base.as_ref().map_or(0, |s| s.version));
     txn.changes.push(Change::Replace(NewPartition { values, location, files }));
     txn.properties.insert(INGESTED_FILES_PROPERTY.to_string(), Value::Object(ledger));
     let state = log.commit(&txn).await?;

@@ -222,7 +222,9 @@ mod tests {
             ["customer_data.customer_base_raw"]
         );
         assert_eq!(h.candidates("select em", "em"), ["email"]);
-        assert_eq!(h.candidates("select reg from customer_data.customer_base_raw", "reg"), Vec::<String>::new());
+        // Only the named table's columns are offered once a table is named.
+        assert_eq!(h.candidates("select reg from customer_data.customer_base_raw", "reg"), ["regions"]);
+        assert_eq!(h.candidates("select reg from customer_data.regions", "reg"), ["region_code", "regions"]);
         assert_eq!(h.candidates("SEL", "SEL"), ["SELECT"]);
         assert_eq!(h.candidates("\\ti", "\\ti"), ["\\timing"]);
     }

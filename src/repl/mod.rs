@@ -71,7 +71,7 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
             Ok(MetaCommand::Quit) => break,
             Ok(command) => {
                 if let Err(e) = run_meta(ctx, project, command, &mut options).await {
-                    eprintln!("glaux: {e:#}");
+                    eprintln!("glaux: {}", crate::one_line(&format!("{e:#}")));
                 }
             }
             Err(message) => eprintln!("glaux: {message}"),
@@ -86,7 +86,7 @@ async fn run_cancellable(ctx: &SessionContext, sql: &str, options: PrintOptions)
     tokio::select! {
         result = exec_and_print(ctx, sql, options, &mut out) => {
             if let Err(e) = result {
-                eprintln!("glaux: {}", e.to_string().trim_end());
+                eprintln!("glaux: {}", crate::one_line(&e.to_string()));
             }
         }
         _ = tokio::signal::ctrl_c() => eprintln!("query cancelled"),

@@ -1,0 +1,228 @@
+//! The commit protocol's contract, written once and run against every backend: the local
+//! filesystem and S3 (moto's server on loopback, which enforces `If-None-Match`). Then real
+//! processes racing to commit to one table on each backend.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::sync::Once;
+
+use chrono::Utc;
+use glaux::catalog::state::{Change, CommitError, DataFile, NewPartition, TableLog, Transaction};
+use glaux::config::WarehouseSettings;
+use glaux::warehouse::Warehouse;
+use object_store::ObjectStoreExt;
+
+use crate::support::{Moto, TestProject, stderr};
+
+fn partition(day: &str, rows: u64) -> NewPartition {
+    NewPartition {
+        values: vec![day.to_string()],
+        location: format!("db/t/day={day}/c/"),
+        files: vec![DataFile { path: format!("db/t/day={day}/c/part-00000.parquet"), size: 10, rows }],
+    }
+}
+
+fn txn(changes: Vec<Change>) -> Transaction {
+    let mut t = Transaction::new("test", Utc::now());
+    t.changes = changes;
+    t
+}
+
+fn log(warehouse: &Warehouse, table: &str) -> TableLog {
+    TableLog::new(warehouse, "db", table, vec!["day".into()])
+}
+
+/// Every case of the contract, on one warehouse.
+async fn conformance(warehouse: &Warehouse) {
+    commits_are_versioned_and_old_versions_stay_readable(&log(warehouse, "versions")).await;
+    add_and_remove_check_existence(&log(warehouse, "rules")).await;
+    overlapping_writers_conflict_and_disjoint_writers_rebase(&log(warehouse, "conflicts")).await;
+    concurrent_commits_each_land_exactly_once(&log(warehouse, "race")).await;
+    a_stale_or_missing_hint_never_hides_a_commit(warehouse, &log(warehouse, "hint")).await;
+}
+
+async fn commits_are_versioned_and_old_versions_stay_readable(log: &TableLog) {
+    assert!(log.latest().await.unwrap().is_none());
+    let first = log.commit(&txn(vec![Change::Add(partition("1", 5)), Change::Add(partition("2", 7))])).await.unwrap();
+    assert_eq!(first.version, 1);
+    let mut second = txn(vec![Change::Replace(partition("2", 70)), Change::Remove(vec!["1".into()])]);
+    second.properties.insert("bookmark".into(), serde_json::json!({"offset": 42}));
+    log.commit(&second).await.unwrap();
+
+    let latest = log.latest().await.unwrap().unwrap();
+    assert_eq!(latest.version, 2);
+    assert_eq!(latest.partitions.keys().collect::<Vec<_>>(), ["day=2"]);
+    assert_eq!(latest.partitions["day=2"].rows(), 70);
+    assert_eq!(latest.properties["bookmark"]["offset"], 42);
+    let v1 = log.read_version(1).await.unwrap().unwrap();
+    assert_eq!(v1.partitions.len(), 2, "time travel: version 1 is unchanged");
+}
+
+async fn add_and_remove_check_existence(log: &TableLog) {
+    log.commit(&txn(vec![Change::Add(partition("1", 1))])).await.unwrap();
+    let err = log.commit(&txn(vec![Change::Add(partition("1", 1))])).await.unwrap_err();
+    assert!(matches!(err, CommitError::PartitionExists { .. }), "{err}");
+    let err = log.commit(&txn(vec![Change::Remove(vec!["9".into()])])).await.unwrap_err();
+    assert!(matches!(err, CommitError::PartitionMissing { .. }), "{err}");
+    let err = log.commit(&txn(vec![Change::Remove(vec![])])).await.unwrap_err();
+    assert!(matches!(err, CommitError::BadPartition { .. }), "{err}");
+    // A failed commit publishes nothing.
+    assert_eq!(log.latest().await.unwrap().unwrap().version, 1);
+}
+
+async fn overlapping_writers_conflict_and_disjoint_writers_rebase(log: &TableLog) {
+    log.commit(&txn(vec![Change::Add(partition("1", 1))])).await.unwrap();
+    // Two writers both read version 1.
+    let mut a = txn(vec![Change::Replace(partition("1", 2))]);
+    a.read_version = Some(1);
+    let mut b = txn(vec![Change::Replace(partition("1", 3))]);
+    b.read_version = Some(1);
+    let mut c = txn(vec![Change::Add(partition("2", 4))]);
+    c.read_version = Some(1);
+    assert_eq!(log.commit(&a).await.unwrap().version, 2);
+    let err = log.commit(&b).await.unwrap_err();
+    match &err {
+        CommitError::Conflict { winner_version, what, .. } => {
+            assert_eq!(*winner_version, 2);
+            assert_eq!(what, "partition day=1");
+        }
+        other => panic!("expected a conflict, got {other}"),
+    }
+    assert!(err.to_string().contains("re-run"), "{err}");
+    // Disjoint: rebased on top of a.
+    let state = log.commit(&c).await.unwrap();
+    assert_eq!(state.version, 3);
+    assert_eq!(state.partitions["day=1"].rows(), 2);
+    assert_eq!(state.partitions["day=2"].rows(), 4);
+}
+
+async fn concurrent_commits_each_land_exactly_once(log: &TableLog) {
+    let writers = 8;
+    let handles: Vec<_> = (0..writers)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.commit(&txn(vec![Change::Add(partition(&i.to_string(), i))])).await })
+        })
+        .collect();
+    let mut versions = BTreeSet::new();
+    for handle in handles {
+        versions.insert(handle.await.unwrap().unwrap().version);
+    }
+    assert_eq!(versions, (1..=writers).collect::<BTreeSet<_>>(), "each commit got its own version");
+    let latest = log.latest().await.unwrap().unwrap();
+    assert_eq!(latest.version, writers);
+    assert_eq!(latest.partitions.len(), writers as usize);
+}
+
+async fn a_stale_or_missing_hint_never_hides_a_commit(warehouse: &Warehouse, log: &TableLog) {
+    for day in ["1", "2", "3"] {
+        log.commit(&txn(vec![Change::Add(partition(day, 1))])).await.unwrap();
+    }
+    let hint = warehouse.state_path("tables/db/hint/_latest");
+    warehouse.store().put(&hint, "1".into()).await.unwrap();
+    assert_eq!(log.latest().await.unwrap().unwrap().version, 3, "stale hint");
+    warehouse.store().delete(&hint).await.unwrap();
+    assert_eq!(log.latest().await.unwrap().unwrap().version, 3, "missing hint");
+    warehouse.store().put(&hint, "garbage".into()).await.unwrap();
+    assert_eq!(log.latest().await.unwrap().unwrap().version, 3, "garbled hint");
+}
+
+#[tokio::test]
+async fn commit_protocol_on_the_local_filesystem() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&Warehouse::open_local(dir.path()).unwrap()).await;
+}
+
+/// The AWS chain reads credentials from this process's environment.
+fn dummy_aws_credentials() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| unsafe {
+        // SAFETY: set once, before any S3 client in this process reads them; every test that
+        // talks to moto uses the same dummy values.
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    });
+}
+
+fn s3_settings(moto: &Moto, location: &str) -> WarehouseSettings {
+    WarehouseSettings {
+        location: location.to_string(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(moto.endpoint()),
+        allow_http: true,
+        path_style: true,
+        sse_kms_key_id: None,
+    }
+}
+
+#[tokio::test]
+async fn commit_protocol_on_s3() {
+    dummy_aws_credentials();
+    let moto = Moto::start();
+    moto.create_bucket("conformance");
+    let warehouse = Warehouse::open(&s3_settings(&moto, "s3://conformance/wh")).unwrap();
+    conformance(&warehouse).await;
+}
+
+/// Four real glaux processes load four different files into one table at the same moment.
+/// Each either commits or fails with a conflict naming the winner; the table ends with exactly
+/// the rows of the winners, once each.
+fn processes_race(project: &TestProject, extra_env: &[(&str, String)], warehouse: Option<&str>) {
+    let files: Vec<_> = (0..4)
+        .map(|i| {
+            let rows: String = (0..=i).map(|r| format!("R{i}{r},name {r},XX,0.{r}\n")).collect();
+            project.write(&format!("race{i}.csv"), &format!("region_code,region_name,country,vat_rate\n{rows}"))
+        })
+        .collect();
+    let mut children = Vec::new();
+    for file in &files {
+        let mut command = project.glaux();
+        command.envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())));
+        if let Some(warehouse) = warehouse {
+            command.args(["--warehouse", warehouse]);
+        }
+        command.args(["ingest", "csv", file.to_str().unwrap(), "--table", "customer_data.regions"]);
+        children.push(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    }
+    let mut expected_rows = 0;
+    let mut winners = 0;
+    for (i, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().unwrap();
+        if output.status.success() {
+            winners += 1;
+            expected_rows += i + 1;
+        } else {
+            let err = stderr(&output);
+            assert!(err.contains("conflicts with commit"), "a loser must name the conflict: {err}");
+            assert_eq!(output.status.code(), Some(1));
+        }
+    }
+    assert!(winners >= 1);
+    let mut count = project.glaux();
+    count.envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())));
+    if let Some(warehouse) = warehouse {
+        count.args(["--warehouse", warehouse]);
+    }
+    let sql = "SELECT count(*) AS n, count(DISTINCT region_code) AS d FROM customer_data.regions";
+    let out = count.args(["sql", "--format", "csv", "-c", sql]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("n,d\n{expected_rows},{expected_rows}\n"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn racing_processes_on_the_local_filesystem() {
+    let project = TestProject::new();
+    processes_race(&project, &[], None);
+}
+
+#[test]
+fn racing_processes_on_s3() {
+    let moto = Moto::start();
+    moto.create_bucket("race");
+    let project = TestProject::new();
+    processes_race(&project, &moto.env(), Some("s3://race/wh"));
+}

@@ -1,0 +1,162 @@
+//! Shared test fixtures: temporary projects, the glaux binary, and a moto S3/Glue server.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Path of the glaux binary under test.
+pub fn glaux_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_glaux")
+}
+
+/// The repository root (the demo project).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch project created by `glaux init`, with its own home so history stays inside.
+pub struct TestProject {
+    pub dir: TempDir,
+}
+
+impl TestProject {
+    /// A fresh project holding the demo tables and sample data.
+    pub fn new() -> TestProject {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = Command::new(glaux_bin())
+            .arg("init")
+            .arg(dir.path().join("project"))
+            .stderr(Stdio::null())
+            .status()
+            .expect("run glaux init");
+        assert!(status.success(), "glaux init failed");
+        TestProject { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `glaux` run inside the project with an isolated home and no AWS settings leaking in.
+    pub fn glaux(&self) -> Command {
+        let mut command = Command::new(glaux_bin());
+        command.current_dir(self.path());
+        isolate(&mut command, &self.home());
+        command
+    }
+
+    /// Runs `glaux ARGS` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.glaux().args(args).stdin(Stdio::null()).output().expect("run glaux")
+    }
+
+    /// Runs `glaux ARGS`, asserts success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(output.status.success(), "glaux {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8 stdout")
+    }
+
+    /// Writes a file inside the project.
+    pub fn write(&self, relative: &str, contents: &str) -> PathBuf {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+/// Gives a command its own HOME and data directory and strips ambient AWS configuration.
+pub fn isolate(command: &mut Command, home: &Path) {
+    std::fs::create_dir_all(home).unwrap();
+    command.env("HOME", home).env("XDG_DATA_HOME", home.join("data")).env("TERM", "xterm-256color");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") || key.starts_with("GLAUX_") {
+            command.env_remove(key);
+        }
+    }
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A moto server on loopback, serving S3 and Glue; killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free loopback port and waits until it answers.
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server not found: install the test requirements with `python3 -m pip install -r tests/requirements.txt`");
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment pointing the AWS chain and glaux at this server, with dummy credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    /// Creates a bucket through boto3.
+    pub fn create_bucket(&self, bucket: &str) {
+        self.python(&format!("import boto3; boto3.client('s3').create_bucket(Bucket='{bucket}')"));
+    }
+
+    /// Runs a Python snippet with this server's environment; returns stdout.
+    pub fn python(&self, code: &str) -> String {
+        let output = Command::new("python3").arg("-c").arg(code).envs(self.env()).output().expect("python3");
+        assert!(output.status.success(), "python failed: {}", stderr(&output));
+        stdout(&output)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

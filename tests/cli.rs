@@ -94,6 +94,27 @@ fn ad_hoc_paths_work_as_in_datafusion_cli() {
 }
 
 #[test]
+fn ad_hoc_s3_paths_open_any_bucket_with_the_aws_chain() {
+    let moto = crate::support::Moto::start();
+    moto.create_bucket("adhoc");
+    let p = TestProject::new();
+    let out = p
+        .glaux()
+        .envs(moto.env())
+        .args(["sql", "--format", "csv"])
+        .args(["-c", "COPY (SELECT 'on s3' AS place) TO 's3://adhoc/one.parquet' STORED AS PARQUET"])
+        .args(["-c", "SELECT place FROM 's3://adhoc/one.parquet'"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("place\non s3\n"), "{}", stdout(&out));
+    let listed = moto.python(
+        "import boto3; print([o['Key'] for o in boto3.client('s3').list_objects_v2(Bucket='adhoc')['Contents']])",
+    );
+    assert_eq!(listed.trim(), "['one.parquet']");
+}
+
+#[test]
 fn partition_filters_prune_using_registry_metadata_only() {
     let p = TestProject::new();
     let raw = "data/customer_data/customer_base_raw";

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, StringArray};
+use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -28,7 +29,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion_datasource::compute_all_files_statistics;
 
-use crate::catalog::state::{PartitionState, TableLog, TableState};
+use crate::catalog::state::{PartitionState, TableLog};
 use crate::catalog::table::TableDef;
 use crate::warehouse::Warehouse;
 
@@ -53,26 +54,17 @@ impl RegistryTable {
         self.def.partition_keys.iter().map(|(name, _)| name.as_str()).collect()
     }
 
-    /// The partitions of `state` that pass every partition-key filter.
-    fn prune<'a>(
-        &self,
-        session: &dyn Session,
-        state: &'a TableState,
-        filters: &[Expr],
-    ) -> Result<Vec<&'a PartitionState>> {
-        let partitions: Vec<&PartitionState> = state.partitions.values().collect();
+    /// For each partition of `batch` (one row each), whether it passes every partition filter.
+    fn prune(&self, session: &dyn Session, batch: &RecordBatch, filters: &[Expr]) -> Result<Vec<bool>> {
         let names = self.partition_names();
-        let partition_filters: Vec<&Expr> =
-            filters.iter().filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f)).collect();
-        if partition_filters.is_empty() || partitions.is_empty() {
-            return Ok(partitions);
+        let mut keep = vec![true; batch.num_rows()];
+        if names.is_empty() || batch.num_rows() == 0 {
+            return Ok(keep);
         }
-        let batch = self.partition_batch(&partitions)?;
         let df_schema = DFSchema::try_from(batch.schema())?;
-        let mut keep = vec![true; partitions.len()];
-        for filter in partition_filters {
+        for filter in filters.iter().filter(|f| expr_applicable_for_cols(&names, f)) {
             let predicate = session.create_physical_expr(filter.clone(), &df_schema)?;
-            let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let result = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
             let mask = result
                 .as_any()
                 .downcast_ref::<BooleanArray>()
@@ -81,35 +73,40 @@ impl RegistryTable {
                 *k &= mask.is_valid(i) && mask.value(i);
             }
         }
-        Ok(partitions.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect())
+        Ok(keep)
     }
 
-    /// One row per partition, one column per partition key, typed.
+    /// One row per partition, one column per partition key, typed: the path strings cast in one
+    /// vectorised step per key (an empty value is NULL).
     fn partition_batch(&self, partitions: &[&PartitionState]) -> Result<RecordBatch> {
         let fields = self.def.partition_fields();
+        let options = CastOptions { safe: false, ..CastOptions::default() };
         let columns = fields
             .iter()
             .enumerate()
             .map(|(i, field)| {
-                let values = partitions
-                    .iter()
-                    .map(|p| partition_scalar(&p.values[i], field.data_type()))
-                    .collect::<Result<Vec<_>>>()?;
-                ScalarValue::iter_to_array(values)
+                let text: StringArray =
+                    partitions.iter().map(|p| Some(p.values[i].as_str()).filter(|v| !v.is_empty())).collect();
+                Ok(cast_with_options(&text, field.data_type(), &options)?)
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+        let rows = RecordBatchOptions::new().with_row_count(Some(partitions.len()));
+        Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &rows)?)
     }
 
-    /// Data files of the kept partitions, with partition values and exact row counts.
-    fn files(&self, partitions: &[&PartitionState]) -> Result<Vec<PartitionedFile>> {
-        let fields = self.def.partition_fields();
+    /// Data files of the kept partitions, with typed partition values and exact row counts.
+    fn files(
+        &self,
+        partitions: &[&PartitionState],
+        batch: &RecordBatch,
+        keep: &[bool],
+    ) -> Result<Vec<PartitionedFile>> {
         let mut files = Vec::new();
-        for partition in partitions {
-            let values = fields
+        for (row, partition) in partitions.iter().enumerate().filter(|(row, _)| keep[*row]) {
+            let values = batch
+                .columns()
                 .iter()
-                .zip(&partition.values)
-                .map(|(field, value)| partition_scalar(value, field.data_type()))
+                .map(|column| ScalarValue::try_from_array(column, row))
                 .collect::<Result<Vec<_>>>()?;
             for file in &partition.files {
                 let mut stats = Statistics::new_unknown(&self.def.file_schema);
@@ -125,14 +122,6 @@ impl RegistryTable {
         }
         Ok(files)
     }
-}
-
-/// A partition value from its path form; the empty string is NULL.
-fn partition_scalar(value: &str, data_type: &arrow::datatypes::DataType) -> Result<ScalarValue> {
-    if value.is_empty() {
-        return ScalarValue::try_from(data_type);
-    }
-    ScalarValue::try_from_string(value.to_string(), data_type)
 }
 
 /// Spreads files over at most `groups` groups, balancing bytes.
@@ -184,10 +173,12 @@ impl TableProvider for RegistryTable {
             Ok(Arc::new(EmptyExec::new(projected)))
         };
         let Some(state) = state else { return empty() };
-        let partitions = self.prune(session, &state, filters)?;
-        tracing::debug!(table = %self.def.qualified_name(), version = state.version, kept = partitions.len(),
-            of = state.partitions.len(), "pruned partitions");
-        let files = self.files(&partitions)?;
+        let partitions: Vec<&PartitionState> = state.partitions.values().collect();
+        let batch = self.partition_batch(&partitions)?;
+        let keep = self.prune(session, &batch, filters)?;
+        tracing::debug!(table = %self.def.qualified_name(), version = state.version,
+            kept = keep.iter().filter(|k| **k).count(), of = partitions.len(), "pruned partitions");
+        let files = self.files(&partitions, &batch, &keep)?;
         if files.is_empty() {
             return empty();
         }

@@ -154,14 +154,15 @@ impl Settings {
             // A custom endpoint is almost always an S3-compatible server that wants path style.
             None => w.path_style.unwrap_or(endpoint.is_some()),
         };
-        if let Some(endpoint) = &endpoint {
-            if endpoint.starts_with("http://") && !allow_http {
-                return Err(ConfigError::BadValue {
-                    name: "S3 endpoint".into(),
-                    value: endpoint.clone(),
-                    reason: "plain http is refused; set AWS_ALLOW_HTTP=true or warehouse.allow_http = true".into(),
-                });
-            }
+        if let Some(endpoint) = &endpoint
+            && endpoint.starts_with("http://")
+            && !allow_http
+        {
+            return Err(ConfigError::BadValue {
+                name: "S3 endpoint".into(),
+                value: endpoint.clone(),
+                reason: "plain http is refused; set AWS_ALLOW_HTTP=true or warehouse.allow_http = true".into(),
+            });
         }
         let sse_kms_key_id = env("GLAUX_S3_SSE_KMS_KEY_ID").or(w.sse_kms_key_id);
         Ok(Settings {

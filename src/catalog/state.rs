@@ -270,14 +270,9 @@ impl TableLog {
             },
         };
         let mut state = self.read_version(version).await?;
-        loop {
-            match self.try_read_version(version + 1).await? {
-                Some(next) => {
-                    version += 1;
-                    state = Some(next);
-                }
-                None => break,
-            }
+        while let Some(next) = self.read_version(version + 1).await? {
+            version += 1;
+            state = Some(next);
         }
         match state {
             Some(state) => Ok(Some(state)),
@@ -287,11 +282,6 @@ impl TableLog {
                 None => Ok(None),
             },
         }
-    }
-
-    /// A given snapshot, if it exists.
-    pub async fn read_version(&self, version: u64) -> Result<Option<TableState>, CommitError> {
-        self.try_read_version(version).await
     }
 
     /// Publishes a transaction as the next snapshot, re-applying it on top of concurrent
@@ -439,7 +429,8 @@ impl TableLog {
         self.warehouse.state_path(&format!("{}/_latest", self.dir))
     }
 
-    async fn try_read_version(&self, version: u64) -> Result<Option<TableState>, CommitError> {
+    /// A given snapshot, if it exists.
+    pub async fn read_version(&self, version: u64) -> Result<Option<TableState>, CommitError> {
         let path = self.version_path(version);
         let Some(bytes) = get_optional(self.warehouse.store().as_ref(), &path).await? else {
             return Ok(None);

@@ -161,18 +161,18 @@ impl TableDef {
         if let Err(e) = validate_name(&input.name, NameKind::Table) {
             problem("Name".into(), e.to_string());
         }
-        if let Some(kind) = &input.table_type {
-            if kind != "EXTERNAL_TABLE" {
-                problem("TableType".into(), format!("`{kind}` is not supported; use EXTERNAL_TABLE"));
-            }
+        if let Some(kind) = &input.table_type
+            && kind != "EXTERNAL_TABLE"
+        {
+            problem("TableType".into(), format!("`{kind}` is not supported; use EXTERNAL_TABLE"));
         }
-        if let Some(class) = input.parameters.get("classification") {
-            if !class.eq_ignore_ascii_case("parquet") {
-                problem(
-                    "Parameters.classification".into(),
-                    format!("`{class}` is not supported; glaux tables are parquet"),
-                );
-            }
+        if let Some(class) = input.parameters.get("classification")
+            && !class.eq_ignore_ascii_case("parquet")
+        {
+            problem(
+                "Parameters.classification".into(),
+                format!("`{class}` is not supported; glaux tables are parquet"),
+            );
         }
         let sd = &input.storage_descriptor;
         let formats = [
@@ -185,10 +185,10 @@ impl TableDef {
             ),
         ];
         for (field, value, expected) in formats {
-            if let Some(value) = value {
-                if value != expected {
-                    problem(field.into(), format!("`{value}` is not Parquet; use {expected}"));
-                }
+            if let Some(value) = value
+                && value != expected
+            {
+                problem(field.into(), format!("`{value}` is not Parquet; use {expected}"));
             }
         }
         if sd.columns.is_empty() {

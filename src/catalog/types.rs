@@ -141,12 +141,11 @@ impl GlueType {
 
     /// The Glue type for an Arrow field, honouring a declared `char`/`varchar` in its metadata.
     pub fn from_arrow_field(field: &Field) -> Result<GlueType, TypeError> {
-        if let Some(declared) = field.metadata().get(GLUE_TYPE_METADATA_KEY) {
-            if let Ok(glue) = GlueType::parse(declared) {
-                if glue.to_arrow() == *field.data_type() {
-                    return Ok(glue);
-                }
-            }
+        if let Some(declared) = field.metadata().get(GLUE_TYPE_METADATA_KEY)
+            && let Ok(glue) = GlueType::parse(declared)
+            && glue.to_arrow() == *field.data_type()
+        {
+            return Ok(glue);
         }
         GlueType::from_arrow(field.data_type())
     }

@@ -40,10 +40,10 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
     let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)?;
     editor.set_helper(Some(ReplHelper::new(&project.registry)));
     let history = history_path();
-    if let Some(path) = history.as_ref().filter(|p| p.exists()) {
-        if let Err(e) = editor.load_history(path) {
-            tracing::warn!(path = %path.display(), error = %e, "could not load the REPL history");
-        }
+    if let Some(path) = history.as_ref().filter(|p| p.exists())
+        && let Err(e) = editor.load_history(path)
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not load the REPL history");
     }
     eprintln!("glaux {}: SQL over {}. \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"), project.warehouse.url());
     loop {
@@ -58,10 +58,10 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
             continue;
         }
         editor.add_history_entry(input)?;
-        if let Some(path) = &history {
-            if let Err(e) = editor.append_history(path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not save the REPL history");
-            }
+        if let Some(path) = &history
+            && let Err(e) = editor.append_history(path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not save the REPL history");
         }
         if !input.starts_with('\\') {
             run_cancellable(ctx, input, options).await;

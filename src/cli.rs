@@ -87,6 +87,24 @@ pub enum CatalogCommand {
     },
     /// Check every definition file and report each problem
     Validate,
+    /// Make the Glue Data Catalog match the registry: databases, tables and partitions
+    Push {
+        /// Tables to push, as DATABASE.TABLE [default: every table]
+        #[arg(value_name = "DATABASE.TABLE")]
+        tables: Vec<String>,
+        /// Print the plan (create / update / delete, per object) and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete Glue tables of the pushed databases that the registry does not have
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Import Glue's Parquet tables whose data is in the warehouse into the registry
+    Pull {
+        /// Glue databases to import [default: all]
+        #[arg(long = "database", value_name = "NAME")]
+        databases: Vec<String>,
+    },
 }
 
 /// `glaux ingest ...`.

@@ -51,6 +51,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let now = chrono::Utc::now();
             let day = date.unwrap_or(now.date_naive());
             let report = ingest_csv(&project.warehouse, def, &paths, day, now).await?;
+            if report.files > 0 && project.settings.glue_auto_push {
+                if let Some(failure) = crate::glue::sync::after_commit(&project, def).await {
+                    eprintln!(
+                        "glaux: warning: the commit stands, but the Glue push failed and will be retried: {failure}"
+                    );
+                }
+            }
             writeln!(
                 stdout,
                 "{}: {} file(s) loaded, {} skipped as already loaded; rows read {}, written {}, rejected 0; {} bytes; version {}",
@@ -124,6 +131,34 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
                 ),
                 None => eprintln!("{}: no data committed yet", def.qualified_name()),
             }
+        }
+        CatalogCommand::Push { tables, dry_run, prune } => {
+            let defs: Vec<&crate::catalog::table::TableDef> = match tables.is_empty() {
+                true => project.registry.tables().map(|t| t.as_ref()).collect(),
+                false => tables.iter().map(|t| project.table(t).map(|d| d.as_ref())).collect::<anyhow::Result<_>>()?,
+            };
+            let client = crate::glue::connect().await;
+            let plan = crate::glue::plan_push(&client, project, &defs, prune).await?;
+            write!(out, "{plan}")?;
+            if plan.is_empty() {
+                writeln!(out, "Glue already matches the registry; nothing to change")?;
+            } else if dry_run {
+                writeln!(out, "dry run: {} change(s) planned, none applied", plan.actions.len())?;
+            } else {
+                let report = crate::glue::apply(&client, &plan).await?;
+                writeln!(out, "{report}")?;
+            }
+        }
+        CatalogCommand::Pull { databases } => {
+            let client = crate::glue::connect().await;
+            let report = crate::glue::pull::pull(&client, project, &databases).await?;
+            for table in &report.imported {
+                writeln!(out, "imported {table}")?;
+            }
+            for (object, reason) in &report.skipped {
+                writeln!(out, "skipped {object}: {reason}")?;
+            }
+            writeln!(out, "{} table(s) imported, {} object(s) skipped", report.imported.len(), report.skipped.len())?;
         }
         CatalogCommand::Validate => {
             let (registry, errors) = Registry::load_all(&project.settings.catalog_dir(), project.warehouse.url());

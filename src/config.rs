@@ -59,6 +59,17 @@ pub struct FileConfig {
     /// `[warehouse]`
     #[serde(default)]
     pub warehouse: FileWarehouse,
+    /// `[glue]`
+    #[serde(default)]
+    pub glue: FileGlue,
+}
+
+/// `[glue]` in `glaux.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGlue {
+    /// Push a table to Glue after every commit to it.
+    pub auto_push: Option<bool>,
 }
 
 /// `[warehouse]` in `glaux.toml`.
@@ -75,7 +86,10 @@ pub struct FileWarehouse {
     pub allow_http: Option<bool>,
     /// Path-style addressing (`endpoint/bucket/key`) instead of virtual-hosted.
     pub path_style: Option<bool>,
-    /// SSE-KMS key id or ARN; unset means the bucket's default encryption.
+    /// Server-side encryption: `AES256` (SSE-S3) or `aws:kms` (SSE-KMS); unset means the
+    /// bucket's default.
+    pub sse: Option<String>,
+    /// SSE-KMS key id or ARN (implies `aws:kms`).
     pub sse_kms_key_id: Option<String>,
 }
 
@@ -101,6 +115,8 @@ pub struct WarehouseSettings {
     pub allow_http: bool,
     /// Path-style addressing.
     pub path_style: bool,
+    /// `AES256` or `aws:kms`, when set.
+    pub sse: Option<String>,
     /// SSE-KMS key id.
     pub sse_kms_key_id: Option<String>,
 }
@@ -112,6 +128,8 @@ pub struct Settings {
     pub project: PathBuf,
     /// The warehouse.
     pub warehouse: WarehouseSettings,
+    /// Push each table to Glue after a commit to it.
+    pub glue_auto_push: bool,
 }
 
 impl Settings {
@@ -165,9 +183,24 @@ impl Settings {
             });
         }
         let sse_kms_key_id = env("GLAUX_S3_SSE_KMS_KEY_ID").or(w.sse_kms_key_id);
+        let sse = match first(&["GLAUX_S3_SSE"]).or(w.sse.map(|v| ("warehouse.sse".to_string(), v))) {
+            Some((name, value)) if value != "AES256" && value != "aws:kms" => {
+                return Err(ConfigError::BadValue {
+                    name,
+                    value,
+                    reason: "use AES256 (SSE-S3) or aws:kms (SSE-KMS)".into(),
+                });
+            }
+            other => other.map(|(_, v)| v),
+        };
+        let glue_auto_push = match first(&["GLAUX_GLUE_AUTO_PUSH"]) {
+            Some((name, value)) => parse_bool(&name, &value)?,
+            None => file.glue.auto_push.unwrap_or(false),
+        };
         Ok(Settings {
             project,
-            warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse_kms_key_id },
+            warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse, sse_kms_key_id },
+            glue_auto_push,
         })
     }
 }
@@ -242,6 +275,16 @@ mod tests {
         assert_eq!(s.warehouse.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
         assert!(s.warehouse.allow_http && s.warehouse.path_style);
         assert_eq!(s.warehouse.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn encryption_and_glue_sync_settings() {
+        let s =
+            resolve("[warehouse]\nsse = \"AES256\"\n[glue]\nauto_push = true\n", &[], Overrides::default()).unwrap();
+        assert_eq!(s.warehouse.sse.as_deref(), Some("AES256"));
+        assert!(s.glue_auto_push);
+        let err = resolve("", &[("GLAUX_S3_SSE", "rot13")], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("GLAUX_S3_SSE = `rot13`"), "{err}");
     }
 
     #[test]

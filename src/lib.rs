@@ -12,6 +12,7 @@
 //! - [`catalog`]: table definitions (Glue `TableInput` files), types, names, and the commit log
 //!   that holds each table's partitions.
 //! - [`engine`]: the DataFusion session over the registry, and the one execution path.
+//! - [`glue`]: sync with the AWS Glue Data Catalog (push, pull, automatic push after commits).
 //! - [`repl`]: the interactive SQL shell.
 //! - [`ingest`]: writing files into tables through the commit protocol.
 //! - [`panics`]: containment of panics in dependencies, reported as one-line errors.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod glue;
 pub mod ingest;
 pub mod panics;
 pub mod project;

@@ -83,6 +83,7 @@ async fn glaux_table(warehouse: &Warehouse, root: &std::path::Path, partitions: 
         endpoint: None,
         allow_http: false,
         path_style: false,
+        sse: None,
         sse_kms_key_id: None,
     };
     session(&registry, warehouse, &settings, &EngineOptions::default()).unwrap()

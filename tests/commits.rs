@@ -151,6 +151,7 @@ fn s3_settings(moto: &Moto, location: &str) -> WarehouseSettings {
         endpoint: Some(moto.endpoint()),
         allow_http: true,
         path_style: true,
+        sse: None,
         sse_kms_key_id: None,
     }
 }

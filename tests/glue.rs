@@ -1,7 +1,7 @@
 //! Registry files are Glue `TableInput`s as they are: boto3 hands each one to Glue's CreateTable
 //! (moto's server) unchanged and reads back the same columns, types, comments and keys.
 
-use crate::support::{Moto, repo_root};
+use crate::support::{Moto, TestProject, repo_root, stderr, stdout};
 
 const CHECK: &str = r#"
 import glob, json, os, sys
@@ -40,4 +40,250 @@ fn every_registry_file_is_accepted_by_glue_as_it_is() {
     let checked: usize = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
     let files = std::fs::read_dir(root.join("catalog/customer_data")).unwrap().count();
     assert_eq!(checked, files);
+}
+
+/// A project whose warehouse is a bucket on `moto`, with the sample data loaded.
+fn s3_project(moto: &Moto, bucket: &str) -> TestProject {
+    moto.create_bucket(bucket);
+    let project = TestProject::new();
+    project.write("glaux.toml", &format!("[warehouse]\nlocation = \"s3://{bucket}/wh\"\n"));
+    let out = run(&project, moto, &["run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    load_new_customer(&project, moto, "C100001", "2026-11-01");
+    project
+}
+
+/// Loads a one-row export never seen before into `customer_base_raw` for `date`.
+fn load_new_customer(project: &TestProject, moto: &Moto, id: &str, date: &str) {
+    let header = "customer_id,first_name,last_name,email,phone,birth_date,signup_date,region,total_spent,order_count,last_order_date";
+    let file = project
+        .write(&format!("new_{id}.csv"), &format!("{header}\n{id},New,Customer,new@example.com,,,,EU-DE,1,1,\n"));
+    let out = run(
+        project,
+        moto,
+        &["ingest", "csv", file.to_str().unwrap(), "--table", "customer_data.customer_base_raw", "--date", date],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 file(s) loaded"), "{}", stdout(&out));
+}
+
+fn run(project: &TestProject, moto: &Moto, args: &[&str]) -> std::process::Output {
+    project.glaux().envs(moto.env()).args(args).output().unwrap()
+}
+
+const DESCRIBE: &str = r#"
+import boto3, json
+glue = boto3.client("glue")
+out = {}
+for db in glue.get_databases()["DatabaseList"]:
+    for t in glue.get_tables(DatabaseName=db["Name"])["TableList"]:
+        parts = glue.get_partitions(DatabaseName=db["Name"], TableName=t["Name"])["Partitions"]
+        versions = glue.get_table_versions(DatabaseName=db["Name"], TableName=t["Name"])["TableVersions"]
+        out[db["Name"] + "." + t["Name"]] = {
+            "location": t["StorageDescriptor"]["Location"],
+            "columns": t["StorageDescriptor"]["Columns"],
+            "partitions": sorted([p["Values"], p["StorageDescriptor"]["Location"]] for p in parts),
+            "versions": len(versions),
+        }
+print(json.dumps(out, sort_keys=True))
+"#;
+
+fn glue_state(moto: &Moto) -> serde_json::Value {
+    serde_json::from_str(&moto.python(DESCRIBE)).unwrap()
+}
+
+#[test]
+fn push_makes_glue_match_the_registry_and_only_changes_what_changed() {
+    let moto = Moto::start();
+    let project = s3_project(&moto, "lake");
+
+    let dry = run(&project, &moto, &["catalog", "push", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let plan = stdout(&dry);
+    assert!(plan.contains("create database customer_data\n"), "{plan}");
+    assert!(plan.contains("create table customer_data.customer_base_raw\n"), "{plan}");
+    assert!(plan.contains("create partition customer_data.customer_base_raw ingest_date=2026-11-01 at s3://lake/wh/customer_data/customer_base_raw/ingest_date=2026-11-01/"), "{plan}");
+    assert!(plan.contains("dry run: "), "{plan}");
+    assert_eq!(glue_state(&moto), serde_json::json!({}), "a dry run changes nothing");
+
+    let push = run(&project, &moto, &["catalog", "push"]);
+    assert!(push.status.success(), "{}", stderr(&push));
+    assert!(
+        stdout(&push).contains("1 database(s) created; tables: 2 created, 0 updated, 0 deleted; partitions: 2 created"),
+        "{}",
+        stdout(&push)
+    );
+    let glue = glue_state(&moto);
+    let raw = &glue["customer_data.customer_base_raw"];
+    assert_eq!(raw["location"], "s3://lake/wh/customer_data/customer_base_raw/");
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path().join("catalog/customer_data/customer_base_raw.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(raw["columns"], file["StorageDescriptor"]["Columns"]);
+    let partitions = raw["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 2);
+    for p in partitions {
+        let location = p[1].as_str().unwrap();
+        assert!(location.starts_with(&format!(
+            "s3://lake/wh/customer_data/customer_base_raw/ingest_date={}/",
+            p[0][0].as_str().unwrap()
+        )));
+    }
+
+    let again = run(&project, &moto, &["catalog", "push"]);
+    assert!(stdout(&again).contains("Glue already matches the registry; nothing to change"), "{}", stdout(&again));
+    assert_eq!(glue_state(&moto), glue, "a second push changes nothing, not even table versions");
+
+    // A changed comment updates the table once; a new load adds only its partition.
+    let path = project.path().join("catalog/customer_data/regions.json");
+    let text = std::fs::read_to_string(&path).unwrap().replace("Display name", "Name shown in reports");
+    std::fs::write(&path, text).unwrap();
+    load_new_customer(&project, &moto, "C100002", "2026-11-02");
+    let update = run(&project, &moto, &["catalog", "push"]);
+    let text = stdout(&update);
+    assert!(text.contains("update table customer_data.regions (Columns)"), "{text}");
+    assert!(
+        text.contains("tables: 0 created, 1 updated, 0 deleted; partitions: 1 created, 0 updated, 0 deleted"),
+        "{text}"
+    );
+    assert_eq!(glue_state(&moto)["customer_data.regions"]["versions"], 2);
+
+    // A table removed from the registry is deleted from Glue only with --prune.
+    std::fs::remove_file(&path).unwrap();
+    let keep = run(&project, &moto, &["catalog", "push"]);
+    assert!(stdout(&keep).contains("keep table customer_data.regions"), "{}", stdout(&keep));
+    assert!(glue_state(&moto).get("customer_data.regions").is_some());
+    let prune = run(&project, &moto, &["catalog", "push", "--prune"]);
+    assert!(stdout(&prune).contains("delete table customer_data.regions"), "{}", stdout(&prune));
+    assert!(glue_state(&moto).get("customer_data.regions").is_none());
+}
+
+#[test]
+fn push_refuses_tables_on_a_local_warehouse() {
+    let moto = Moto::start();
+    let project = TestProject::new();
+    project.ok(&["run"]);
+    let out = run(&project, &moto, &["catalog", "push"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is on the local warehouse"), "{}", stderr(&out));
+    assert_eq!(glue_state(&moto), serde_json::json!({}));
+}
+
+#[test]
+fn pull_imports_parquet_tables_in_the_warehouse_and_skips_the_rest() {
+    let moto = Moto::start();
+    moto.create_bucket("pulled");
+    let project = TestProject::new();
+    project.write("glaux.toml", "[warehouse]\nlocation = \"s3://pulled/wh\"\n");
+    for day in [1, 2] {
+        let copy = format!(
+            "COPY (SELECT {day} * 10 + v AS id FROM (VALUES (1), (2), (3)) t(v)) TO 's3://pulled/wh/ext/events/day={day}/part-0.parquet' STORED AS PARQUET"
+        );
+        let out = run(&project, &moto, &["sql", "-c", &copy]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    moto.python(r#"
+import boto3
+glue = boto3.client("glue")
+glue.create_database(DatabaseInput={"Name": "ext"})
+parquet = {"InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+           "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+           "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
+glue.create_table(DatabaseName="ext", TableInput={"Name": "events", "TableType": "EXTERNAL_TABLE",
+    "PartitionKeys": [{"Name": "day", "Type": "int"}],
+    "StorageDescriptor": dict(parquet, Columns=[{"Name": "id", "Type": "bigint"}], Location="s3://pulled/wh/ext/events/")})
+for day in (1, 2):
+    glue.create_partition(DatabaseName="ext", TableName="events", PartitionInput={"Values": [str(day)],
+        "StorageDescriptor": dict(parquet, Columns=[{"Name": "id", "Type": "bigint"}], Location=f"s3://pulled/wh/ext/events/day={day}/")})
+glue.create_table(DatabaseName="ext", TableInput={"Name": "csv_logs", "StorageDescriptor": {
+    "Columns": [{"Name": "line", "Type": "string"}], "Location": "s3://pulled/wh/ext/csv_logs/",
+    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat"}})
+glue.create_table(DatabaseName="ext", TableInput={"Name": "elsewhere", "StorageDescriptor": dict(parquet,
+    Columns=[{"Name": "id", "Type": "bigint"}], Location="s3://another-bucket/data/")})
+"#);
+    let out = run(&project, &moto, &["catalog", "pull", "--database", "ext"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("imported ext.events (2 partitions)"), "{text}");
+    assert!(
+        text.contains("skipped ext.csv_logs: not a Parquet table (org.apache.hadoop.mapred.TextInputFormat)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped ext.elsewhere: location `s3://another-bucket/data/` is outside the warehouse"),
+        "{text}"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.path().join("catalog/ext/events.json")).unwrap())
+            .unwrap();
+    assert_eq!(file["StorageDescriptor"]["Location"], "ext/events/");
+    let sql = "SELECT day, count(*) AS n, sum(id) AS s FROM ext.events GROUP BY day ORDER BY day";
+    let out = run(&project, &moto, &["sql", "--format", "csv", "-c", sql]);
+    assert_eq!(stdout(&out), "day,n,s\n1,3,36\n2,3,66\n", "{}", stderr(&out));
+}
+
+#[test]
+fn automatic_push_follows_commits_and_retries_after_a_failure() {
+    let moto = Moto::start();
+    moto.create_bucket("auto");
+    let project = TestProject::new();
+    project.write("glaux.toml", "[warehouse]\nlocation = \"s3://auto/wh\"\n[glue]\nauto_push = true\n");
+
+    // Glue unreachable (an HTTP server that is not Glue): the load still commits, with a warning.
+    let broken = BrokenEndpoint::start();
+    let out = project.glaux().envs(moto.env()).env("AWS_ENDPOINT_URL_GLUE", broken.url()).arg("run").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the commit stands, but the Glue push failed and will be retried"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(glue_state(&moto), serde_json::json!({}));
+    let count = run(
+        &project,
+        &moto,
+        &["sql", "--format", "csv", "-c", "SELECT count(*) AS n FROM customer_data.customer_base_raw"],
+    );
+    assert_eq!(stdout(&count), "n\n9\n");
+
+    // The next commit pushes its table and the ones still pending.
+    load_new_customer(&project, &moto, "C100003", "2026-11-01");
+    let glue = glue_state(&moto);
+    assert_eq!(glue["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 2);
+    assert!(glue.get("customer_data.regions").is_some(), "the pending table was pushed too: {glue}");
+}
+
+/// An HTTP server on loopback that answers every request with 501, standing in for a broken
+/// Glue endpoint; killed when dropped.
+struct BrokenEndpoint {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl BrokenEndpoint {
+    fn start() -> BrokenEndpoint {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        BrokenEndpoint { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for BrokenEndpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

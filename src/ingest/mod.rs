@@ -74,3 +74,37 @@ impl ParquetSink {
         Ok(DataFile { path: self.path, size, rows: self.rows })
     }
 }
+
+/// Why a Parquet file's footer could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path} is not a readable Parquet file: {reason}")]
+pub struct FooterError {
+    /// the file
+    pub path: String,
+    /// what is wrong
+    pub reason: String,
+}
+
+/// The row count in a Parquet file's footer, read with two ranged GETs. The footer length is
+/// checked against the file size before use, so a corrupt file is an error, not a bad range.
+pub async fn parquet_row_count(warehouse: &Warehouse, relative_path: &str, size: u64) -> Result<u64, FooterError> {
+    use object_store::ObjectStoreExt;
+    let fail = |reason: String| FooterError { path: relative_path.to_string(), reason };
+    if size < 12 {
+        return Err(fail(format!("{size} bytes is too short")));
+    }
+    let path = warehouse.path(relative_path);
+    let tail = warehouse.store().get_range(&path, size - 8..size).await.map_err(|e| fail(e.to_string()))?;
+    if &tail[4..] != b"PAR1" {
+        return Err(fail("no PAR1 magic at the end".into()));
+    }
+    let length = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("four bytes")));
+    if length + 8 > size - 4 {
+        return Err(fail(format!("footer length {length} exceeds the file size {size}")));
+    }
+    let footer =
+        warehouse.store().get_range(&path, size - 8 - length..size - 8).await.map_err(|e| fail(e.to_string()))?;
+    let metadata =
+        parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&footer).map_err(|e| fail(e.to_string()))?;
+    Ok(metadata.file_metadata().num_rows() as u64)
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use object_store::aws::{AmazonS3Builder, AwsCredential};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
 use object_store::{CredentialProvider, ObjectStore};
 use tokio::sync::{Mutex, OnceCell};
 
@@ -51,6 +51,9 @@ impl S3Connector {
         }
         if let Some(key_id) = &s.sse_kms_key_id {
             builder = builder.with_sse_kms_encryption(key_id);
+        } else if let Some(mode) = &s.sse {
+            let key: AmazonS3ConfigKey = "aws_server_side_encryption".parse()?;
+            builder = builder.with_config(key, mode);
         }
         Ok(Arc::new(builder.build()?))
     }

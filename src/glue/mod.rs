@@ -1,0 +1,606 @@
+//! Sync with the AWS Glue Data Catalog, so Athena, Glue and Spark see the registry's tables.
+//!
+//! `push` makes Glue match the registry: it reads what Glue has, computes a [`Plan`] of
+//! per-object actions (create or update databases and tables, create, update and delete
+//! partitions, delete tables only with `--prune`) and applies it in batches within Glue's limits
+//! (BatchCreatePartition 100, BatchUpdatePartition 100, BatchDeletePartition 25). UpdateTable is
+//! sent only when the definition differs, so Glue's table versions stay meaningful; a second
+//! push of an unchanged registry plans nothing. Throttling is retried by the SDK's standard
+//! retry policy; per-partition errors Glue reports are collected and fail the push by name.
+//! `pull` imports Glue's Parquet tables (and their partitions) that live in the warehouse.
+//! [`sync`] has the automatic push that follows a commit when configured.
+
+pub mod convert;
+pub mod pull;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use aws_sdk_glue::Client;
+use aws_sdk_glue::error::DisplayErrorContext;
+use aws_sdk_glue::types::{BatchUpdatePartitionRequestEntry, DatabaseInput, PartitionInput, PartitionValueList};
+
+use crate::catalog::table::{TableDef, TableInput};
+use crate::project::Project;
+use crate::warehouse::Warehouse;
+
+/// Glue's BatchCreatePartition limit.
+pub const CREATE_BATCH: usize = 100;
+/// Glue's BatchUpdatePartition limit.
+pub const UPDATE_BATCH: usize = 100;
+/// Glue's BatchDeletePartition limit.
+pub const DELETE_BATCH: usize = 25;
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GlueError {
+    /// The warehouse is local: Glue would point Athena at paths only this machine has.
+    #[error(
+        "cannot push {table}: its data is on the local warehouse {warehouse}; point --warehouse at s3://bucket/prefix first"
+    )]
+    LocalWarehouse {
+        /// the table
+        table: String,
+        /// the warehouse URL
+        warehouse: String,
+    },
+    /// A Glue call failed after the SDK's retries.
+    #[error("Glue {operation} on {target} failed: {message}")]
+    Api {
+        /// the API
+        operation: &'static str,
+        /// database, table or partition
+        target: String,
+        /// what Glue said
+        message: String,
+    },
+    /// Glue refused some partitions of a batch; the others were applied.
+    #[error(
+        "Glue refused {count} partition change(s) of {table}: {first}; re-run `glaux catalog push` after fixing it"
+    )]
+    Partitions {
+        /// the table
+        table: String,
+        /// how many failed
+        count: usize,
+        /// the first failure, with its values and Glue's message
+        first: String,
+    },
+    /// Reading the table's state failed.
+    #[error(transparent)]
+    State(#[from] crate::catalog::state::CommitError),
+    /// An SDK object could not be built (a required field missing).
+    #[error("invalid Glue input for {target}: {message}")]
+    Build {
+        /// the object
+        target: String,
+        /// what is missing
+        message: String,
+    },
+}
+
+fn api<E: std::error::Error>(operation: &'static str, target: &str, error: E) -> GlueError {
+    GlueError::Api {
+        operation,
+        target: target.to_string(),
+        message: crate::one_line(&DisplayErrorContext(error).to_string()),
+    }
+}
+
+/// A Glue client from the standard AWS chain (endpoint from `AWS_ENDPOINT_URL_GLUE` or
+/// `AWS_ENDPOINT_URL`), retrying throttling with backoff up to eight attempts.
+pub async fn connect() -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// One partition as Glue should have it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GluePartition {
+    /// Values in key order.
+    pub values: Vec<String>,
+    /// Absolute location.
+    pub location: String,
+}
+
+/// One change to Glue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// CreateDatabase.
+    CreateDatabase(String),
+    /// CreateTable.
+    CreateTable(String, TableInput),
+    /// UpdateTable, with the fields that differ.
+    UpdateTable(String, TableInput, Vec<&'static str>),
+    /// DeleteTable (only with `--prune`).
+    DeleteTable(String, String),
+    /// BatchCreatePartition.
+    CreatePartitions(String, TableInput, Vec<GluePartition>),
+    /// BatchUpdatePartition.
+    UpdatePartitions(String, TableInput, Vec<GluePartition>),
+    /// BatchDeletePartition.
+    DeletePartitions(String, String, Vec<Vec<String>>),
+}
+
+/// Everything a push would change.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Plan {
+    /// The changes, in the order they are applied.
+    pub actions: Vec<Action>,
+    /// Tables in Glue's databases that the registry lacks, kept because `--prune` was not given.
+    pub kept: Vec<String>,
+}
+
+impl Plan {
+    /// Whether Glue already matches.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let partition = |keys: &TableInput, values: &[String]| {
+            keys.partition_keys.iter().zip(values).map(|(k, v)| format!("{}={v}", k.name)).collect::<Vec<_>>().join("/")
+        };
+        for action in &self.actions {
+            match action {
+                Action::CreateDatabase(db) => writeln!(f, "create database {db}")?,
+                Action::CreateTable(db, t) => writeln!(f, "create table {db}.{}", t.name)?,
+                Action::UpdateTable(db, t, fields) => {
+                    writeln!(f, "update table {db}.{} ({})", t.name, fields.join(", "))?
+                }
+                Action::DeleteTable(db, t) => writeln!(f, "delete table {db}.{t}")?,
+                Action::CreatePartitions(db, t, ps) => {
+                    for p in ps {
+                        writeln!(f, "create partition {db}.{} {} at {}", t.name, partition(t, &p.values), p.location)?;
+                    }
+                }
+                Action::UpdatePartitions(db, t, ps) => {
+                    for p in ps {
+                        writeln!(f, "update partition {db}.{} {} to {}", t.name, partition(t, &p.values), p.location)?;
+                    }
+                }
+                Action::DeletePartitions(db, t, vs) => {
+                    for v in vs {
+                        writeln!(f, "delete partition {db}.{t} values {v:?}")?;
+                    }
+                }
+            }
+        }
+        for table in &self.kept {
+            writeln!(f, "keep table {table} (in Glue, not in the registry; --prune deletes it)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The definition as Glue should hold it: the location made absolute.
+fn desired_input(def: &TableDef, warehouse: &Warehouse) -> TableInput {
+    let mut input = def.input.clone();
+    input.storage_descriptor.location = Some(warehouse.absolute_url(&def.location));
+    input
+}
+
+/// The partitions Glue should hold for a table, from its newest snapshot.
+async fn desired_partitions(project: &Project, def: &TableDef) -> Result<Vec<GluePartition>, GlueError> {
+    let state = project.log(def).latest().await?;
+    Ok(state
+        .map(|s| {
+            s.partitions
+                .values()
+                .filter(|_| !def.partition_keys.is_empty())
+                .map(|p| GluePartition {
+                    values: p.values.clone(),
+                    location: project.warehouse.absolute_url(&p.location),
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Fields of the definition that differ from what Glue holds.
+fn differences(desired: &TableInput, current: &TableInput) -> Vec<&'static str> {
+    let (d, c) = (&desired.storage_descriptor, &current.storage_descriptor);
+    let serde = |sd: &crate::catalog::table::StorageDescriptor| {
+        sd.serde_info.as_ref().and_then(|s| s.serialization_library.clone())
+    };
+    let mut changed = Vec::new();
+    if desired.description != current.description {
+        changed.push("Description");
+    }
+    if desired.table_type != current.table_type {
+        changed.push("TableType");
+    }
+    if desired.parameters.iter().any(|(k, v)| current.parameters.get(k) != Some(v)) {
+        changed.push("Parameters");
+    }
+    if d.columns != c.columns {
+        changed.push("Columns");
+    }
+    if d.location.as_deref().map(|l| l.trim_end_matches('/')) != c.location.as_deref().map(|l| l.trim_end_matches('/'))
+    {
+        changed.push("Location");
+    }
+    if d.input_format != c.input_format || d.output_format != c.output_format || serde(d) != serde(c) {
+        changed.push("Formats");
+    }
+    if desired.partition_keys != current.partition_keys {
+        changed.push("PartitionKeys");
+    }
+    changed
+}
+
+/// Plans the push of `tables`; with `prune`, tables of their databases that the registry lacks
+/// are deleted.
+pub async fn plan_push(
+    client: &Client,
+    project: &Project,
+    tables: &[&TableDef],
+    prune: bool,
+) -> Result<Plan, GlueError> {
+    let mut plan = Plan::default();
+    let databases: BTreeSet<&str> = tables.iter().map(|t| t.database.as_str()).collect();
+    let mut existing_tables: BTreeMap<String, BTreeMap<String, TableInput>> = BTreeMap::new();
+    for db in &databases {
+        match client.get_database().name(*db).send().await {
+            Ok(_) => {
+                existing_tables.insert(db.to_string(), list_tables(client, db).await?);
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {
+                plan.actions.push(Action::CreateDatabase(db.to_string()));
+                existing_tables.insert(db.to_string(), BTreeMap::new());
+            }
+            Err(e) => return Err(api("GetDatabase", db, e)),
+        }
+    }
+    for def in tables {
+        if project.warehouse.is_local() {
+            return Err(GlueError::LocalWarehouse {
+                table: def.qualified_name(),
+                warehouse: project.warehouse.url().to_string(),
+            });
+        }
+        let desired = desired_input(def, &project.warehouse);
+        let wanted = desired_partitions(project, def).await?;
+        match existing_tables[&def.database].get(def.name()) {
+            None => {
+                plan.actions.push(Action::CreateTable(def.database.clone(), desired.clone()));
+                if !wanted.is_empty() {
+                    plan.actions.push(Action::CreatePartitions(def.database.clone(), desired, wanted));
+                }
+            }
+            Some(current) => {
+                let changed = differences(&desired, current);
+                if !changed.is_empty() {
+                    plan.actions.push(Action::UpdateTable(def.database.clone(), desired.clone(), changed));
+                }
+                plan_partitions(client, &mut plan, def, &desired, wanted).await?;
+            }
+        }
+    }
+    for (db, existing) in &existing_tables {
+        for name in existing.keys().filter(|name| project.registry.table(db, name).is_none()) {
+            match prune {
+                true => plan.actions.push(Action::DeleteTable(db.clone(), name.clone())),
+                false => plan.kept.push(format!("{db}.{name}")),
+            }
+        }
+    }
+    Ok(plan)
+}
+
+async fn plan_partitions(
+    client: &Client,
+    plan: &mut Plan,
+    def: &TableDef,
+    desired: &TableInput,
+    wanted: Vec<GluePartition>,
+) -> Result<(), GlueError> {
+    let current = list_partitions(client, &def.database, def.name()).await?;
+    let (mut create, mut update) = (Vec::new(), Vec::new());
+    for partition in &wanted {
+        match current.get(&partition.values) {
+            None => create.push(partition.clone()),
+            Some(location) if location.trim_end_matches('/') != partition.location.trim_end_matches('/') => {
+                update.push(partition.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    let wanted_values: BTreeSet<&Vec<String>> = wanted.iter().map(|p| &p.values).collect();
+    let delete: Vec<Vec<String>> = current.keys().filter(|v| !wanted_values.contains(v)).cloned().collect();
+    let db = def.database.clone();
+    if !create.is_empty() {
+        plan.actions.push(Action::CreatePartitions(db.clone(), desired.clone(), create));
+    }
+    if !update.is_empty() {
+        plan.actions.push(Action::UpdatePartitions(db.clone(), desired.clone(), update));
+    }
+    if !delete.is_empty() {
+        plan.actions.push(Action::DeletePartitions(db, def.name().to_string(), delete));
+    }
+    Ok(())
+}
+
+/// Every table of a Glue database, as registry inputs.
+pub async fn list_tables(client: &Client, database: &str) -> Result<BTreeMap<String, TableInput>, GlueError> {
+    let mut tables = BTreeMap::new();
+    let mut pages = client.get_tables().database_name(database).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| api("GetTables", database, e))?;
+        for table in page.table_list() {
+            tables.insert(table.name().to_string(), convert::from_glue_table(table));
+        }
+    }
+    Ok(tables)
+}
+
+/// Every partition of a Glue table: values → location.
+pub async fn list_partitions(
+    client: &Client,
+    database: &str,
+    table: &str,
+) -> Result<BTreeMap<Vec<String>, String>, GlueError> {
+    let mut partitions = BTreeMap::new();
+    let target = format!("{database}.{table}");
+    let mut pages = client.get_partitions().database_name(database).table_name(table).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| api("GetPartitions", &target, e))?;
+        for p in page.partitions() {
+            let location = p.storage_descriptor().and_then(|sd| sd.location()).unwrap_or_default();
+            partitions.insert(p.values().to_vec(), location.to_string());
+        }
+    }
+    Ok(partitions)
+}
+
+/// What a push changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PushReport {
+    /// Databases created.
+    pub databases_created: usize,
+    /// Tables created, updated, deleted.
+    pub tables: [usize; 3],
+    /// Partitions created, updated, deleted.
+    pub partitions: [usize; 3],
+}
+
+impl fmt::Display for PushReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [tc, tu, td] = self.tables;
+        let [pc, pu, pd] = self.partitions;
+        write!(
+            f,
+            "{} database(s) created; tables: {tc} created, {tu} updated, {td} deleted; partitions: {pc} created, {pu} updated, {pd} deleted",
+            self.databases_created
+        )
+    }
+}
+
+/// Applies a plan. Partition batches that Glue partly refuses are finished, then reported.
+pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError> {
+    let mut report = PushReport::default();
+    let mut refused: Vec<(String, String)> = Vec::new();
+    for action in &plan.actions {
+        match action {
+            Action::CreateDatabase(db) => {
+                let input = DatabaseInput::builder().name(db).build().map_err(|e| build(db, e))?;
+                client
+                    .create_database()
+                    .database_input(input)
+                    .send()
+                    .await
+                    .map_err(|e| api("CreateDatabase", db, e))?;
+                report.databases_created += 1;
+            }
+            Action::CreateTable(db, input) => {
+                let target = format!("{db}.{}", input.name);
+                let table = convert::to_glue_table(input).map_err(|e| build(&target, e))?;
+                client
+                    .create_table()
+                    .database_name(db)
+                    .table_input(table)
+                    .send()
+                    .await
+                    .map_err(|e| api("CreateTable", &target, e))?;
+                report.tables[0] += 1;
+            }
+            Action::UpdateTable(db, input, _) => {
+                let target = format!("{db}.{}", input.name);
+                let table = convert::to_glue_table(input).map_err(|e| build(&target, e))?;
+                client
+                    .update_table()
+                    .database_name(db)
+                    .table_input(table)
+                    .send()
+                    .await
+                    .map_err(|e| api("UpdateTable", &target, e))?;
+                report.tables[1] += 1;
+            }
+            Action::DeleteTable(db, name) => {
+                let target = format!("{db}.{name}");
+                client
+                    .delete_table()
+                    .database_name(db)
+                    .name(name)
+                    .send()
+                    .await
+                    .map_err(|e| api("DeleteTable", &target, e))?;
+                report.tables[2] += 1;
+            }
+            Action::CreatePartitions(db, input, partitions) => {
+                let target = format!("{db}.{}", input.name);
+                for batch in partitions.chunks(CREATE_BATCH) {
+                    let inputs = batch.iter().map(|p| partition_input(input, p)).collect::<Result<Vec<_>, _>>()?;
+                    let out = client
+                        .batch_create_partition()
+                        .database_name(db)
+                        .table_name(&input.name)
+                        .set_partition_input_list(Some(inputs))
+                        .send()
+                        .await
+                        .map_err(|e| api("BatchCreatePartition", &target, e))?;
+                    for e in out.errors() {
+                        let detail = e.error_detail();
+                        refused.push((
+                            target.clone(),
+                            describe(
+                                e.partition_values(),
+                                detail.and_then(|d| d.error_code()),
+                                detail.and_then(|d| d.error_message()),
+                            ),
+                        ));
+                    }
+                    report.partitions[0] += batch.len() - out.errors().len();
+                }
+            }
+            Action::UpdatePartitions(db, input, partitions) => {
+                let target = format!("{db}.{}", input.name);
+                for batch in partitions.chunks(UPDATE_BATCH) {
+                    let entries = batch
+                        .iter()
+                        .map(|p| {
+                            BatchUpdatePartitionRequestEntry::builder()
+                                .set_partition_value_list(Some(p.values.clone()))
+                                .partition_input(partition_input(input, p)?)
+                                .build()
+                                .map_err(|e| build(&target, e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let out = client
+                        .batch_update_partition()
+                        .database_name(db)
+                        .table_name(&input.name)
+                        .set_entries(Some(entries))
+                        .send()
+                        .await
+                        .map_err(|e| api("BatchUpdatePartition", &target, e))?;
+                    for e in out.errors() {
+                        let detail = e.error_detail();
+                        refused.push((
+                            target.clone(),
+                            describe(
+                                e.partition_value_list(),
+                                detail.and_then(|d| d.error_code()),
+                                detail.and_then(|d| d.error_message()),
+                            ),
+                        ));
+                    }
+                    report.partitions[1] += batch.len() - out.errors().len();
+                }
+            }
+            Action::DeletePartitions(db, table, values) => {
+                let target = format!("{db}.{table}");
+                for batch in values.chunks(DELETE_BATCH) {
+                    let lists = batch
+                        .iter()
+                        .map(|v| {
+                            PartitionValueList::builder()
+                                .set_values(Some(v.clone()))
+                                .build()
+                                .map_err(|e| build(&target, e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let out = client
+                        .batch_delete_partition()
+                        .database_name(db)
+                        .table_name(table)
+                        .set_partitions_to_delete(Some(lists))
+                        .send()
+                        .await
+                        .map_err(|e| api("BatchDeletePartition", &target, e))?;
+                    for e in out.errors() {
+                        let detail = e.error_detail();
+                        refused.push((
+                            target.clone(),
+                            describe(
+                                e.partition_values(),
+                                detail.and_then(|d| d.error_code()),
+                                detail.and_then(|d| d.error_message()),
+                            ),
+                        ));
+                    }
+                    report.partitions[2] += batch.len() - out.errors().len();
+                }
+            }
+        }
+    }
+    if let Some((table, first)) = refused.first() {
+        return Err(GlueError::Partitions { table: table.clone(), count: refused.len(), first: first.clone() });
+    }
+    Ok(report)
+}
+
+fn describe(values: &[String], code: Option<&str>, message: Option<&str>) -> String {
+    format!("{values:?}: {} {}", code.unwrap_or("error"), message.unwrap_or_default())
+}
+
+fn build(target: &str, error: aws_sdk_glue::error::BuildError) -> GlueError {
+    GlueError::Build { target: target.to_string(), message: error.to_string() }
+}
+
+/// A partition's input: the table's storage descriptor at the partition's location.
+fn partition_input(table: &TableInput, partition: &GluePartition) -> Result<PartitionInput, GlueError> {
+    let mut sd = table.storage_descriptor.clone();
+    sd.location = Some(partition.location.clone());
+    let storage = convert::to_glue_storage(&sd).map_err(|e| build(&table.name, e))?;
+    Ok(PartitionInput::builder().set_values(Some(partition.values.clone())).storage_descriptor(storage).build())
+}
+
+/// Pushes `tables` after a commit when automatic sync is on. A failure never touches the local
+/// commit: it is logged and the table is marked pending, and every later automatic push retries
+/// the pending tables first.
+pub mod sync {
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    use super::*;
+
+    const PENDING: &str = "glue/pending";
+
+    /// Pushes `def` (and any table still pending from an earlier failure); returns what failed.
+    pub async fn after_commit(project: &Project, def: &TableDef) -> Option<String> {
+        let mut targets: Vec<&TableDef> = pending(project).await;
+        if !targets.iter().any(|t| t.qualified_name() == def.qualified_name()) {
+            targets.push(def);
+        }
+        let client = connect().await;
+        let mut failure = None;
+        for table in targets {
+            let marker = project.warehouse.state_path(&format!("{PENDING}/{}", table.qualified_name()));
+            let result = match plan_push(&client, project, &[table], false).await {
+                Ok(plan) => apply(&client, &plan).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    let _ = project.warehouse.store().delete(&marker).await;
+                }
+                Err(e) => {
+                    tracing::warn!(table = %table.qualified_name(), error = %e, "Glue push failed; it will be retried");
+                    let _ = project.warehouse.store().put(&marker, PutPayload::from(e.to_string())).await;
+                    failure.get_or_insert(format!("{}: {e}", table.qualified_name()));
+                }
+            }
+        }
+        failure
+    }
+
+    /// Tables whose last automatic push failed.
+    async fn pending(project: &Project) -> Vec<&TableDef> {
+        use futures::TryStreamExt;
+        let prefix = project.warehouse.state_path(PENDING);
+        let markers: Vec<_> = project.warehouse.store().list(Some(&prefix)).try_collect().await.unwrap_or_default();
+        markers
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?;
+                let (db, table) = name.split_once('.')?;
+                project.registry.table(db, table).map(|t| t.as_ref())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,127 @@
+//! `glaux catalog pull`: import Glue's Parquet tables that live in the warehouse.
+//!
+//! Each table becomes a definition file (location made relative to the warehouse) and a
+//! commit naming its partitions and files, with row counts read from the Parquet footers, so
+//! the table queries like any other. Tables that are not Parquet, or whose data lies outside
+//! the warehouse, are reported and skipped; nothing outside the warehouse is ever referenced.
+
+use futures::TryStreamExt;
+
+use aws_sdk_glue::Client;
+
+use super::{GlueError, list_partitions, list_tables};
+use crate::catalog::state::{Change, DataFile, NewPartition, Transaction};
+use crate::catalog::table::{PARQUET_INPUT_FORMAT, PARQUET_SERDE, TableDef, TableInput};
+use crate::catalog::write_definition;
+use crate::ingest::parquet_row_count;
+use crate::project::Project;
+use crate::warehouse::relative_location;
+
+/// What a pull did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PullReport {
+    /// `database.table (N partitions)` for each imported table.
+    pub imported: Vec<String>,
+    /// `(object, reason)` for each table or partition left out.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Imports every table of `databases` (all of Glue's when empty).
+pub async fn pull(client: &Client, project: &Project, databases: &[String]) -> anyhow::Result<PullReport> {
+    let databases = match databases.is_empty() {
+        false => databases.to_vec(),
+        true => all_databases(client).await?,
+    };
+    let mut report = PullReport::default();
+    for db in &databases {
+        for (name, input) in list_tables(client, db).await? {
+            let qualified = format!("{db}.{name}");
+            match import_table(client, project, db, input, &mut report).await {
+                Ok(partitions) => report.imported.push(format!("{qualified} ({partitions} partitions)")),
+                Err(reason) => report.skipped.push((qualified, reason)),
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn all_databases(client: &Client) -> Result<Vec<String>, GlueError> {
+    let mut names = Vec::new();
+    let mut pages = client.get_databases().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| super::api("GetDatabases", "the catalog", e))?;
+        names.extend(page.database_list().iter().map(|d| d.name().to_string()));
+    }
+    Ok(names)
+}
+
+fn is_parquet(input: &TableInput) -> bool {
+    let sd = &input.storage_descriptor;
+    sd.input_format.as_deref() == Some(PARQUET_INPUT_FORMAT)
+        || sd.serde_info.as_ref().and_then(|s| s.serialization_library.as_deref()) == Some(PARQUET_SERDE)
+        || input.parameters.get("classification").is_some_and(|c| c.eq_ignore_ascii_case("parquet"))
+}
+
+/// Imports one table; `Err` is the reason it was skipped.
+async fn import_table(
+    client: &Client,
+    project: &Project,
+    db: &str,
+    mut input: TableInput,
+    report: &mut PullReport,
+) -> Result<usize, String> {
+    if !is_parquet(&input) {
+        let format = input.storage_descriptor.input_format.clone().unwrap_or_else(|| "no input format".into());
+        return Err(format!("not a Parquet table ({format})"));
+    }
+    let location = input.storage_descriptor.location.clone().ok_or("it has no location")?;
+    let relative = relative_location(project.warehouse.url(), &location).map_err(|e| e.to_string())?;
+    input.storage_descriptor.location = Some(relative);
+    let def = TableDef::from_input(db, input.clone(), project.warehouse.url())
+        .map_err(|problems| format!("its definition is not usable: {}", problems[0]))?;
+
+    let mut changes = Vec::new();
+    if def.partition_keys.is_empty() {
+        changes.push(Change::Replace(scan_partition(project, Vec::new(), &def.location).await?));
+    } else {
+        let partitions = list_partitions(client, db, def.name()).await.map_err(|e| e.to_string())?;
+        for (values, location) in partitions {
+            let object = format!("{}.{} partition {values:?}", db, def.name());
+            match relative_location(project.warehouse.url(), &location) {
+                Ok(relative) => changes.push(Change::Replace(scan_partition(project, values, &relative).await?)),
+                Err(e) => report.skipped.push((object, e.to_string())),
+            }
+        }
+    }
+    let log = project.log(&def);
+    let base = log.latest().await.map_err(|e| e.to_string())?;
+    let mut txn = Transaction::new("catalog pull", chrono::Utc::now());
+    txn.read_version = Some(base.map_or(0, |s| s.version));
+    txn.replace_all = true;
+    let count = changes.len();
+    txn.changes = changes;
+    write_definition(&project.settings.catalog_dir(), db, &input).map_err(|e| e.to_string())?;
+    log.commit(&txn).await.map_err(|e| e.to_string())?;
+    Ok(count)
+}
+
+/// A partition made of the Parquet files found at `location` (hidden and `_` files skipped).
+async fn scan_partition(project: &Project, values: Vec<String>, location: &str) -> Result<NewPartition, String> {
+    let warehouse = &project.warehouse;
+    let prefix = warehouse.path(location);
+    let objects: Vec<_> = warehouse.store().list(Some(&prefix)).try_collect().await.map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for object in objects {
+        let Some(name) = object.location.filename() else { continue };
+        if name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        let relative = format!(
+            "{location}{}",
+            object.location.as_ref().strip_prefix(prefix.as_ref()).unwrap_or(name).trim_start_matches('/')
+        );
+        let rows = parquet_row_count(warehouse, &relative, object.size).await.map_err(|e| e.to_string())?;
+        files.push(DataFile { path: relative, size: object.size, rows });
+    }
+    Ok(NewPartition { values, location: location.to_string(), files })
+}

@@ -51,12 +51,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let now = chrono::Utc::now();
             let day = date.unwrap_or(now.date_naive());
             let report = ingest_csv(&project.warehouse, def, &paths, day, now).await?;
-            if report.files > 0 && project.settings.glue_auto_push {
-                if let Some(failure) = crate::glue::sync::after_commit(&project, def).await {
-                    eprintln!(
-                        "glaux: warning: the commit stands, but the Glue push failed and will be retried: {failure}"
-                    );
-                }
+            if report.files > 0 {
+                crate::glue::sync::after_load(&project, def).await;
             }
             writeln!(
                 stdout,

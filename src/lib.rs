@@ -61,6 +61,22 @@ pub fn exit_code(error: &anyhow::Error) -> ExitCode {
     ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
 }
 
+/// The error and its causes on one line, each cause once: many errors already quote their
+/// source in their own message, so a cause whose text is already present is not repeated.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = one_line(&cause.to_string());
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 /// An error message on one line: DataFusion and others sometimes add lines of detail.
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")

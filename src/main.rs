@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if glaux::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("glaux: {}", glaux::one_line(&format!("{e:#}")));
+            eprintln!("glaux: {}", glaux::error_line(&e));
             glaux::exit_code(&e)
         }
     }

@@ -144,10 +144,8 @@ pub async fn load_data_dir(project: &Project) -> anyhow::Result<Vec<LoadOutcome>
         let report = ingest_csv(&project.warehouse, def, &files, now.date_naive(), now)
             .await
             .with_context(|| format!("loading {} into {}", dir.display(), def.qualified_name()))?;
-        if report.files > 0 && project.settings.glue_auto_push {
-            if let Some(failure) = crate::glue::sync::after_commit(project, def).await {
-                eprintln!("glaux: warning: the commit stands, but the Glue push failed and will be retried: {failure}");
-            }
+        if report.files > 0 {
+            crate::glue::sync::after_load(project, def).await;
         }
         outcomes.push(LoadOutcome {
             table: def.qualified_name(),

@@ -177,6 +177,9 @@ fn catalog_list_show_and_validate() {
 #[test]
 fn query_errors_exit_1_with_one_line() {
     let p = TestProject::new();
+    let unknown = p.run(&["sql", "-c", "SELECT nope()"]);
+    assert_fails(&unknown, 1, "Invalid function 'nope'");
+    assert_eq!(stderr(&unknown).matches("Invalid function").count(), 1, "each cause once: {}", stderr(&unknown));
     assert_fails(&p.run(&["sql", "-c", "SELEC 1"]), 1, "SELEC");
     assert_fails(&p.run(&["sql", "-c", "SELECT * FROM customer_data.nope"]), 1, "nope");
     assert_fails(&p.run(&["sql", "-c", "SELECT no_such_column FROM customer_data.regions"]), 1, "no_such_column");

@@ -6,4 +6,6 @@ mod support;
 mod cli;
 mod commits;
 mod glue;
+mod interop;
 mod repl;
+mod s3;

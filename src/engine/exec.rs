@@ -7,9 +7,11 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
-use arrow::util::display::FormatOptions;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow::util::pretty::{pretty_format_batches_with_options, pretty_format_batches_with_schema};
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -151,13 +153,13 @@ async fn print_stream(
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
             let mut wrote_any = false;
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
+                let batch = nested_as_text(&batch?)?;
                 rows += batch.num_rows();
                 writer.write(&batch)?;
                 wrote_any = true;
             }
             if !wrote_any {
-                writer.write(&RecordBatch::new_empty(schema))?;
+                writer.write(&nested_as_text(&RecordBatch::new_empty(schema))?)?;
             }
         }
         OutputFormat::Json => {
@@ -184,6 +186,31 @@ async fn print_stream(
         }
     }
     Ok(rows)
+}
+
+/// CSV has no nested values: lists, maps and structs are written as their display text
+/// (`[1, 2, 3]`, `{k1: 0.5}`), as DuckDB does.
+fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, ExecError> {
+    if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type().is_nested() {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            let text: StringArray =
+                (0..column.len()).map(|i| column.is_valid(i).then(|| formatter.value(i).to_string())).collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
 }
 
 fn print_table(schema: &SchemaRef, batches: &[RecordBatch], rows: usize, out: &mut dyn Write) -> Result<(), ExecError> {
@@ -233,6 +260,12 @@ mod tests {
         assert_eq!(run(sql, OutputFormat::Csv).await, "a,b\n1,\n2,x\n");
         assert_eq!(run(sql, OutputFormat::Json).await, "[{\"a\":1,\"b\":null},{\"a\":2,\"b\":\"x\"}]\n");
         assert_eq!(run(sql, OutputFormat::Ndjson).await, "{\"a\":1,\"b\":null}\n{\"a\":2,\"b\":\"x\"}\n");
+    }
+
+    #[tokio::test]
+    async fn csv_writes_nested_values_as_text() {
+        let sql = "SELECT make_array(1, 2) AS l, named_struct('a', 1) AS s, 3 AS n";
+        assert_eq!(run(sql, OutputFormat::Csv).await, "l,s,n\n\"[1, 2]\",{a: 1},3\n");
     }
 
     #[tokio::test]

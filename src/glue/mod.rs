@@ -561,6 +561,17 @@ pub mod sync {
 
     const PENDING: &str = "glue/pending";
 
+    /// After a load committed `def`: push when automatic sync is on; a failure is a warning,
+    /// since the local commit stands either way.
+    pub async fn after_load(project: &Project, def: &TableDef) {
+        if !project.settings.glue_auto_push {
+            return;
+        }
+        if let Some(failure) = after_commit(project, def).await {
+            eprintln!("glaux: warning: the commit stands, but the Glue push failed and will be retried: {failure}");
+        }
+    }
+
     /// Pushes `def` (and any table still pending from an earlier failure); returns what failed.
     pub async fn after_commit(project: &Project, def: &TableDef) -> Option<String> {
         let mut targets: Vec<&TableDef> = pending(project).await;

@@ -71,7 +71,7 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
             Ok(MetaCommand::Quit) => break,
             Ok(command) => {
                 if let Err(e) = run_meta(ctx, project, command, &mut options).await {
-                    eprintln!("glaux: {}", crate::one_line(&format!("{e:#}")));
+                    eprintln!("glaux: {}", crate::error_line(&e));
                 }
             }
             Err(message) => eprintln!("glaux: {message}"),
@@ -86,7 +86,7 @@ async fn run_cancellable(ctx: &SessionContext, sql: &str, options: PrintOptions)
     tokio::select! {
         result = exec_and_print(ctx, sql, options, &mut out) => {
             if let Err(e) = result {
-                eprintln!("glaux: {}", crate::one_line(&e.to_string()));
+                eprintln!("glaux: {}", crate::error_line(&e.into()));
             }
         }
         _ = tokio::signal::ctrl_c() => eprintln!("query cancelled"),

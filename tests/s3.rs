@@ -1,0 +1,87 @@
+//! The warehouse on S3: server-side encryption settings apply to every object glaux writes,
+//! data files and state alike, and the endpoint follows the AWS variables.
+
+use crate::support::{Moto, TestProject, stderr};
+
+const HEAD_ALL: &str = r#"
+import boto3, json, sys
+s3 = boto3.client("s3")
+bucket = sys.argv[1]
+out = []
+for obj in s3.list_objects_v2(Bucket=bucket)["Contents"]:
+    head = s3.head_object(Bucket=bucket, Key=obj["Key"])
+    out.append([obj["Key"], head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")])
+print(json.dumps(out))
+"#;
+
+fn objects(moto: &Moto, bucket: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    let output =
+        std::process::Command::new("python3").args(["-c", HEAD_ALL, bucket]).envs(moto.env()).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn sse_s3_and_sse_kms_cover_every_object() {
+    let moto = Moto::start();
+    moto.create_bucket("sse-s3");
+    moto.create_bucket("sse-kms");
+    let key_id = moto.python("import boto3; print(boto3.client('kms').create_key()['KeyMetadata']['KeyId'])");
+    let key_id = key_id.trim();
+
+    let project = TestProject::new();
+    let out = project
+        .glaux()
+        .envs(moto.env())
+        .env("GLAUX_S3_SSE", "AES256")
+        .args(["--warehouse", "s3://sse-s3/wh", "run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = objects(&moto, "sse-s3");
+    assert!(
+        written.iter().any(|(key, _, _)| key.ends_with(".parquet"))
+            && written.iter().any(|(key, _, _)| key.contains("_glaux/"))
+    );
+    for (key, sse, _) in &written {
+        assert_eq!(sse.as_deref(), Some("AES256"), "{key}");
+    }
+
+    let project = TestProject::new();
+    project
+        .write("glaux.toml", &format!("[warehouse]\nlocation = \"s3://sse-kms/wh\"\nsse_kms_key_id = \"{key_id}\"\n"));
+    let out = project.glaux().envs(moto.env()).arg("run").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (key, sse, kms) in objects(&moto, "sse-kms") {
+        assert_eq!(sse.as_deref(), Some("aws:kms"), "{key}");
+        assert!(kms.as_deref().is_some_and(|k| k.contains(key_id)), "{key}: {kms:?}");
+    }
+}
+
+#[test]
+fn the_s3_endpoint_can_be_set_for_s3_alone() {
+    let moto = Moto::start();
+    moto.create_bucket("endpoints");
+    let project = TestProject::new();
+    let mut command = project.glaux();
+    for (key, value) in moto.env() {
+        if key != "AWS_ENDPOINT_URL" {
+            command.env(key, value);
+        }
+    }
+    let out = command
+        .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
+        .args([
+            "--warehouse",
+            "s3://endpoints/wh",
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT count(*) AS n FROM customer_data.regions",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n0\n");
+}

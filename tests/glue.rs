@@ -287,3 +287,85 @@ impl Drop for BrokenEndpoint {
         let _ = self.child.wait();
     }
 }
+
+/// The fault-injecting Glue proxy of `tests/support/glue_faults.py`; killed when dropped.
+struct GlueFaults {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GlueFaults {
+    fn start(moto: &Moto, throttle: usize, mode: &str) -> GlueFaults {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = repo_root().join("tests/support/glue_faults.py");
+        let child = std::process::Command::new("python3")
+            .arg(script)
+            .args([moto.endpoint(), port.to_string(), throttle.to_string(), mode.to_string()])
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        GlueFaults { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn injected(&self) -> serde_json::Value {
+        let code =
+            format!("import urllib.request; print(urllib.request.urlopen('{}/_faults').read().decode())", self.url());
+        let out = std::process::Command::new("python3").args(["-c", &code]).output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for GlueFaults {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn throttled_glue_calls_are_retried() {
+    let moto = Moto::start();
+    let project = s3_project(&moto, "throttled");
+    let faults = GlueFaults::start(&moto, 3, "none");
+    let out = project
+        .glaux()
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL_GLUE", faults.url())
+        .args(["catalog", "push"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(faults.injected()["throttled"], 3);
+    let glue = glue_state(&moto);
+    assert_eq!(glue["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn refused_partitions_are_reported_and_the_next_push_completes() {
+    let moto = Moto::start();
+    let project = s3_project(&moto, "refused");
+    let faults = GlueFaults::start(&moto, 0, "refuse-first-partition");
+    let out = project
+        .glaux()
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL_GLUE", faults.url())
+        .args(["catalog", "push"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Glue refused 1 partition change(s) of customer_data.customer_base_raw"), "{err}");
+    assert!(err.contains("InternalServiceException injected refusal"), "{err}");
+    assert_eq!(glue_state(&moto)["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 1);
+
+    let retry = run(&project, &moto, &["catalog", "push"]);
+    assert!(retry.status.success(), "{}", stderr(&retry));
+    assert!(stdout(&retry).contains("partitions: 1 created, 0 updated, 0 deleted"), "{}", stdout(&retry));
+    assert_eq!(glue_state(&moto)["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 2);
+}

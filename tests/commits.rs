@@ -134,7 +134,7 @@ async fn commit_protocol_on_the_local_filesystem() {
 }
 
 /// The AWS chain reads credentials from this process's environment.
-fn dummy_aws_credentials() {
+pub(crate) fn dummy_aws_credentials() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| unsafe {
         // SAFETY: set once, before any S3 client in this process reads them; every test that

@@ -369,3 +369,60 @@ fn refused_partitions_are_reported_and_the_next_push_completes() {
     assert!(stdout(&retry).contains("partitions: 1 created, 0 updated, 0 deleted"), "{}", stdout(&retry));
     assert_eq!(glue_state(&moto)["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn partition_batches_stay_within_glue_limits() {
+    use glaux::catalog::state::{Change, DataFile, NewPartition, TableLog, Transaction};
+    let moto = Moto::start();
+    let project = s3_project(&moto, "batches");
+    // 230 more partitions of the raw table, committed through the library on the same bucket.
+    let settings = glaux::config::WarehouseSettings {
+        location: "s3://batches/wh".into(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(moto.endpoint()),
+        allow_http: true,
+        path_style: true,
+        sse: None,
+        sse_kms_key_id: None,
+    };
+    crate::commits::dummy_aws_credentials();
+    let warehouse = glaux::warehouse::Warehouse::open(&settings).unwrap();
+    let log = TableLog::new(&warehouse, "customer_data", "customer_base_raw", vec!["ingest_date".into()]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let day = |i: u32| (chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i.into())).to_string();
+    let partition = |i: u32| {
+        let location = format!("customer_data/customer_base_raw/ingest_date={}/c/", day(i));
+        NewPartition {
+            values: vec![day(i)],
+            files: vec![DataFile { path: format!("{location}p.parquet"), size: 1, rows: 1 }],
+            location,
+        }
+    };
+    let mut txn = Transaction::new("bulk", chrono::Utc::now());
+    txn.changes = (0..230).map(|i| Change::Add(partition(i))).collect();
+    runtime.block_on(log.commit(&txn)).unwrap();
+
+    let faults = GlueFaults::start(&moto, 0, "none");
+    let push = |faults: &GlueFaults| {
+        project
+            .glaux()
+            .envs(moto.env())
+            .env("AWS_ENDPOINT_URL_GLUE", faults.url())
+            .args(["catalog", "push"])
+            .output()
+            .unwrap()
+    };
+    let out = push(&faults);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("partitions: 232 created"), "{}", stdout(&out));
+    assert_eq!(faults.injected()["batches"]["BatchCreatePartition"], serde_json::json!([100, 100, 32]));
+
+    let mut txn = Transaction::new("bulk delete", chrono::Utc::now());
+    txn.changes = (0..60).map(|i| Change::Remove(vec![day(i)])).collect();
+    runtime.block_on(log.commit(&txn)).unwrap();
+    let faults = GlueFaults::start(&moto, 0, "none");
+    let out = push(&faults);
+    assert!(stdout(&out).contains("partitions: 0 created, 0 updated, 60 deleted"), "{}", stdout(&out));
+    assert_eq!(faults.injected()["batches"]["BatchDeletePartition"], serde_json::json!([25, 25, 10]));
+    assert_eq!(glue_state(&moto)["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 172);
+}

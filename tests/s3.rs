@@ -1,7 +1,7 @@
 //! The warehouse on S3: server-side encryption settings apply to every object glaux writes,
 //! data files and state alike, and the endpoint follows the AWS variables.
 
-use crate::support::{Moto, TestProject, stderr};
+use crate::support::{Moto, TestProject, stderr, stdout};
 
 const HEAD_ALL: &str = r#"
 import boto3, json, sys
@@ -84,4 +84,36 @@ fn the_s3_endpoint_can_be_set_for_s3_alone() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n0\n");
+}
+
+#[test]
+fn credentials_come_from_a_named_profile_and_their_absence_is_explained() {
+    let moto = Moto::start();
+    moto.create_bucket("profiles");
+    let project = TestProject::new();
+    let without_keys = |command: &mut std::process::Command| {
+        for (key, value) in moto.env() {
+            if !key.contains("KEY") {
+                command.env(key, value);
+            }
+        }
+    };
+    let mut none = project.glaux();
+    without_keys(&mut none);
+    let out = none.args(["--warehouse", "s3://profiles/wh", "run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no AWS credentials from the standard chain"), "{}", stderr(&out));
+
+    let aws = project.home().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        "[lake]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    let mut profile = project.glaux();
+    without_keys(&mut profile);
+    let out = profile.env("AWS_PROFILE", "lake").args(["--warehouse", "s3://profiles/wh", "run"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("profile-secret") && !stdout(&out).contains("profile-secret"));
 }

@@ -7,7 +7,7 @@ usage: glue_faults.py UPSTREAM_URL PORT THROTTLE_COUNT MODE
 - MODE refuse-first-partition: each BatchCreatePartition reaches moto without its first
   partition, and the reply lists that partition in Errors, as Glue reports per-partition
   failures while applying the rest.
-- GET /_faults returns what was injected, as JSON.
+- GET /_faults returns what was injected, and the size of every partition batch, as JSON.
 
 Binds 127.0.0.1 only and exits by itself after 10 minutes.
 """
@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 upstream, port, throttle, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-injected = {"throttled": 0, "refused": 0}
+injected = {"throttled": 0, "refused": 0, "batches": {}}
 lock = threading.Lock()
 
 
@@ -48,6 +48,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if throttled:
             self.reply(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
             return
+        if target in ("AWSGlue.BatchCreatePartition", "AWSGlue.BatchUpdatePartition", "AWSGlue.BatchDeletePartition"):
+            request = json.loads(body)
+            size = len(request.get("PartitionInputList") or request.get("Entries") or request.get("PartitionsToDelete") or [])
+            with lock:
+                injected["batches"].setdefault(target.split(".")[1], []).append(size)
         dropped = None
         if mode == "refuse-first-partition" and target == "AWSGlue.BatchCreatePartition":
             request = json.loads(body)

@@ -75,7 +75,8 @@ impl TestProject {
     }
 }
 
-/// Gives a command its own HOME and data directory and strips ambient AWS configuration.
+/// Gives a command its own HOME and data directory and strips ambient AWS configuration. The
+/// EC2 metadata service is disabled: a credential lookup must never leave loopback in tests.
 pub fn isolate(command: &mut Command, home: &Path) {
     std::fs::create_dir_all(home).unwrap();
     command.env("HOME", home).env("XDG_DATA_HOME", home.join("data")).env("TERM", "xterm-256color");
@@ -84,6 +85,7 @@ pub fn isolate(command: &mut Command, home: &Path) {
             command.env_remove(key);
         }
     }
+    command.env("AWS_EC2_METADATA_DISABLED", "true");
 }
 
 /// stdout as text.

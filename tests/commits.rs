@@ -8,7 +8,6 @@ use std::sync::Once;
 
 use chrono::Utc;
 use glaux::catalog::state::{Change, CommitError, DataFile, NewPartition, TableLog, Transaction};
-use glaux::config::WarehouseSettings;
 use glaux::warehouse::Warehouse;
 use object_store::ObjectStoreExt;
 
@@ -144,24 +143,12 @@ pub(crate) fn dummy_aws_credentials() {
     });
 }
 
-fn s3_settings(moto: &Moto, location: &str) -> WarehouseSettings {
-    WarehouseSettings {
-        location: location.to_string(),
-        region: Some("us-east-1".into()),
-        endpoint: Some(moto.endpoint()),
-        allow_http: true,
-        path_style: true,
-        sse: None,
-        sse_kms_key_id: None,
-    }
-}
-
 #[tokio::test]
 async fn commit_protocol_on_s3() {
     dummy_aws_credentials();
     let moto = Moto::start();
     moto.create_bucket("conformance");
-    let warehouse = Warehouse::open(&s3_settings(&moto, "s3://conformance/wh")).unwrap();
+    let warehouse = Warehouse::open(&moto.warehouse_settings("s3://conformance/wh")).unwrap();
     conformance(&warehouse).await;
 }
 

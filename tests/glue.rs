@@ -1,7 +1,7 @@
 //! Registry files are Glue `TableInput`s as they are: boto3 hands each one to Glue's CreateTable
 //! (moto's server) unchanged and reads back the same columns, types, comments and keys.
 
-use crate::support::{Moto, TestProject, repo_root, stderr, stdout};
+use crate::support::{LoopbackServer, Moto, TestProject, repo_root, stderr, stdout};
 
 const CHECK: &str = r#"
 import glob, json, os, sys
@@ -231,7 +231,7 @@ fn automatic_push_follows_commits_and_retries_after_a_failure() {
     project.write("glaux.toml", "[warehouse]\nlocation = \"s3://auto/wh\"\n[glue]\nauto_push = true\n");
 
     // Glue unreachable (an HTTP server that is not Glue): the load still commits, with a warning.
-    let broken = BrokenEndpoint::start();
+    let broken = broken_endpoint();
     let out = project.glaux().envs(moto.env()).env("AWS_ENDPOINT_URL_GLUE", broken.url()).arg("run").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -254,63 +254,31 @@ fn automatic_push_follows_commits_and_retries_after_a_failure() {
     assert!(glue.get("customer_data.regions").is_some(), "the pending table was pushed too: {glue}");
 }
 
-/// An HTTP server on loopback that answers every request with 501, standing in for a broken
-/// Glue endpoint; killed when dropped.
-struct BrokenEndpoint {
-    child: std::process::Child,
-    port: u16,
+/// An HTTP server on loopback that answers every POST with 501, standing in for a broken
+/// Glue endpoint.
+fn broken_endpoint() -> LoopbackServer {
+    LoopbackServer::start("python3", |port| {
+        vec!["-m".into(), "http.server".into(), "--bind".into(), "127.0.0.1".into(), port.to_string()]
+    })
 }
 
-impl BrokenEndpoint {
-    fn start() -> BrokenEndpoint {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        BrokenEndpoint { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for BrokenEndpoint {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The fault-injecting Glue proxy of `tests/support/glue_faults.py`; killed when dropped.
+/// The fault-injecting Glue proxy of `tests/support/glue_faults.py` in front of `moto`.
 struct GlueFaults {
-    child: std::process::Child,
-    port: u16,
+    server: LoopbackServer,
 }
 
 impl GlueFaults {
     fn start(moto: &Moto, throttle: usize, mode: &str) -> GlueFaults {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let script = repo_root().join("tests/support/glue_faults.py");
-        let child = std::process::Command::new("python3")
-            .arg(script)
-            .args([moto.endpoint(), port.to_string(), throttle.to_string(), mode.to_string()])
-            .spawn()
-            .unwrap();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        GlueFaults { child, port }
+        let script = repo_root().join("tests/support/glue_faults.py").display().to_string();
+        let (upstream, mode) = (moto.endpoint(), mode.to_string());
+        let server = LoopbackServer::start("python3", |port| {
+            vec![script, upstream, port.to_string(), throttle.to_string(), mode]
+        });
+        GlueFaults { server }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     fn injected(&self) -> serde_json::Value {
@@ -318,13 +286,6 @@ impl GlueFaults {
             format!("import urllib.request; print(urllib.request.urlopen('{}/_faults').read().decode())", self.url());
         let out = std::process::Command::new("python3").args(["-c", &code]).output().unwrap();
         serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for GlueFaults {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -376,15 +337,7 @@ fn partition_batches_stay_within_glue_limits() {
     let moto = Moto::start();
     let project = s3_project(&moto, "batches");
     // 230 more partitions of the raw table, committed through the library on the same bucket.
-    let settings = glaux::config::WarehouseSettings {
-        location: "s3://batches/wh".into(),
-        region: Some("us-east-1".into()),
-        endpoint: Some(moto.endpoint()),
-        allow_http: true,
-        path_style: true,
-        sse: None,
-        sse_kms_key_id: None,
-    };
+    let settings = moto.warehouse_settings("s3://batches/wh");
     crate::commits::dummy_aws_credentials();
     let warehouse = glaux::warehouse::Warehouse::open(&settings).unwrap();
     let log = TableLog::new(&warehouse, "customer_data", "customer_base_raw", vec!["ingest_date".into()]);

@@ -96,7 +96,8 @@ out["duckdb"] = {"types": [str(t) for t in rel.types], "rows": [[str(v) for v in
 
 import pyarrow.parquet as pq
 t = pq.read_table(files[0])
-out["pyarrow"] = {"types": [str(f.type) for f in t.schema], "rows": [[str(v) for v in row.values()] for row in t.to_pylist()]}
+rows = [[str(v) for v in row.values()] for row in t.to_pylist()]
+out["pyarrow"] = {"types": [str(f.type) for f in t.schema], "rows": sorted(rows, key=lambda r: r[0] == "None")}
 
 from pyspark.sql import SparkSession
 spark = (SparkSession.builder.master("local[1]").appName("glaux-interop")

@@ -18,7 +18,9 @@ use std::fmt;
 
 use aws_sdk_glue::Client;
 use aws_sdk_glue::error::DisplayErrorContext;
-use aws_sdk_glue::types::{BatchUpdatePartitionRequestEntry, DatabaseInput, PartitionInput, PartitionValueList};
+use aws_sdk_glue::types::{
+    BatchUpdatePartitionRequestEntry, DatabaseInput, ErrorDetail, PartitionInput, PartitionValueList,
+};
 
 use crate::catalog::table::{TableDef, TableInput};
 use crate::project::Project;
@@ -444,17 +446,8 @@ pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError
                         .send()
                         .await
                         .map_err(|e| api("BatchCreatePartition", &target, e))?;
-                    for e in out.errors() {
-                        let detail = e.error_detail();
-                        refused.push((
-                            target.clone(),
-                            describe(
-                                e.partition_values(),
-                                detail.and_then(|d| d.error_code()),
-                                detail.and_then(|d| d.error_message()),
-                            ),
-                        ));
-                    }
+                    refused
+                        .extend(out.errors().iter().map(|e| refusal(&target, e.partition_values(), e.error_detail())));
                     report.partitions[0] += batch.len() - out.errors().len();
                 }
             }
@@ -479,17 +472,9 @@ pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError
                         .send()
                         .await
                         .map_err(|e| api("BatchUpdatePartition", &target, e))?;
-                    for e in out.errors() {
-                        let detail = e.error_detail();
-                        refused.push((
-                            target.clone(),
-                            describe(
-                                e.partition_value_list(),
-                                detail.and_then(|d| d.error_code()),
-                                detail.and_then(|d| d.error_message()),
-                            ),
-                        ));
-                    }
+                    refused.extend(
+                        out.errors().iter().map(|e| refusal(&target, e.partition_value_list(), e.error_detail())),
+                    );
                     report.partitions[1] += batch.len() - out.errors().len();
                 }
             }
@@ -513,17 +498,8 @@ pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError
                         .send()
                         .await
                         .map_err(|e| api("BatchDeletePartition", &target, e))?;
-                    for e in out.errors() {
-                        let detail = e.error_detail();
-                        refused.push((
-                            target.clone(),
-                            describe(
-                                e.partition_values(),
-                                detail.and_then(|d| d.error_code()),
-                                detail.and_then(|d| d.error_message()),
-                            ),
-                        ));
-                    }
+                    refused
+                        .extend(out.errors().iter().map(|e| refusal(&target, e.partition_values(), e.error_detail())));
                     report.partitions[2] += batch.len() - out.errors().len();
                 }
             }
@@ -535,8 +511,11 @@ pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError
     Ok(report)
 }
 
-fn describe(values: &[String], code: Option<&str>, message: Option<&str>) -> String {
-    format!("{values:?}: {} {}", code.unwrap_or("error"), message.unwrap_or_default())
+/// `(table, "[values]: Code message")` for a partition Glue refused.
+fn refusal(table: &str, values: &[String], detail: Option<&ErrorDetail>) -> (String, String) {
+    let code = detail.and_then(|d| d.error_code()).unwrap_or("error");
+    let message = detail.and_then(|d| d.error_message()).unwrap_or_default();
+    (table.to_string(), format!("{values:?}: {code} {message}"))
 }
 
 fn build(target: &str, error: aws_sdk_glue::error::BuildError) -> GlueError {

@@ -98,33 +98,60 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A moto server on loopback, serving S3 and Glue; killed when dropped.
-pub struct Moto {
+/// A helper server process on a free loopback port, waited for until it accepts connections and
+/// killed when dropped.
+pub struct LoopbackServer {
     child: Child,
     pub port: u16,
 }
 
-impl Moto {
-    /// Starts `moto_server` on a free loopback port and waits until it answers.
-    pub fn start() -> Moto {
+impl LoopbackServer {
+    /// Runs `program` with the arguments `args(port)` gives, and waits up to 60 s for the port.
+    pub fn start(program: &str, args: impl FnOnce(u16) -> Vec<String>) -> LoopbackServer {
         let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(program)
+            .args(args(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server not found: install the test requirements with `python3 -m pip install -r tests/requirements.txt`");
-        let moto = Moto { child, port };
+            .unwrap_or_else(|e| panic!("cannot start {program} ({e}); install the test requirements with `python3 -m pip install -r tests/requirements.txt`"));
+        let server = LoopbackServer { child, port };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start within 60 s");
-            std::thread::sleep(Duration::from_millis(100));
+            assert!(Instant::now() < deadline, "{program} did not listen on port {port} within 60 s");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        moto
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A moto server on loopback, serving S3, Glue and KMS.
+pub struct Moto {
+    server: LoopbackServer,
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free loopback port.
+    pub fn start() -> Moto {
+        let server = LoopbackServer::start("moto_server", |port| {
+            vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]
+        });
+        Moto { server }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     /// Environment pointing the AWS chain and glaux at this server, with dummy credentials.
@@ -139,6 +166,19 @@ impl Moto {
         ]
     }
 
+    /// Warehouse settings for `location` on this server.
+    pub fn warehouse_settings(&self, location: &str) -> glaux::config::WarehouseSettings {
+        glaux::config::WarehouseSettings {
+            location: location.to_string(),
+            region: Some("us-east-1".into()),
+            endpoint: Some(self.endpoint()),
+            allow_http: true,
+            path_style: true,
+            sse: None,
+            sse_kms_key_id: None,
+        }
+    }
+
     /// Creates a bucket through boto3.
     pub fn create_bucket(&self, bucket: &str) {
         self.python(&format!("import boto3; boto3.client('s3').create_bucket(Bucket='{bucket}')"));
@@ -149,13 +189,6 @@ impl Moto {
         let output = Command::new("python3").arg("-c").arg(code).envs(self.env()).output().expect("python3");
         assert!(output.status.success(), "python failed: {}", stderr(&output));
         stdout(&output)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -45,6 +45,26 @@ pub enum Command {
     Run(RunArgs),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
+    /// Demo data for trying glaux and for benchmarks
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+/// `glaux demo ...`.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Write two dirty CRM exports (a full one and a later update) as customer_base CSV files
+    Generate {
+        /// Customers in the full export
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+        /// Seed; the same seed writes the same bytes
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output directory [default: <project>/data/customer_data/customer_base_raw]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `glaux sql`.

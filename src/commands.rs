@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use std::sync::Arc;
 
 use crate::catalog::Registry;
-use crate::cli::{CatalogCommand, Cli, Command, IngestCommand, SqlArgs};
+use crate::cli::{CatalogCommand, Cli, Command, DemoCommand, IngestCommand, SqlArgs};
 use crate::config::Overrides;
 use crate::engine::EngineOptions;
 use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
@@ -33,6 +33,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 args.dir.display(),
                 args.dir.display()
             );
+            return Ok(());
+        }
+        Some(Command::Demo(DemoCommand::Generate { customers, seed, out })) => {
+            let project = overrides.project.clone().unwrap_or_else(|| ".".into());
+            let out = out.unwrap_or_else(|| crate::demo::default_out(&project));
+            let report = crate::demo::generate(&crate::demo::GenerateOptions { customers, seed, out })
+                .context("cannot write the demo exports")?;
+            for (file, rows) in report.files.iter().zip(&report.rows) {
+                println!("{}: {rows} rows", file.display());
+            }
             return Ok(());
         }
         other => other,
@@ -68,7 +78,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Run(args)) => project::run_pipeline(&project, args.format, &mut stdout).await,
-        Some(Command::Init(_)) => unreachable!("handled before the project is opened"),
+        Some(Command::Init(_) | Command::Demo(_)) => unreachable!("handled before the project is opened"),
     }?;
     stdout.flush()?;
     Ok(())

@@ -11,6 +11,7 @@
 //! - [`warehouse`]: the object-store root (local or S3) and location safety.
 //! - [`catalog`]: table definitions (Glue `TableInput` files), types, names, and the commit log
 //!   that holds each table's partitions.
+//! - [`demo`]: deterministic dirty CRM exports for demos, tests and benchmarks.
 //! - [`engine`]: the DataFusion session over the registry, and the one execution path.
 //! - [`glue`]: sync with the AWS Glue Data Catalog (push, pull, automatic push after commits).
 //! - [`repl`]: the interactive SQL shell.
@@ -25,6 +26,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod glue;
 pub mod ingest;

@@ -246,3 +246,35 @@ fn help_is_there_for_every_command() {
         assert!(out.contains("Usage: glaux"), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn generated_exports_load_whole_into_the_raw_table() {
+    let p = TestProject::new();
+    let out = p.ok(&["demo", "generate", "--customers", "2000", "--seed", "3", "--out", "gen"]);
+    let rows: Vec<usize> =
+        out.lines().map(|l| l.rsplit(": ").next().unwrap().trim_end_matches(" rows").parse().unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    let load = p.ok(&[
+        "ingest",
+        "csv",
+        "gen/crm_export_2026-11-01.csv",
+        "gen/crm_export_2026-11-15.csv",
+        "--table",
+        "customer_data.customer_base_raw",
+    ]);
+    assert!(load.contains(&format!("rows read {}, written {}", rows[0] + rows[1], rows[0] + rows[1])), "{load}");
+    let sql = "SELECT count(*) AS n, count(DISTINCT customer_id) AS ids, sum(CASE WHEN notes LIKE '%\n%' THEN 1 ELSE 0 END) > 0 AS multiline \
+               FROM customer_data.customer_base_raw";
+    assert_eq!(
+        p.ok(&["sql", "--format", "csv", "-c", sql]),
+        format!("n,ids,multiline\n{},2100,true\n", rows[0] + rows[1])
+    );
+    assert_eq!(
+        p.ok(&["demo", "generate", "--customers", "2000", "--seed", "3", "--out", "gen2"]),
+        out.replace("gen/", "gen2/")
+    );
+    assert_eq!(
+        std::fs::read(p.path().join("gen/crm_export_2026-11-15.csv")).unwrap(),
+        std::fs::read(p.path().join("gen2/crm_export_2026-11-15.csv")).unwrap()
+    );
+}

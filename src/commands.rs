@@ -66,7 +66,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             writeln!(
                 stdout,
-                "{}: {} file(s) loaded, {} skipped as already loaded; rows read {}, written {}, rejected 0; {} bytes; version {}",
+                "{}: {} file(s) loaded, {} skipped as already loaded; rows read {}, written {}; {} bytes; version {}",
                 def.qualified_name(),
                 report.files,
                 report.skipped,

@@ -201,10 +201,19 @@ glue.create_table(DatabaseName="ext", TableInput={"Name": "csv_logs", "StorageDe
     "InputFormat": "org.apache.hadoop.mapred.TextInputFormat"}})
 glue.create_table(DatabaseName="ext", TableInput={"Name": "elsewhere", "StorageDescriptor": dict(parquet,
     Columns=[{"Name": "id", "Type": "bigint"}], Location="s3://another-bucket/data/")})
+glue.create_table(DatabaseName="ext", TableInput={"Name": "../../escape", "StorageDescriptor": dict(parquet,
+    Columns=[{"Name": "id", "Type": "bigint"}], Location="s3://pulled/wh/ext/events/")})
+glue.create_database(DatabaseInput={"Name": "../outside"})
 "#);
-    let out = run(&project, &moto, &["catalog", "pull", "--database", "ext"]);
+    let out = run(&project, &moto, &["catalog", "pull", "--database", "ext", "--database", "../outside"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
+    assert!(
+        text.contains("skipped ext.../../escape: its definition is not usable: Name: invalid table name"),
+        "{text}"
+    );
+    assert!(text.contains("skipped ../outside: invalid database name `../outside`"), "{text}");
+    assert!(!project.path().join("outside").exists() && !project.dir.path().join("escape.json").exists());
     assert!(text.contains("imported ext.events (2 partitions)"), "{text}");
     assert!(
         text.contains("skipped ext.csv_logs: not a Parquet table (org.apache.hadoop.mapred.TextInputFormat)"),

@@ -10,6 +10,7 @@ use futures::TryStreamExt;
 use aws_sdk_glue::Client;
 
 use super::{GlueError, list_partitions, list_tables};
+use crate::catalog::names::{NameKind, validate_name};
 use crate::catalog::state::{Change, DataFile, NewPartition, Transaction};
 use crate::catalog::table::{PARQUET_INPUT_FORMAT, PARQUET_SERDE, TableDef, TableInput};
 use crate::catalog::write_definition;
@@ -34,6 +35,11 @@ pub async fn pull(client: &Client, project: &Project, databases: &[String]) -> a
     };
     let mut report = PullReport::default();
     for db in &databases {
+        // The name becomes a directory under catalog/: it must be one Athena accepts.
+        if let Err(e) = validate_name(db, NameKind::Database) {
+            report.skipped.push((db.clone(), e.to_string()));
+            continue;
+        }
         for (name, input) in list_tables(client, db).await? {
             let qualified = format!("{db}.{name}");
             match import_table(client, project, db, input, &mut report).await {

@@ -55,9 +55,9 @@ fn s3_project(moto: &Moto, bucket: &str) -> TestProject {
 
 /// Loads a one-row export never seen before into `customer_base_raw` for `date`.
 fn load_new_customer(project: &TestProject, moto: &Moto, id: &str, date: &str) {
-    let header = "customer_id,first_name,last_name,email,phone,birth_date,signup_date,region,total_spent,order_count,last_order_date";
+    let header = glaux::demo::COLUMNS.join(",");
     let file = project
-        .write(&format!("new_{id}.csv"), &format!("{header}\n{id},New,Customer,new@example.com,,,,EU-DE,1,1,\n"));
+        .write(&format!("new_{id}.csv"), &format!("{header}\n{id},New,Customer,new@example.com,,,,EU-DE,1,1,,\n"));
     let out = run(
         project,
         moto,

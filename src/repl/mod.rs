@@ -37,6 +37,9 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
         .max_history_size(10_000)?
         .completion_type(CompletionType::List)
         .build();
+    // Install glaux's SIGINT handler now: tokio installs it on first use, and a Ctrl-C that
+    // arrived between Enter and the first query's wait would otherwise kill the shell.
+    let _sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)?;
     editor.set_helper(Some(ReplHelper::new(&project.registry)));
     let history = history_path();

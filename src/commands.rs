@@ -4,9 +4,6 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use arrow::array::{RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
-use std::sync::Arc;
 
 use crate::catalog::Registry;
 use crate::cli::{CatalogCommand, Cli, Command, DemoCommand, IngestCommand, SqlArgs};
@@ -116,7 +113,7 @@ pub fn read_sql_file(path: &Path) -> anyhow::Result<String> {
 async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
         CatalogCommand::List { format } => {
-            let batch = catalog_listing(project).await?;
+            let batch = project::table_listing(project).await?;
             print_batch(batch, format, out).await?;
         }
         CatalogCommand::Show { table } => {
@@ -185,39 +182,4 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
         }
     }
     Ok(())
-}
-
-/// One row per table: definition facts and current state.
-async fn catalog_listing(project: &Project) -> anyhow::Result<RecordBatch> {
-    let mut columns: [Vec<String>; 4] = Default::default();
-    let (mut partitions, mut rows) = (Vec::new(), Vec::new());
-    for def in project.registry.tables() {
-        let state = project.log(def).latest().await?;
-        columns[0].push(def.database.clone());
-        columns[1].push(def.name().to_string());
-        columns[2].push(def.partition_keys.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "));
-        columns[3].push(def.location.clone());
-        partitions.push(state.as_ref().map(|s| s.partitions.len() as u64));
-        rows.push(state.as_ref().map(|s| s.partitions.values().map(|p| p.rows()).sum::<u64>()));
-    }
-    let schema = Schema::new(vec![
-        Field::new("database", DataType::Utf8, false),
-        Field::new("table", DataType::Utf8, false),
-        Field::new("partition_keys", DataType::Utf8, false),
-        Field::new("location", DataType::Utf8, false),
-        Field::new("partitions", DataType::UInt64, true),
-        Field::new("rows", DataType::UInt64, true),
-    ]);
-    let [databases, tables, keys, locations] = columns;
-    Ok(RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(databases)),
-            Arc::new(StringArray::from(tables)),
-            Arc::new(StringArray::from(keys)),
-            Arc::new(StringArray::from(locations)),
-            Arc::new(UInt64Array::from(partitions)),
-            Arc::new(UInt64Array::from(rows)),
-        ],
-    )?)
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use arrow::array::{RecordBatch, StringArray, UInt64Array};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::Utc;
 use datafusion::prelude::SessionContext;
@@ -174,39 +174,32 @@ fn csv_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Partitions, files, rows and bytes of every table, as one batch for printing.
-pub async fn table_summary(project: &Project) -> anyhow::Result<RecordBatch> {
-    let (mut names, mut versions, mut partitions, mut files, mut rows, mut bytes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+/// One row per table: what the definition says and what the newest snapshot holds (version,
+/// partitions, files, rows, bytes). `glaux catalog list` and `glaux run` print it.
+pub async fn table_listing(project: &Project) -> anyhow::Result<RecordBatch> {
+    let mut text: [Vec<String>; 4] = Default::default();
+    let mut numbers: [Vec<Option<u64>>; 5] = Default::default();
     for def in project.registry.tables() {
         let state = project.log(def).latest().await?;
-        names.push(def.qualified_name());
-        versions.push(state.as_ref().map(|s| s.version));
+        text[0].push(def.database.clone());
+        text[1].push(def.name().to_string());
+        text[2].push(def.partition_keys.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "));
+        text[3].push(def.location.clone());
         let parts: Vec<_> = state.iter().flat_map(|s| s.partitions.values()).collect();
-        partitions.push(parts.len() as u64);
-        files.push(parts.iter().map(|p| p.files.len() as u64).sum::<u64>());
-        rows.push(parts.iter().map(|p| p.rows()).sum::<u64>());
-        bytes.push(parts.iter().map(|p| p.bytes()).sum::<u64>());
+        let committed = |value: u64| state.as_ref().map(|_| value);
+        numbers[0].push(state.as_ref().map(|s| s.version));
+        numbers[1].push(committed(parts.len() as u64));
+        numbers[2].push(committed(parts.iter().map(|p| p.files.len() as u64).sum()));
+        numbers[3].push(committed(parts.iter().map(|p| p.rows()).sum()));
+        numbers[4].push(committed(parts.iter().map(|p| p.bytes()).sum()));
     }
-    let schema = Schema::new(vec![
-        Field::new("table", DataType::Utf8, false),
-        Field::new("version", DataType::UInt64, true),
-        Field::new("partitions", DataType::UInt64, false),
-        Field::new("files", DataType::UInt64, false),
-        Field::new("rows", DataType::UInt64, false),
-        Field::new("bytes", DataType::UInt64, false),
-    ]);
-    Ok(RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(names)),
-            Arc::new(UInt64Array::from(versions)),
-            Arc::new(UInt64Array::from(partitions)),
-            Arc::new(UInt64Array::from(files)),
-            Arc::new(UInt64Array::from(rows)),
-            Arc::new(UInt64Array::from(bytes)),
-        ],
-    )?)
+    let text_fields = ["database", "table", "partition_keys", "location"];
+    let number_fields = ["version", "partitions", "files", "rows", "bytes"];
+    let mut fields: Vec<Field> = text_fields.iter().map(|n| Field::new(*n, DataType::Utf8, false)).collect();
+    fields.extend(number_fields.iter().map(|n| Field::new(*n, DataType::UInt64, true)));
+    let mut columns: Vec<ArrayRef> = text.into_iter().map(|c| Arc::new(StringArray::from(c)) as ArrayRef).collect();
+    columns.extend(numbers.into_iter().map(|c| Arc::new(UInt64Array::from(c)) as ArrayRef));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// `glaux run`: load new data, then summarise every table.
@@ -218,7 +211,7 @@ pub async fn run_pipeline(project: &Project, format: OutputFormat, out: &mut dyn
             n => eprintln!("{}: loaded {n} file(s), {} rows ({} already loaded)", o.table, o.rows, o.skipped),
         }
     }
-    let summary = table_summary(project).await?;
+    let summary = table_listing(project).await?;
     crate::engine::exec::print_batch(summary, format, out).await?;
     Ok(())
 }

@@ -145,9 +145,9 @@ fn catalog_list_show_and_validate() {
     let p = TestProject::new();
     p.ok(&["run"]);
     let list = p.ok(&["catalog", "list", "--format", "csv"]);
-    assert!(list.starts_with("database,table,partition_keys,location,partitions,rows\n"), "{list}");
+    assert!(list.starts_with("database,table,partition_keys,location,version,partitions,files,rows,bytes\n"), "{list}");
     assert!(
-        list.contains("customer_data,customer_base_raw,ingest_date date,customer_data/customer_base_raw/,1,9"),
+        list.contains("customer_data,customer_base_raw,ingest_date date,customer_data/customer_base_raw/,1,1,2,9,"),
         "{list}"
     );
 

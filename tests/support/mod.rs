@@ -142,10 +142,11 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server` on a free loopback port.
+    /// Starts moto's server on a free loopback port, as a module so that no console-script
+    /// shim needs to be on PATH.
     pub fn start() -> Moto {
-        let server = LoopbackServer::start("moto_server", |port| {
-            vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]
+        let server = LoopbackServer::start("python3", |port| {
+            vec!["-m".into(), "moto.server".into(), "-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]
         });
         Moto { server }
     }

@@ -290,6 +290,13 @@ impl GlueFaults {
         self.server.url()
     }
 
+    /// `glaux catalog push` in `project`, with Glue reached through this proxy.
+    fn push(&self, project: &TestProject, moto: &Moto) -> std::process::Output {
+        let mut command = project.glaux();
+        command.envs(moto.env()).env("AWS_ENDPOINT_URL_GLUE", self.url());
+        command.args(["catalog", "push"]).output().unwrap()
+    }
+
     fn injected(&self) -> serde_json::Value {
         let code =
             format!("import urllib.request; print(urllib.request.urlopen('{}/_faults').read().decode())", self.url());
@@ -303,13 +310,7 @@ fn throttled_glue_calls_are_retried() {
     let moto = Moto::start();
     let project = s3_project(&moto, "throttled");
     let faults = GlueFaults::start(&moto, 3, "none");
-    let out = project
-        .glaux()
-        .envs(moto.env())
-        .env("AWS_ENDPOINT_URL_GLUE", faults.url())
-        .args(["catalog", "push"])
-        .output()
-        .unwrap();
+    let out = faults.push(&project, &moto);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(faults.injected()["throttled"], 3);
     let glue = glue_state(&moto);
@@ -321,13 +322,7 @@ fn refused_partitions_are_reported_and_the_next_push_completes() {
     let moto = Moto::start();
     let project = s3_project(&moto, "refused");
     let faults = GlueFaults::start(&moto, 0, "refuse-first-partition");
-    let out = project
-        .glaux()
-        .envs(moto.env())
-        .env("AWS_ENDPOINT_URL_GLUE", faults.url())
-        .args(["catalog", "push"])
-        .output()
-        .unwrap();
+    let out = faults.push(&project, &moto);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("Glue refused 1 partition change(s) of customer_data.customer_base_raw"), "{err}");
@@ -365,16 +360,7 @@ fn partition_batches_stay_within_glue_limits() {
     runtime.block_on(log.commit(&txn)).unwrap();
 
     let faults = GlueFaults::start(&moto, 0, "none");
-    let push = |faults: &GlueFaults| {
-        project
-            .glaux()
-            .envs(moto.env())
-            .env("AWS_ENDPOINT_URL_GLUE", faults.url())
-            .args(["catalog", "push"])
-            .output()
-            .unwrap()
-    };
-    let out = push(&faults);
+    let out = faults.push(&project, &moto);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("partitions: 232 created"), "{}", stdout(&out));
     assert_eq!(faults.injected()["batches"]["BatchCreatePartition"], serde_json::json!([100, 100, 32]));
@@ -383,7 +369,7 @@ fn partition_batches_stay_within_glue_limits() {
     txn.changes = (0..60).map(|i| Change::Remove(vec![day(i)])).collect();
     runtime.block_on(log.commit(&txn)).unwrap();
     let faults = GlueFaults::start(&moto, 0, "none");
-    let out = push(&faults);
+    let out = faults.push(&project, &moto);
     assert!(stdout(&out).contains("partitions: 0 created, 0 updated, 60 deleted"), "{}", stdout(&out));
     assert_eq!(faults.injected()["batches"]["BatchDeletePartition"], serde_json::json!([25, 25, 10]));
     assert_eq!(glue_state(&moto)["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 172);

@@ -41,7 +41,10 @@ pub enum Command {
     /// Load files into a registered table
     #[command(subcommand)]
     Ingest(IngestCommand),
-    /// Run the project's pipeline: load the sample data in data/ and summarise every table
+    /// Run and inspect the SQL jobs defined in sql/*.toml
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Run the project's pipeline: load new files in data/, run every job, summarise every table
     Run(RunArgs),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
@@ -132,15 +135,55 @@ pub enum CatalogCommand {
 pub enum IngestCommand {
     /// Load CSV files (with a header row) into a table as zstd Parquet, in one atomic commit
     Csv {
-        /// Files to load
+        /// Files to load: paths, globs (quoted: 'exports/*.csv'), directories, s3://bucket/key or s3://bucket/prefix/
         #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
+        paths: Vec<String>,
         /// Target table, as DATABASE.TABLE
         #[arg(long, value_name = "DATABASE.TABLE")]
         table: String,
         /// Day to file the load under, for an `ingest_date` partition key [default: today, UTC]
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<chrono::NaiveDate>,
+        /// Load files even if the same content was loaded before
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `glaux job ...`.
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List the jobs: inputs, output, partitioning, write mode
+    List {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Run jobs: only what is new since each job's last successful run, unless --full
+    Run {
+        /// Jobs to run, in the order given
+        #[arg(value_name = "NAME", required_unless_present = "all", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Run every job, each after the jobs that write its inputs
+        #[arg(long)]
+        all: bool,
+        /// Recompute everything, ignoring the bookmarks
+        #[arg(long)]
+        full: bool,
+        /// Memory the engine may use before spilling to disk, e.g. 512M or 4G
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        memory_limit: Option<usize>,
+    },
+    /// Show the run history of jobs and ingests (system.job_runs), newest first
+    History {
+        /// Only this job (or table, for ingests)
+        name: Option<String>,
+        /// How many runs to show
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
     },
 }
 
@@ -150,6 +193,9 @@ pub struct RunArgs {
     /// Summary format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Recompute every job in full, ignoring the bookmarks
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `glaux init`.

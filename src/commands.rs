@@ -6,11 +6,10 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::catalog::Registry;
-use crate::cli::{CatalogCommand, Cli, Command, DemoCommand, IngestCommand, SqlArgs};
+use crate::cli::{CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, SqlArgs};
 use crate::config::Overrides;
 use crate::engine::EngineOptions;
 use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
-use crate::ingest::csv::ingest_csv;
 use crate::project::{self, Project};
 use crate::repl;
 
@@ -53,28 +52,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         None => sql(&project, SqlArgs::default(), &mut stdout).await,
         Some(Command::Sql(args)) => sql(&project, args, &mut stdout).await,
         Some(Command::Catalog(command)) => catalog(&project, command, &mut stdout).await,
-        Some(Command::Ingest(IngestCommand::Csv { paths, table, date })) => {
+        Some(Command::Ingest(IngestCommand::Csv { paths, table, date, force })) => {
             let def = project.table(&table)?;
-            let now = chrono::Utc::now();
-            let day = date.unwrap_or(now.date_naive());
-            let report = ingest_csv(&project.warehouse, def, &paths, day, now).await?;
-            if report.files > 0 {
-                crate::glue::sync::after_load(&project, def).await;
+            let inputs = crate::ingest::source::resolve(&paths, "csv", &project.settings.warehouse).await?;
+            let (run_id, report) = project::ingest(&project, def, &inputs, date, force).await?;
+            writeln!(stdout, "{}", project::describe_load(&def.qualified_name(), &report))?;
+            if report.rows_rejected > 0 {
+                eprintln!(
+                    "{} row(s) rejected; see them with: glaux sql -c \"SELECT * FROM system.ingest_rejects WHERE run_id = '{run_id}'\"",
+                    report.rows_rejected
+                );
             }
-            writeln!(
-                stdout,
-                "{}: {} file(s) loaded, {} skipped as already loaded; rows read {}, written {}; {} bytes; version {}",
-                def.qualified_name(),
-                report.files,
-                report.skipped,
-                report.rows_read,
-                report.rows_written,
-                report.bytes_written,
-                report.version
-            )?;
             Ok(())
         }
-        Some(Command::Run(args)) => project::run_pipeline(&project, args.format, &mut stdout).await,
+        Some(Command::Job(command)) => job(&project, command, &mut stdout).await,
+        Some(Command::Run(args)) => project::run_pipeline(&project, args.format, args.full, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_)) => unreachable!("handled before the project is opened"),
     }?;
     stdout.flush()?;
@@ -179,6 +171,52 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
                 out.flush()?;
                 return Err(UsageError(format!("{} definition file(s) have problems", errors.len())).into());
             }
+        }
+    }
+    Ok(())
+}
+
+async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        JobCommand::List { format } => {
+            let jobs = project.jobs()?;
+            print_batch(crate::jobs::listing(&jobs)?, format, out).await?;
+        }
+        JobCommand::Run { names, all, full, memory_limit } => {
+            let jobs = project.jobs()?;
+            let chosen: Vec<&crate::jobs::Job> = match all {
+                true => crate::jobs::order(&jobs)?,
+                false => names
+                    .iter()
+                    .map(|name| {
+                        jobs.iter().find(|j| &j.name == name).ok_or_else(|| {
+                            let known: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+                            UsageError(format!("no job named {name} in sql/; the jobs are: {}", known.join(", ")))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            let options = crate::jobs::run::RunOptions { full, engine: EngineOptions { memory_limit } };
+            for job in chosen {
+                let report = crate::jobs::run::run(project, job, &options).await?;
+                writeln!(out, "{}", report.describe())?;
+                out.flush()?;
+            }
+        }
+        JobCommand::History { name, limit, format } => {
+            let ctx = project.session(&EngineOptions::default())?;
+            let filter = match name {
+                Some(name) => format!("WHERE name = '{}'", name.replace('\'', "''")),
+                None => String::new(),
+            };
+            let sql = format!(
+                "SELECT run_id, kind, name, started_at, duration_s, status, rows_in, rows_out, rows_rejected, \
+                 bytes_written, commits, error FROM system.job_runs {filter} ORDER BY started_at DESC LIMIT {limit}"
+            );
+            let frame = ctx.sql(&sql).await?;
+            let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await?;
+            print_batch(arrow::compute::concat_batches(&schema, &batches)?, format, out).await?;
         }
     }
     Ok(())

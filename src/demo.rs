@@ -79,6 +79,11 @@ enum Phone {
     Jp,
 }
 
+/// Customers in the sample committed in `data/` (and written by `glaux run` when it is missing).
+pub const SAMPLE_CUSTOMERS: usize = 300;
+/// Seed of that sample.
+pub const SAMPLE_SEED: u64 = 10;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -199,7 +204,13 @@ impl Generator {
         for id in 1..=self.target {
             let customer = self.new_customer(id, day);
             let fields = self.dirty_fields(&customer);
-            write_row(out, &fields)?;
+            match self.rng.below(1000) {
+                0 | 1 => write_unquoted_row(out, &fields, "Called, no answer")?,
+                2..=5 if fields[1..3].iter().any(|f| !f.is_ascii() && f.chars().all(|c| (c as u32) < 256)) => {
+                    write_latin1_row(out, &fields)?
+                }
+                _ => write_row(out, &fields)?,
+            }
             rows += 1;
             if self.rng.chance(1.0) {
                 write_row(out, &fields)?;
@@ -401,6 +412,25 @@ fn write_row(out: &mut impl Write, fields: &[String]) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// A row from a broken exporter: the notes hold a comma but are not quoted, so the row has
+/// one field too many.
+fn write_unquoted_row(out: &mut impl Write, fields: &[String; 12], notes: &str) -> io::Result<()> {
+    let mut buffer = Vec::new();
+    write_row(&mut buffer, &fields[..11])?;
+    buffer.pop();
+    out.write_all(&buffer)?;
+    writeln!(out, ",{notes}")
+}
+
+/// A row written by a tool that exported text as ISO-8859-1 instead of UTF-8.
+fn write_latin1_row(out: &mut impl Write, fields: &[String; 12]) -> io::Result<()> {
+    let mut buffer = Vec::new();
+    write_row(&mut buffer, fields)?;
+    let text = String::from_utf8(buffer).expect("rows are built from UTF-8 strings");
+    let latin1: Vec<u8> = text.chars().map(|c| if (c as u32) < 256 { c as u32 as u8 } else { b'?' }).collect();
+    out.write_all(&latin1)
+}
+
 /// The default output directory in a project: where `glaux run` loads the raw table from.
 pub fn default_out(project: &Path) -> PathBuf {
     project.join("data/customer_data/customer_base_raw")
@@ -410,37 +440,21 @@ pub fn default_out(project: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn generated(customers: usize, seed: u64) -> (tempfile::TempDir, Vec<String>) {
+    fn generated(customers: usize, seed: u64) -> (tempfile::TempDir, Vec<Vec<u8>>) {
         let dir = tempfile::tempdir().unwrap();
         let report = generate(&GenerateOptions { customers, seed, out: dir.path().to_path_buf() }).unwrap();
-        let texts = report.files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        let texts = report.files.iter().map(|f| std::fs::read(f).unwrap()).collect();
         (dir, texts)
     }
 
-    /// Parsed records of one file, header excluded, with the `csv` rules arrow uses.
-    fn records(text: &str) -> Vec<Vec<String>> {
-        let schema = arrow::datatypes::Schema::new(
-            COLUMNS
-                .iter()
-                .map(|c| arrow::datatypes::Field::new(*c, arrow::datatypes::DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        );
-        let reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(schema))
-            .with_header(true)
-            .build(text.as_bytes())
-            .unwrap();
-        let mut rows = Vec::new();
-        for batch in reader {
-            let batch = batch.unwrap();
-            for r in 0..batch.num_rows() {
-                rows.push(
-                    (0..batch.num_columns())
-                        .map(|c| arrow::util::display::array_value_to_string(batch.column(c), r).unwrap())
-                        .collect(),
-                );
-            }
-        }
-        rows
+    /// Records of one file, header excluded, as the `csv` crate reads them (bytes that are not
+    /// UTF-8 replaced).
+    fn records(bytes: &[u8]) -> Vec<Vec<String>> {
+        let mut reader = ::csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+        reader
+            .byte_records()
+            .map(|r| r.unwrap().iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
+            .collect()
     }
 
     #[test]
@@ -461,7 +475,9 @@ mod tests {
         let ids: std::collections::HashSet<&String> = full.iter().map(|r| &r[0]).collect();
         assert_eq!(ids.len(), 4000, "duplicates share their customer id");
         let count = |pred: &dyn Fn(&Vec<String>) -> bool| full.iter().filter(|r| pred(r)).count();
-        let checks: [(&str, usize); 14] = [
+        let checks: [(&str, usize); 16] = [
+            ("rows with an unquoted comma", count(&|r| r.len() == 13)),
+            ("rows that are not UTF-8", count(&|r| r.iter().any(|f| f.contains('\u{fffd}')))),
             ("exact duplicates", full.windows(2).filter(|w| w[0] == w[1]).count()),
             ("near duplicates", full.windows(2).filter(|w| w[0][0] == w[1][0] && w[0] != w[1]).count()),
             ("stray whitespace", count(&|r| r[1].starts_with(' ') || r[3].starts_with(' '))),

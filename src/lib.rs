@@ -12,10 +12,14 @@
 //! - [`catalog`]: table definitions (Glue `TableInput` files), types, names, and the commit log
 //!   that holds each table's partitions.
 //! - [`demo`]: deterministic dirty CRM exports for demos, tests and benchmarks.
-//! - [`engine`]: the DataFusion session over the registry, and the one execution path.
+//! - [`engine`]: the DataFusion session over the registry (and the `system` database), and the
+//!   one execution path.
 //! - [`glue`]: sync with the AWS Glue Data Catalog (push, pull, automatic push after commits).
 //! - [`repl`]: the interactive SQL shell.
-//! - [`ingest`]: writing files into tables through the commit protocol.
+//! - [`ingest`]: writing files into tables through the commit protocol, with row-level rejects.
+//! - [`jobs`]: declarative SQL jobs (`sql/*.toml`), incremental by bookmark, committed atomically.
+//! - [`runs`]: the history of job runs and ingests (`system.job_runs`).
+//! - [`progress`]: progress bars on a terminal, silence when piped.
 //! - [`panics`]: containment of panics in dependencies, reported as one-line errors.
 //! - [`project`]: project scaffolding (`glaux init`) and the pipeline run (`glaux run`).
 //! - [`commands`]: what each subcommand does, from typed options to printed output.
@@ -30,9 +34,12 @@ pub mod demo;
 pub mod engine;
 pub mod glue;
 pub mod ingest;
+pub mod jobs;
 pub mod panics;
+pub mod progress;
 pub mod project;
 pub mod repl;
+pub mod runs;
 pub mod warehouse;
 
 use std::process::ExitCode;
@@ -56,6 +63,7 @@ pub fn exit_code(error: &anyhow::Error) -> ExitCode {
     let usage = error.chain().any(|cause| {
         cause.is::<config::ConfigError>()
             || cause.is::<catalog::CatalogError>()
+            || cause.is::<jobs::JobError>()
             || cause.is::<catalog::names::InvalidName>()
             || cause.is::<warehouse::WarehouseError>()
             || cause.is::<commands::UsageError>()

@@ -21,7 +21,9 @@ use crate::catalog::table::TableDef;
 use crate::config::{CONFIG_FILE, Overrides, Settings};
 use crate::engine::exec::OutputFormat;
 use crate::engine::{self, EngineOptions};
-use crate::ingest::csv::ingest_csv;
+use crate::ingest::csv::{CsvOptions, CsvReport, ingest_csv};
+use crate::ingest::source::Input;
+use crate::runs::{Run, RunCounts, RunKind, RunStatus};
 use crate::warehouse::Warehouse;
 
 /// A table name that is not in the registry.
@@ -76,6 +78,11 @@ impl Project {
         TableLog::new(&self.warehouse, &def.database, def.name(), keys)
     }
 
+    /// The jobs defined in `sql/`, checked against the registry.
+    pub fn jobs(&self) -> anyhow::Result<Vec<crate::jobs::Job>> {
+        Ok(crate::jobs::load_all(&self.settings.project.join("sql"), &self.registry)?)
+    }
+
     /// `data/` in the project.
     pub fn data_dir(&self) -> PathBuf {
         self.settings.project.join("data")
@@ -83,20 +90,33 @@ impl Project {
 }
 
 /// The demo project's files, embedded so `glaux init` needs nothing but the binary.
-const SCAFFOLD: &[(&str, &str)] = &[
-    ("catalog/customer_data/customer_base_raw.json", include_str!("../catalog/customer_data/customer_base_raw.json")),
-    ("catalog/customer_data/regions.json", include_str!("../catalog/customer_data/regions.json")),
+const SCAFFOLD: &[(&str, &[u8])] = &[
+    ("catalog/customer_data/customer_base_raw.json", include_bytes!("../catalog/customer_data/customer_base_raw.json")),
+    (
+        "catalog/customer_data/customer_base_cleaned.json",
+        include_bytes!("../catalog/customer_data/customer_base_cleaned.json"),
+    ),
+    (
+        "catalog/customer_data/customer_base_quarantine.json",
+        include_bytes!("../catalog/customer_data/customer_base_quarantine.json"),
+    ),
+    ("catalog/customer_data/customer_features.json", include_bytes!("../catalog/customer_data/customer_features.json")),
+    ("catalog/customer_data/regions.json", include_bytes!("../catalog/customer_data/regions.json")),
     (
         "data/customer_data/customer_base_raw/crm_export_2026-11-01.csv",
-        include_str!("../data/customer_data/customer_base_raw/crm_export_2026-11-01.csv"),
+        include_bytes!("../data/customer_data/customer_base_raw/crm_export_2026-11-01.csv"),
     ),
     (
-        "data/customer_data/customer_base_raw/crm_export_2026-11-02.csv",
-        include_str!("../data/customer_data/customer_base_raw/crm_export_2026-11-02.csv"),
+        "data/customer_data/customer_base_raw/crm_export_2026-11-15.csv",
+        include_bytes!("../data/customer_data/customer_base_raw/crm_export_2026-11-15.csv"),
     ),
-    ("data/customer_data/regions/regions.csv", include_str!("../data/customer_data/regions/regions.csv")),
-    ("glaux.toml", include_str!("../glaux.toml")),
-    ("sql/README.md", include_str!("../sql/README.md")),
+    ("data/customer_data/regions/regions.csv", include_bytes!("../data/customer_data/regions/regions.csv")),
+    ("glaux.toml", include_bytes!("../glaux.toml")),
+    ("sql/README.md", include_bytes!("../sql/README.md")),
+    ("sql/customer_data_cleansing.sql", include_bytes!("../sql/customer_data_cleansing.sql")),
+    ("sql/customer_data_cleansing.toml", include_bytes!("../sql/customer_data_cleansing.toml")),
+    ("sql/customer_feature_engineering.sql", include_bytes!("../sql/customer_feature_engineering.sql")),
+    ("sql/customer_feature_engineering.toml", include_bytes!("../sql/customer_feature_engineering.toml")),
 ];
 
 /// Creates a project in `dir` with the demo tables and sample data.
@@ -118,17 +138,81 @@ pub fn init(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loads CSV inputs into a table as one commit, recorded as an ingest run; pushes to Glue
+/// afterwards when `[glue] auto_push` is on. Returns the run id and what the load did.
+pub async fn ingest(
+    project: &Project,
+    def: &TableDef,
+    inputs: &[Input],
+    day: Option<chrono::NaiveDate>,
+    force: bool,
+) -> anyhow::Result<(String, CsvReport)> {
+    let table = def.qualified_name();
+    let run = Run::start(&project.warehouse, RunKind::Ingest, &table).await?;
+    let run_id = run.id().to_string();
+    let now = Utc::now();
+    let options = CsvOptions { day: day.unwrap_or(now.date_naive()), at: now, force, run_id: run_id.clone() };
+    match ingest_csv(&project.warehouse, def, inputs, &options).await {
+        Ok(report) => {
+            let status = match report.loaded.is_empty() {
+                true => RunStatus::UpToDate,
+                false => RunStatus::Succeeded,
+            };
+            let counts = RunCounts {
+                inputs: report.loaded.clone(),
+                rows_in: report.rows_read,
+                rows_out: report.rows_written,
+                rows_rejected: report.rows_rejected,
+                bytes_written: report.bytes_written,
+                commits: match status {
+                    RunStatus::Succeeded => vec![format!("{table}@{}", report.version)],
+                    _ => Vec::new(),
+                },
+            };
+            run.finish(status, counts, None).await;
+            if !report.loaded.is_empty() {
+                crate::glue::sync::after_load(project, def).await;
+            }
+            Ok((run_id, report))
+        }
+        Err(e) => {
+            let error = anyhow::Error::from(e).context(format!("loading {table}"));
+            let counts = RunCounts { inputs: inputs.iter().map(|i| i.name.clone()).collect(), ..RunCounts::default() };
+            run.finish(RunStatus::Failed, counts, Some(crate::error_line(&error))).await;
+            Err(error)
+        }
+    }
+}
+
+/// One line saying what a load did.
+pub fn describe_load(table: &str, report: &CsvReport) -> String {
+    let mut line = match report.loaded.len() {
+        0 => format!("{table}: nothing new"),
+        n => format!(
+            "{table}: {n} file(s) loaded: rows read {}, written {}, rejected {}; {} bytes; version {}",
+            report.rows_read, report.rows_written, report.rows_rejected, report.bytes_written, report.version
+        ),
+    };
+    if !report.skipped.is_empty() {
+        line.push_str(&format!(
+            "{}{} file(s) skipped as already loaded (--force loads them again)",
+            if report.loaded.is_empty() { " (" } else { "; " },
+            report.skipped.len()
+        ));
+        if report.loaded.is_empty() {
+            line.push(')');
+        }
+    }
+    line
+}
+
 /// One table's load in a pipeline run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOutcome {
     /// `database.table`
     pub table: String,
-    /// Files loaded now.
-    pub loaded: usize,
-    /// Files skipped because an earlier run loaded the same content.
-    pub skipped: usize,
-    /// Rows written now.
-    pub rows: u64,
+    /// What the load did.
+    pub report: CsvReport,
 }
 
 /// Loads every new file under `data/<database>/<table>/` into its table.
@@ -140,19 +224,9 @@ pub async fn load_data_dir(project: &Project) -> anyhow::Result<Vec<LoadOutcome>
         if files.is_empty() {
             continue;
         }
-        let now = Utc::now();
-        let report = ingest_csv(&project.warehouse, def, &files, now.date_naive(), now)
-            .await
-            .with_context(|| format!("loading {} into {}", dir.display(), def.qualified_name()))?;
-        if report.files > 0 {
-            crate::glue::sync::after_load(project, def).await;
-        }
-        outcomes.push(LoadOutcome {
-            table: def.qualified_name(),
-            loaded: report.files,
-            skipped: report.skipped,
-            rows: report.rows_read,
-        });
+        let inputs: Vec<Input> = files.into_iter().map(Input::local).collect();
+        let (_, report) = ingest(project, def, &inputs, None, false).await?;
+        outcomes.push(LoadOutcome { table: def.qualified_name(), report });
     }
     Ok(outcomes)
 }
@@ -202,14 +276,33 @@ pub async fn table_listing(project: &Project) -> anyhow::Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
-/// `glaux run`: load new data, then summarise every table.
-pub async fn run_pipeline(project: &Project, format: OutputFormat, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+/// `glaux run`: generate the demo exports if the raw table has none, load new files, run every
+/// job in dependency order, then summarise every table.
+pub async fn run_pipeline(
+    project: &Project,
+    format: OutputFormat,
+    full: bool,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let raw_dir = crate::demo::default_out(&project.settings.project);
+    if project.registry.table("customer_data", "customer_base_raw").is_some() && csv_files(&raw_dir)?.is_empty() {
+        let options = crate::demo::GenerateOptions {
+            customers: crate::demo::SAMPLE_CUSTOMERS,
+            seed: crate::demo::SAMPLE_SEED,
+            out: raw_dir.clone(),
+        };
+        let report = crate::demo::generate(&options).context("cannot write the demo exports")?;
+        eprintln!("generated {} demo export(s) in {}", report.files.len(), raw_dir.display());
+    }
     let outcomes = load_data_dir(project).await?;
     for o in &outcomes {
-        match o.loaded {
-            0 => eprintln!("{}: nothing new ({} file(s) already loaded)", o.table, o.skipped),
-            n => eprintln!("{}: loaded {n} file(s), {} rows ({} already loaded)", o.table, o.rows, o.skipped),
-        }
+        eprintln!("{}", describe_load(&o.table, &o.report));
+    }
+    let jobs = project.jobs()?;
+    let options = crate::jobs::run::RunOptions { full, ..Default::default() };
+    for job in crate::jobs::order(&jobs)? {
+        let report = crate::jobs::run::run(project, job, &options).await?;
+        eprintln!("{}", report.describe());
     }
     let summary = table_listing(project).await?;
     crate::engine::exec::print_batch(summary, format, out).await?;

@@ -7,8 +7,10 @@
 //! warehouse's are opened on first use with the same endpoint settings and credential chain.
 
 pub mod exec;
+pub mod system;
 pub mod table;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -46,6 +48,20 @@ pub fn session(
     settings: &WarehouseSettings,
     options: &EngineOptions,
 ) -> Result<SessionContext> {
+    session_with(registry, warehouse, settings, options, HashMap::new())
+}
+
+/// Tables that a session shows in place of the registry's, by `database.table`.
+pub type Overrides = HashMap<String, Arc<dyn TableProvider>>;
+
+/// Builds the session, with some registry tables replaced (a job pins its inputs).
+pub fn session_with(
+    registry: &Registry,
+    warehouse: &Warehouse,
+    settings: &WarehouseSettings,
+    options: &EngineOptions,
+    overrides: Overrides,
+) -> Result<SessionContext> {
     let stores = Arc::new(StoreRegistry::new(S3Connector::new(settings)));
     let warehouse_url = Url::parse(&warehouse.store_url()).map_err(|e| DataFusionError::External(Box::new(e)))?;
     stores.register_store(&warehouse_url, warehouse.store().clone());
@@ -66,9 +82,16 @@ pub fn session(
     let catalog =
         ctx.catalog(DEFAULT_CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
     for database in registry.databases() {
-        let schema = DatabaseSchema::new(registry.tables_in(&database), warehouse);
+        let mut schema = DatabaseSchema::new(registry.tables_in(&database), warehouse);
+        for (name, provider) in &overrides {
+            if let Some(table) = name.strip_prefix(&format!("{database}.")) {
+                schema.overrides.insert(table.to_string(), provider.clone());
+            }
+        }
         catalog.register_schema(&database, Arc::new(schema))?;
     }
+    let system = system::SystemSchema::new(registry.tables().cloned().collect(), warehouse);
+    catalog.register_schema(system::SYSTEM_DATABASE, Arc::new(system))?;
     Ok(ctx)
 }
 
@@ -77,11 +100,16 @@ pub fn session(
 struct DatabaseSchema {
     tables: Vec<Arc<TableDef>>,
     warehouse: Warehouse,
+    overrides: HashMap<String, Arc<dyn TableProvider>>,
 }
 
 impl DatabaseSchema {
     fn new(tables: Vec<&Arc<TableDef>>, warehouse: &Warehouse) -> DatabaseSchema {
-        DatabaseSchema { tables: tables.into_iter().cloned().collect(), warehouse: warehouse.clone() }
+        DatabaseSchema {
+            tables: tables.into_iter().cloned().collect(),
+            warehouse: warehouse.clone(),
+            overrides: HashMap::new(),
+        }
     }
 }
 
@@ -92,6 +120,9 @@ impl SchemaProvider for DatabaseSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(provider) = self.overrides.get(name) {
+            return Ok(Some(provider.clone()));
+        }
         Ok(self
             .tables
             .iter()

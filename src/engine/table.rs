@@ -5,6 +5,7 @@
 //! snapshot names, and hands the surviving partitions' files, with their row counts, to
 //! DataFusion's Parquet scan. Row counts make `count(*)` answerable from metadata alone.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, StringArray};
@@ -29,25 +30,40 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion_datasource::compute_all_files_statistics;
 
-use crate::catalog::state::{PartitionState, TableLog};
+use crate::catalog::state::{PartitionState, TableLog, TableState};
 use crate::catalog::table::TableDef;
 use crate::warehouse::Warehouse;
 
-/// One registry table, resolved through its commit log at scan time.
+/// One registry table, resolved through its commit log at scan time, or pinned to a snapshot.
 #[derive(Debug)]
 pub struct RegistryTable {
     def: Arc<TableDef>,
     schema: SchemaRef,
     log: TableLog,
     warehouse: Warehouse,
+    pin: Option<Pin>,
+}
+
+/// A fixed view of a table: one snapshot, optionally only some of its partitions.
+#[derive(Debug, Clone)]
+pub struct Pin {
+    /// The snapshot (`None`: the table was empty).
+    pub state: Option<TableState>,
+    /// Partition keys to show; `None` shows all.
+    pub only: Option<BTreeSet<String>>,
 }
 
 impl RegistryTable {
-    /// A provider for `def` in `warehouse`.
+    /// A provider for `def` in `warehouse` that reads the newest snapshot at each scan.
     pub fn new(def: Arc<TableDef>, warehouse: &Warehouse) -> RegistryTable {
         let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
         let log = TableLog::new(warehouse, &def.database, def.name(), keys);
-        RegistryTable { schema: def.table_schema(), def, log, warehouse: warehouse.clone() }
+        RegistryTable { schema: def.table_schema(), def, log, warehouse: warehouse.clone(), pin: None }
+    }
+
+    /// A provider that always reads `pin`: what a job read is exactly what its bookmark records.
+    pub fn pinned(def: Arc<TableDef>, warehouse: &Warehouse, pin: Pin) -> RegistryTable {
+        RegistryTable { pin: Some(pin), ..RegistryTable::new(def, warehouse) }
     }
 
     fn partition_names(&self) -> Vec<&str> {
@@ -164,7 +180,10 @@ impl TableProvider for RegistryTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let state = self.log.latest().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let state = match &self.pin {
+            Some(pin) => pin.state.clone(),
+            None => self.log.latest().await.map_err(|e| DataFusionError::External(Box::new(e)))?,
+        };
         let empty = || -> Result<Arc<dyn ExecutionPlan>> {
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),
@@ -173,7 +192,13 @@ impl TableProvider for RegistryTable {
             Ok(Arc::new(EmptyExec::new(projected)))
         };
         let Some(state) = state else { return empty() };
-        let partitions: Vec<&PartitionState> = state.partitions.values().collect();
+        let only = self.pin.as_ref().and_then(|p| p.only.as_ref());
+        let partitions: Vec<&PartitionState> = state
+            .partitions
+            .iter()
+            .filter(|(key, _)| only.is_none_or(|only| only.contains(*key)))
+            .map(|(_, partition)| partition)
+            .collect();
         let batch = self.partition_batch(&partitions)?;
         let keep = self.prune(session, &batch, filters)?;
         tracing::debug!(table = %self.def.qualified_name(), version = state.version,
@@ -182,21 +207,32 @@ impl TableProvider for RegistryTable {
         if files.is_empty() {
             return empty();
         }
-        let target = session.config().target_partitions();
         let partition_fields: Vec<_> = self.def.partition_fields().into_iter().map(Arc::new).collect();
         let table_schema =
             TableSchema::builder(self.def.file_schema.clone()).with_table_partition_cols(partition_fields).build();
-        let (groups, statistics) =
-            compute_all_files_statistics(group_files(files, target), self.schema.clone(), true, false)?;
-
-        let format = ParquetFormat::default().with_options(session.table_options().parquet.clone());
-        let source = format.file_source(table_schema);
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(self.warehouse.store_url())?, source)
-            .with_file_groups(groups)
-            .with_statistics(statistics)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        format.create_physical_plan(session, config).await
+        scan_files(session, &self.warehouse, table_schema, self.schema.clone(), files, projection, limit).await
     }
+}
+
+/// A Parquet scan of `files` in the warehouse, spread over the session's target partitions.
+pub async fn scan_files(
+    session: &dyn Session,
+    warehouse: &Warehouse,
+    table_schema: TableSchema,
+    schema: SchemaRef,
+    files: Vec<PartitionedFile>,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let target = session.config().target_partitions();
+    let (groups, statistics) = compute_all_files_statistics(group_files(files, target), schema, true, false)?;
+    let format = ParquetFormat::default().with_options(session.table_options().parquet.clone());
+    let source = format.file_source(table_schema);
+    let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(warehouse.store_url())?, source)
+        .with_file_groups(groups)
+        .with_statistics(statistics)
+        .with_projection_indices(projection.cloned())?
+        .with_limit(limit)
+        .build();
+    format.create_physical_plan(session, config).await
 }

@@ -1,23 +1,32 @@
-//! CSV loading: header-matched columns, cast to the table's types, one Parquet file per input.
+//! CSV loading: header-matched columns, row-level rejects, one Parquet file per input.
 //!
 //! Columns are matched to the table by header name (case and surrounding spaces ignored); a
 //! table column missing from the header, or a header column the table does not have, is an
-//! error naming both, so nothing is dropped unnoticed. Every input of one call lands in the
-//! table's `ingest_date` partition for the given day (or the one partition of an unpartitioned
-//! table) and becomes visible in a single commit.
+//! error naming both. The lineage columns `source_file` (string) and `source_line` (bigint), when
+//! the table has them and the header does not, are filled with where each row came from.
+//!
+//! A row that cannot be read against the schema — the wrong number of fields, bytes that are
+//! not UTF-8, a value that does not fit its column's type — is not loaded and not dropped: it
+//! goes to the load's rejects (see [`super::rejects`]) with file, line, byte offset and reason.
+//! Every input of one call lands in the table's `ingest_date` partition for the given day (or
+//! the one partition of an unpartitioned table) and becomes visible, with its rejects and the
+//! ledger of loaded files, in a single commit.
 
 use std::fs::File;
-use std::io::{BufReader, Seek};
-use std::path::{Path, PathBuf};
+use std::io::BufReader;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, StringBuilder};
+use arrow::compute::{CastOptions, cast_with_options, filter_record_batch};
+use arrow::datatypes::{DataType, SchemaRef};
 use chrono::{DateTime, NaiveDate, Utc};
+use indicatif::ProgressBar;
 use object_store::ObjectStoreExt;
 use serde_json::{Map, Value, json};
 
+use super::rejects::{REJECTS_PROPERTY, Reject, RejectFile, RejectSink, csv_text};
+use super::source::Input;
 use super::{ParquetSink, WriteError};
 use crate::catalog::state::{Change, CommitError, DataFile, NewPartition, TableLog, Transaction};
 use crate::catalog::table::TableDef;
@@ -57,12 +66,12 @@ pub enum CsvError {
         /// which column and what to do
         problem: String,
     },
-    /// A value does not fit its column's type, or the CSV is malformed.
+    /// The CSV could not be read on (an I/O error mid-file).
     #[error("{path}: {message}")]
     Data {
         /// the file
         path: PathBuf,
-        /// what arrow said, with the column
+        /// what failed
         message: String,
     },
     /// Writing Parquet failed.
@@ -85,86 +94,147 @@ pub enum CsvError {
 /// as the file's rows, so a re-run skips exactly what is already in the table.
 pub const INGESTED_FILES_PROPERTY: &str = "glaux.ingested_files";
 
+/// The lineage column filled with the input's name.
+pub const SOURCE_FILE_COLUMN: &str = "source_file";
+/// The lineage column filled with the 1-based line where the row starts.
+pub const SOURCE_LINE_COLUMN: &str = "source_line";
+
 /// What a load did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CsvReport {
-    /// Files loaded.
-    pub files: usize,
-    /// Files skipped because their content was loaded before.
-    pub skipped: usize,
-    /// Rows read.
+    /// Inputs loaded, as named.
+    pub loaded: Vec<String>,
+    /// Inputs skipped because their content was loaded before.
+    pub skipped: Vec<String>,
+    /// Data rows read (loaded and rejected).
     pub rows_read: u64,
-    /// Rows written.
+    /// Rows written to the table.
     pub rows_written: u64,
-    /// Bytes of Parquet written.
+    /// Rows rejected.
+    pub rows_rejected: u64,
+    /// Bytes of Parquet written (data files only).
     pub bytes_written: u64,
-    /// Version of the commit that published them.
+    /// Version of the table after the load.
     pub version: u64,
 }
 
-/// Loads `paths` into `def`'s table as one commit at `at`, filed under `day` when the table has
-/// an `ingest_date` partition key.
+/// How to load.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// Day to file the load under.
+    pub day: NaiveDate,
+    /// Commit time.
+    pub at: DateTime<Utc>,
+    /// Load inputs even when the same content was loaded before.
+    pub force: bool,
+    /// The run recording this load.
+    pub run_id: String,
+}
+
+/// Where each table column comes from.
+#[derive(Debug, Clone, Copy)]
+enum ColumnSource {
+    /// This header position.
+    Header(usize),
+    /// The input's name.
+    SourceFile,
+    /// The record's line.
+    SourceLine,
+}
+
+/// Loads `inputs` into `def`'s table as one commit, filed under `options.day` when the table
+/// has an `ingest_date` partition key.
 pub async fn ingest_csv(
     warehouse: &Warehouse,
     def: &TableDef,
-    paths: &[PathBuf],
-    day: NaiveDate,
-    at: DateTime<Utc>,
+    inputs: &[Input],
+    options: &CsvOptions,
 ) -> Result<CsvReport, CsvError> {
-    let values = partition_values(def, day)?;
+    let values = partition_values(def, options.day)?;
     let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
     let log = TableLog::new(warehouse, &def.database, def.name(), keys);
     let base = log.latest().await?;
-    let mut ledger = match base.as_ref().and_then(|s| s.properties.get(INGESTED_FILES_PROPERTY)) {
-        Some(Value::Object(map)) => map.clone(),
+    let property = |name: &str| base.as_ref().and_then(|s| s.properties.get(name)).cloned();
+    let mut ledger = match property(INGESTED_FILES_PROPERTY) {
+        Some(Value::Object(map)) => map,
         _ => Map::new(),
     };
+    let next_version = base.as_ref().map_or(1, |s| s.version + 1);
 
-    let mut txn = Transaction::new("ingest csv", at);
+    let mut txn = Transaction::new("ingest csv", options.at);
     let partition_path = log.partition_key(&values);
     let location = format!("{}{}{}/", def.location, with_slash(&partition_path), txn.commit_id);
+    let mut rejects = RejectSink::new(warehouse, &def.qualified_name(), &txn.commit_id, &options.run_id, options.at);
 
+    let mut report = CsvReport::default();
     let mut files = Vec::new();
-    let mut rows_read = 0;
-    let mut skipped = 0;
-    for path in paths {
-        let hash = content_hash(path)?;
-        if ledger.contains_key(&hash) {
-            skipped += 1;
-            continue;
+    let mut todo = Vec::new();
+    for input in inputs {
+        let hash = content_hash(input)?;
+        match ledger.contains_key(&hash) && !options.force {
+            true => report.skipped.push(input.name.clone()),
+            false => todo.push((input, hash)),
         }
-        let target = format!("{location}part-{:05}.parquet", files.len());
-        let file = write_one(warehouse, def, path, &target).await?;
-        rows_read += file.rows;
-        files.push(file);
-        let next_version = base.as_ref().map_or(1, |s| s.version + 1);
-        ledger.insert(hash, json!({"source": path.display().to_string(), "version": next_version, "loaded_at": at}));
     }
-    let loaded = files.len();
-    if loaded == 0 {
-        let version = base.map_or(0, |s| s.version);
-        return Ok(CsvReport { files: 0, skipped, rows_read: 0, rows_written: 0, bytes_written: 0, version });
+    let total: u64 = todo.iter().map(|(i, _)| std::fs::metadata(&i.path).map_or(0, |m| m.len())).sum();
+    let bar = crate::progress::bytes(total, format!("loading {}", def.qualified_name()));
+    for (input, hash) in todo {
+        let target = format!("{location}part-{:05}.parquet", files.len());
+        let loaded = load_one(warehouse, def, input, &target, &mut rejects, &bar).await?;
+        report.rows_read += loaded.rows_read;
+        files.extend(loaded.file);
+        report.loaded.push(input.name.clone());
+        ledger.insert(
+            hash,
+            json!({"source": input.name, "version": next_version, "loaded_at": options.at, "run_id": options.run_id}),
+        );
+    }
+    bar.finish_and_clear();
+    report.rows_rejected = rejects.rows();
+    report.rows_written = files.iter().map(|f| f.rows).sum();
+    report.bytes_written = files.iter().map(|f| f.size).sum();
+    if report.loaded.is_empty() {
+        report.version = base.map_or(0, |s| s.version);
+        return Ok(report);
     }
     let key = log.partition_key(&values);
-    if let Some(existing) = base.as_ref().and_then(|s| s.partitions.get(&key)) {
-        files.extend(carry_over(warehouse, &existing.files, &location, files.len()).await?);
+    if !files.is_empty() {
+        if let Some(existing) = base.as_ref().and_then(|s| s.partitions.get(&key)) {
+            files.extend(carry_over(warehouse, &existing.files, &location, files.len()).await?);
+        }
+        txn.changes.push(Change::Replace(NewPartition { values, location, files }));
     }
-    let rows_written = files.iter().map(|f| f.rows).sum();
-    let bytes_written = files.iter().map(|f| f.size).sum();
+    if let Some(file) = rejects.finish().await? {
+        let mut listed = match property(REJECTS_PROPERTY) {
+            Some(Value::Array(list)) => list,
+            _ => Vec::new(),
+        };
+        listed.push(serde_json::to_value(&file).expect("reject files serialise"));
+        txn.properties.insert(REJECTS_PROPERTY.to_string(), Value::Array(listed));
+    }
     // Version 0 is the empty table: a concurrent first commit must conflict, not be overwritten.
     txn.read_version = Some(base.as_ref().map_or(0, |s| s.version));
-    txn.changes.push(Change::Replace(NewPartition { values, location, files }));
     txn.properties.insert(INGESTED_FILES_PROPERTY.to_string(), Value::Object(ledger));
     let state = log.commit(&txn).await?;
-    Ok(CsvReport { files: loaded, skipped, rows_read, rows_written, bytes_written, version: state.version })
+    report.version = state.version;
+    Ok(report)
 }
 
-/// SHA-256 of a file's bytes, hex.
-fn content_hash(path: &Path) -> Result<String, CsvError> {
+/// The reject files a table's snapshot lists.
+pub fn reject_files(properties: &std::collections::BTreeMap<String, Value>) -> Vec<RejectFile> {
+    match properties.get(REJECTS_PROPERTY) {
+        Some(Value::Array(list)) => list.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// SHA-256 of an input's bytes, hex.
+fn content_hash(input: &Input) -> Result<String, CsvError> {
     use sha2::{Digest, Sha256};
-    let mut file = File::open(path).map_err(|source| CsvError::Read { path: path.to_path_buf(), source })?;
+    let read_err = |source| CsvError::Read { path: input.name.clone().into(), source };
+    let mut file = File::open(&input.path).map_err(read_err)?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|source| CsvError::Read { path: path.to_path_buf(), source })?;
+    std::io::copy(&mut file, &mut hasher).map_err(read_err)?;
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -203,92 +273,280 @@ async fn carry_over(
     Ok(copied)
 }
 
-/// Reads one CSV file and writes it as one Parquet file.
-async fn write_one(warehouse: &Warehouse, def: &TableDef, path: &Path, target: &str) -> Result<DataFile, CsvError> {
-    let read_err = |source| CsvError::Read { path: path.to_path_buf(), source };
-    let mut file = File::open(path).map_err(read_err)?;
-    let header = read_header(&mut file, path)?;
-    file.rewind().map_err(read_err)?;
-    let positions = match_columns(def, &header, path)?;
-
-    let raw_schema =
-        Arc::new(Schema::new(header.iter().map(|h| Field::new(h, DataType::Utf8, true)).collect::<Vec<_>>()));
-    let reader = arrow::csv::ReaderBuilder::new(raw_schema)
-        .with_header(true)
-        .with_batch_size(BATCH_ROWS)
-        .build(BufReader::new(file))
-        .map_err(|e| CsvError::Data { path: path.to_path_buf(), message: e.to_string() })?;
-
-    let schema = def.file_schema.clone();
-    let mut sink = ParquetSink::create(warehouse, target, schema.clone())?;
-    for batch in reader {
-        let batch = batch.map_err(|e| CsvError::Data { path: path.to_path_buf(), message: e.to_string() })?;
-        let typed = conform(&batch, &schema, &positions, path)?;
-        sink.write(&typed).await?;
-    }
-    Ok(sink.finish().await?)
+/// What one input gave.
+struct Loaded {
+    /// The data file, `None` when every row was rejected.
+    file: Option<DataFile>,
+    /// Records read.
+    rows_read: u64,
 }
 
-/// The header row's names.
-fn read_header(file: &mut File, path: &Path) -> Result<Vec<String>, CsvError> {
-    let format = arrow::csv::reader::Format::default().with_header(true);
-    let (schema, _) = format
-        .infer_schema(BufReader::new(&mut *file), Some(0))
-        .map_err(|e| CsvError::Data { path: path.to_path_buf(), message: e.to_string() })?;
-    if schema.fields().is_empty() {
-        return Err(CsvError::Header { path: path.to_path_buf(), problem: "the file has no header row".into() });
+/// Reads one CSV input and writes its good rows as one Parquet file, its bad rows to `rejects`.
+async fn load_one(
+    warehouse: &Warehouse,
+    def: &TableDef,
+    input: &Input,
+    target: &str,
+    rejects: &mut RejectSink,
+    bar: &ProgressBar,
+) -> Result<Loaded, CsvError> {
+    let file = File::open(&input.path).map_err(|source| CsvError::Read { path: input.name.clone().into(), source })?;
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(BufReader::new(file));
+    let header = read_header(&mut reader, input)?;
+    let sources = match_columns(def, &header, input)?;
+    let mut batch = PendingBatch::new(def.file_schema.clone(), &sources, &header, &input.name);
+    let mut sink: Option<ParquetSink> = None;
+    let mut record = ::csv::ByteRecord::new();
+    let mut rows_read = 0;
+    let mut last_offset = 0;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(CsvError::Data { path: input.name.clone().into(), message: e.to_string() }),
+        }
+        rows_read += 1;
+        let (line, offset) = record.position().map_or((0, 0), |p| (p.line(), p.byte()));
+        bar.inc(offset.saturating_sub(last_offset));
+        last_offset = offset;
+        if let Some(reason) = batch.push(&record, header.len(), line) {
+            let text = csv_text(
+                record.iter().map(|f| String::from_utf8_lossy(f)).collect::<Vec<_>>().iter().map(|s| s.as_ref()),
+            );
+            rejects
+                .push(Reject { source_file: input.name.clone(), line, byte_offset: offset, reason, record: text })
+                .await?;
+            continue;
+        }
+        if batch.len() >= BATCH_ROWS {
+            write_batch(warehouse, target, def, &mut sink, &mut batch, rejects).await?;
+        }
     }
-    Ok(schema.fields().iter().map(|f| f.name().clone()).collect())
+    write_batch(warehouse, target, def, &mut sink, &mut batch, rejects).await?;
+    let file = match sink {
+        Some(sink) => Some(sink.finish().await?),
+        None => None,
+    };
+    Ok(Loaded { file, rows_read })
 }
 
-/// For each table column, the index of its header column.
-fn match_columns(def: &TableDef, header: &[String], path: &Path) -> Result<Vec<usize>, CsvError> {
-    let normalise = |s: &str| s.trim().to_ascii_lowercase();
-    let header_names: Vec<String> = header.iter().map(|h| normalise(h)).collect();
-    let mut positions = Vec::new();
-    for field in def.file_schema.fields() {
-        match header_names.iter().position(|h| h == field.name()) {
-            Some(i) => positions.push(i),
-            None => {
-                return Err(CsvError::Header {
-                    path: path.to_path_buf(),
-                    problem: format!(
-                        "column `{}` of {} is missing from the header",
-                        field.name(),
-                        def.qualified_name()
-                    ),
+/// Casts the pending rows, rejects those that do not fit, and appends the rest to the file
+/// (created on the first good row).
+async fn write_batch(
+    warehouse: &Warehouse,
+    target: &str,
+    def: &TableDef,
+    sink: &mut Option<ParquetSink>,
+    pending: &mut PendingBatch,
+    rejects: &mut RejectSink,
+) -> Result<(), CsvError> {
+    if pending.len() == 0 {
+        return Ok(());
+    }
+    let (batch, bad) = pending.take();
+    for reject in bad {
+        rejects.push(reject).await?;
+    }
+    if batch.num_rows() == 0 {
+        return Ok(());
+    }
+    if sink.is_none() {
+        *sink = Some(ParquetSink::create(warehouse, target, def.file_schema.clone())?);
+    }
+    sink.as_mut().expect("created above").write(&batch).await?;
+    Ok(())
+}
+
+/// Rows read but not yet cast: one text builder per table column.
+struct PendingBatch {
+    schema: SchemaRef,
+    sources: Vec<ColumnSource>,
+    source_file: String,
+    header: Vec<String>,
+    text: Vec<StringBuilder>,
+    lines: Vec<u64>,
+    offsets: Vec<u64>,
+}
+
+impl PendingBatch {
+    fn new(schema: SchemaRef, sources: &[ColumnSource], header: &[String], source_file: &str) -> PendingBatch {
+        let text = sources.iter().map(|_| StringBuilder::new()).collect();
+        PendingBatch {
+            schema,
+            sources: sources.to_vec(),
+            source_file: source_file.to_string(),
+            header: header.to_vec(),
+            text,
+            lines: Vec::new(),
+            offsets: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Adds a record, or says why it cannot be read.
+    fn push(&mut self, record: &::csv::ByteRecord, fields: usize, line: u64) -> Option<String> {
+        if record.len() != fields {
+            return Some(format!("expected {fields} fields as in the header, found {}", record.len()));
+        }
+        let mut values = Vec::with_capacity(self.sources.len());
+        for source in &self.sources {
+            if let ColumnSource::Header(i) = source {
+                match std::str::from_utf8(&record[*i]) {
+                    Ok(text) => values.push(Some(text)),
+                    Err(e) => {
+                        return Some(format!(
+                            "field {} (`{}`) is not valid UTF-8 at byte {} of the field; re-export the file as UTF-8",
+                            i + 1,
+                            self.header[*i],
+                            e.valid_up_to()
+                        ));
+                    }
+                }
+            } else {
+                values.push(None);
+            }
+        }
+        for (builder, value) in self.text.iter_mut().zip(values) {
+            builder.append_option(value);
+        }
+        self.lines.push(line);
+        self.offsets.push(record.position().map_or(0, |p| p.byte()));
+        None
+    }
+
+    /// The rows that fit the schema as a typed batch, and a reject for each row that does not.
+    fn take(&mut self) -> (RecordBatch, Vec<Reject>) {
+        let lines = std::mem::take(&mut self.lines);
+        let offsets = std::mem::take(&mut self.offsets);
+        let text: Vec<StringArray> = self.text.iter_mut().map(|b| b.finish()).collect();
+        let rows = lines.len();
+        let mut reasons: Vec<Option<String>> = vec![None; rows];
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.sources.len());
+        for ((field, source), raw) in self.schema.fields().iter().zip(&self.sources).zip(&text) {
+            let column: ArrayRef = match source {
+                ColumnSource::SourceFile => Arc::new(StringArray::from(vec![self.source_file.as_str(); rows])),
+                ColumnSource::SourceLine => Arc::new(Int64Array::from_iter_values(lines.iter().map(|l| *l as i64))),
+                ColumnSource::Header(_) => typed(raw, field, &mut reasons),
+            };
+            columns.push(column);
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), columns).expect("columns follow the table schema");
+        let keep: BooleanArray = reasons.iter().map(|r| Some(r.is_none())).collect();
+        let mut bad = Vec::new();
+        for (row, reason) in reasons.into_iter().enumerate() {
+            if let Some(reason) = reason {
+                let fields: Vec<&str> = text.iter().filter(|c| c.is_valid(row)).map(|c| c.value(row)).collect();
+                bad.push(Reject {
+                    source_file: self.source_file.clone(),
+                    line: lines[row],
+                    byte_offset: offsets[row],
+                    reason,
+                    record: csv_text(fields),
                 });
             }
         }
+        let good = match bad.is_empty() {
+            true => batch,
+            false => filter_record_batch(&batch, &keep).expect("mask has one entry per row"),
+        };
+        (good, bad)
+    }
+}
+
+/// Casts one text column to its field's type. A value that does not convert gets a reason in
+/// `reasons`; an empty field is NULL for every type but text, and numbers may carry spaces.
+fn typed(raw: &StringArray, field: &arrow::datatypes::Field, reasons: &mut [Option<String>]) -> ArrayRef {
+    if matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+        return cast_with_options(raw, field.data_type(), &CastOptions::default()).expect("text casts to text");
+    }
+    let trimmed: StringArray = raw.iter().map(|v| v.map(str::trim).filter(|v| !v.is_empty())).collect();
+    let options = CastOptions { safe: true, ..CastOptions::default() };
+    let cast = match cast_with_options(&trimmed, field.data_type(), &options) {
+        Ok(cast) => cast,
+        Err(e) => {
+            for (row, reason) in reasons.iter_mut().enumerate() {
+                if trimmed.is_valid(row) && reason.is_none() {
+                    *reason = Some(format!("column `{}`: {e}", field.name()));
+                }
+            }
+            return arrow::array::new_null_array(field.data_type(), raw.len());
+        }
+    };
+    for (row, reason) in reasons.iter_mut().enumerate() {
+        if trimmed.is_valid(row) && cast.is_null(row) && reason.is_none() {
+            *reason = Some(format!(
+                "column `{}`: `{}` is not a valid {}",
+                field.name(),
+                trimmed.value(row),
+                GlueType::from_arrow_field(field).map_or_else(|_| field.data_type().to_string(), |t| t.to_string())
+            ));
+        }
+    }
+    if !field.is_nullable() {
+        for (row, reason) in reasons.iter_mut().enumerate() {
+            if cast.is_null(row) && reason.is_none() {
+                *reason = Some(format!("column `{}` must not be empty", field.name()));
+            }
+        }
+    }
+    cast
+}
+
+/// The header row's names (a UTF-8 byte-order mark is ignored).
+fn read_header<R: std::io::Read>(reader: &mut ::csv::Reader<R>, input: &Input) -> Result<Vec<String>, CsvError> {
+    let header = reader
+        .byte_headers()
+        .map_err(|e| CsvError::Data { path: input.name.clone().into(), message: e.to_string() })?;
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Err(CsvError::Header { path: input.name.clone().into(), problem: "the file has no header row".into() });
+    }
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let name = name.strip_prefix("\u{feff}".as_bytes()).unwrap_or(name);
+            String::from_utf8(name.to_vec()).map_err(|_| CsvError::Header {
+                path: input.name.clone().into(),
+                problem: format!("header field {} is not valid UTF-8", i + 1),
+            })
+        })
+        .collect()
+}
+
+/// For each table column, where its values come from.
+fn match_columns(def: &TableDef, header: &[String], input: &Input) -> Result<Vec<ColumnSource>, CsvError> {
+    let normalise = |s: &str| s.trim().to_ascii_lowercase();
+    let header_names: Vec<String> = header.iter().map(|h| normalise(h)).collect();
+    let path = || PathBuf::from(&input.name);
+    let mut sources = Vec::new();
+    for field in def.file_schema.fields() {
+        let name = field.name().as_str();
+        let source = match header_names.iter().position(|h| h == name) {
+            Some(i) => ColumnSource::Header(i),
+            None if name == SOURCE_FILE_COLUMN && field.data_type() == &DataType::Utf8 => ColumnSource::SourceFile,
+            None if name == SOURCE_LINE_COLUMN && field.data_type() == &DataType::Int64 => ColumnSource::SourceLine,
+            None => {
+                return Err(CsvError::Header {
+                    path: path(),
+                    problem: format!("column `{name}` of {} is missing from the header", def.qualified_name()),
+                });
+            }
+        };
+        sources.push(source);
     }
     if let Some(extra) = header_names.iter().find(|h| def.file_schema.field_with_name(h).is_err()) {
         return Err(CsvError::Header {
-            path: path.to_path_buf(),
+            path: path(),
             problem: format!(
                 "header column `{extra}` is not a column of {}; add it to the definition or remove it",
                 def.qualified_name()
             ),
         });
     }
-    Ok(positions)
-}
-
-/// Picks and casts the raw string columns into the table's schema.
-fn conform(batch: &RecordBatch, schema: &SchemaRef, positions: &[usize], path: &Path) -> Result<RecordBatch, CsvError> {
-    let options = CastOptions { safe: false, ..CastOptions::default() };
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(positions)
-        .map(|(field, &i)| {
-            cast_with_options(batch.column(i), field.data_type(), &options).map_err(|e| CsvError::Data {
-                path: path.to_path_buf(),
-                message: format!("column `{}`: {e}", field.name()),
-            })
-        })
-        .collect::<Result<Vec<ArrayRef>, _>>()?;
-    RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| CsvError::Data { path: path.to_path_buf(), message: e.to_string() })
+    Ok(sources)
 }
 
 fn with_slash(path: &str) -> String {

@@ -6,6 +6,8 @@
 //! publishes it, so a failed or killed load leaves only unreferenced files behind.
 
 pub mod csv;
+pub mod rejects;
+pub mod source;
 
 use std::sync::Arc;
 

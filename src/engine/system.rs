@@ -1,0 +1,123 @@
+//! The `system` database: glaux's own records as read-only tables.
+//!
+//! - `system.job_runs`: every job run and ingest (see [`crate::runs`]).
+//! - `system.ingest_rejects`: every rejected input row of every table, read from the reject
+//!   files that the tables' newest snapshots list (see [`crate::ingest::rejects`]).
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+
+use crate::catalog::state::TableLog;
+use crate::catalog::table::TableDef;
+use crate::ingest::csv::reject_files;
+use crate::warehouse::Warehouse;
+
+/// The system database's name.
+pub const SYSTEM_DATABASE: &str = "system";
+
+const JOB_RUNS: &str = "job_runs";
+const INGEST_REJECTS: &str = "ingest_rejects";
+
+/// The `system` schema.
+#[derive(Debug)]
+pub struct SystemSchema {
+    tables: Vec<Arc<TableDef>>,
+    warehouse: Warehouse,
+}
+
+impl SystemSchema {
+    /// Over the registry's `tables` in `warehouse`.
+    pub fn new(tables: Vec<Arc<TableDef>>, warehouse: &Warehouse) -> SystemSchema {
+        SystemSchema { tables, warehouse: warehouse.clone() }
+    }
+}
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+#[async_trait]
+impl SchemaProvider for SystemSchema {
+    fn table_names(&self) -> Vec<String> {
+        vec![INGEST_REJECTS.to_string(), JOB_RUNS.to_string()]
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match name {
+            JOB_RUNS => {
+                let records = crate::runs::list(&self.warehouse).await.map_err(external)?;
+                let batch = crate::runs::to_batch(&records)?;
+                Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
+            }
+            INGEST_REJECTS => {
+                Ok(Some(Arc::new(RejectsTable { tables: self.tables.clone(), warehouse: self.warehouse.clone() })))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name == JOB_RUNS || name == INGEST_REJECTS
+    }
+}
+
+/// `system.ingest_rejects`: the reject files of every table's newest snapshot.
+#[derive(Debug)]
+struct RejectsTable {
+    tables: Vec<Arc<TableDef>>,
+    warehouse: Warehouse,
+}
+
+#[async_trait]
+impl TableProvider for RejectsTable {
+    fn schema(&self) -> SchemaRef {
+        crate::ingest::rejects::schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        session: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = self.schema();
+        let mut files = Vec::new();
+        for def in &self.tables {
+            let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
+            let log = TableLog::new(&self.warehouse, &def.database, def.name(), keys);
+            let Some(state) = log.latest().await.map_err(external)? else { continue };
+            for reject in reject_files(&state.properties) {
+                let mut stats = Statistics::new_unknown(&schema);
+                stats.num_rows = Precision::Exact(reject.file.rows as usize);
+                let path = self.warehouse.path(&reject.file.path);
+                files.push(PartitionedFile::new(path.to_string(), reject.file.size).with_statistics(Arc::new(stats)));
+            }
+        }
+        if files.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema,
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let table_schema = TableSchema::builder(schema.clone()).build();
+        super::table::scan_files(session, &self.warehouse, table_schema, schema, files, projection, limit).await
+    }
+}

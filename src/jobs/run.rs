@@ -1,0 +1,461 @@
+//! Running one job: decide what is new, run the SQL over exactly that, write, commit.
+//!
+//! 1. Read the newest snapshot of every input and of the output; the output's commit carries
+//!    the job's bookmark (the input partition versions its last successful run read, and the
+//!    fingerprint of the definition and SQL).
+//! 2. Compare: nothing new means no data file is opened and the run ends at once; a changed
+//!    definition, a changed non-incremental input, a removed input partition or `--full` means a
+//!    full recompute; otherwise the incremental input's new and changed partitions.
+//! 3. Run the SQL with every input pinned to the snapshot read in step 1 (the incremental input
+//!    showing only the chosen partitions), so the bookmark records exactly what was read.
+//! 4. Split the result: rows with a quarantine reason to the quarantine table, the rest to the
+//!    output, each row to its partition, as zstd Parquet under the commit's fresh prefix. In
+//!    `merge` mode, rows for partitions the output already has are merged with them by
+//!    unique key first (newest `order_by` wins, new rows win ties).
+//! 5. Commit the quarantine, then the output together with the new bookmark. Until that last
+//!    commit nothing of the output is visible; a failed or killed run leaves the previous state
+//!    and its bookmark, so the next run redoes the same work (replacing, never appending).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::kernels::boolean::{is_not_null, not};
+use arrow::compute::{CastOptions, cast_with_options, filter_record_batch, take};
+use arrow::datatypes::{DataType, SchemaRef};
+use chrono::Utc;
+use datafusion::datasource::MemTable;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Ident;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{Job, WriteMode};
+use crate::catalog::state::{Change, NewPartition, TableLog, TableState, Transaction};
+use crate::catalog::table::TableDef;
+use crate::engine::table::{Pin, RegistryTable};
+use crate::engine::{EngineOptions, Overrides};
+use crate::ingest::ParquetSink;
+use crate::project::Project;
+use crate::runs::{Run, RunCounts, RunKind, RunStatus};
+
+/// Table property prefix of a job's bookmark on its output table.
+pub const BOOKMARK_PREFIX: &str = "glaux.job.";
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Recompute everything, ignoring the bookmark.
+    pub full: bool,
+    /// Engine settings (memory limit).
+    pub engine: EngineOptions,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    /// The job.
+    pub job: String,
+    /// The run's id.
+    pub run_id: String,
+    /// `None` when nothing was new; otherwise why it ran full, or `incremental`.
+    pub mode: Option<String>,
+    /// Counts.
+    pub counts: RunCounts,
+}
+
+impl JobReport {
+    /// One line for the terminal.
+    pub fn describe(&self) -> String {
+        let c = &self.counts;
+        match &self.mode {
+            None => format!("{}: nothing new since its last run; nothing read or written", self.job),
+            Some(mode) => format!(
+                "{}: {mode}: {} input partition(s), rows in {}, out {}, quarantined {}; {} bytes; {}",
+                self.job,
+                c.inputs.len(),
+                c.rows_in,
+                c.rows_out,
+                c.rows_rejected,
+                c.bytes_written,
+                c.commits.join(", ")
+            ),
+        }
+    }
+}
+
+/// What a job's last successful run read, kept in the output's commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Bookmark {
+    /// Fingerprint of definition and SQL.
+    fingerprint: String,
+    /// The run that wrote it.
+    run_id: String,
+    /// Per input, the version of each partition read.
+    inputs: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// What this run has to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
+    UpToDate,
+    Full(String),
+    Incremental(BTreeSet<String>),
+}
+
+/// Runs `job`, recording the run in the run history.
+pub async fn run(project: &Project, job: &Job, options: &RunOptions) -> anyhow::Result<JobReport> {
+    let run = Run::start(&project.warehouse, RunKind::Job, &job.name).await?;
+    let run_id = run.id().to_string();
+    match execute(project, job, options, &run_id).await {
+        Ok(report) => {
+            let status = match report.mode {
+                Some(_) => RunStatus::Succeeded,
+                None => RunStatus::UpToDate,
+            };
+            run.finish(status, report.counts.clone(), None).await;
+            Ok(report)
+        }
+        Err(error) => {
+            let error = error.context(format!("job {}", job.name));
+            run.finish(RunStatus::Failed, RunCounts::default(), Some(crate::error_line(&error))).await;
+            Err(error)
+        }
+    }
+}
+
+async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &str) -> anyhow::Result<JobReport> {
+    let output_def = project.table(&job.output)?.clone();
+    let output_log = project.log(&output_def);
+    let output_state = output_log.latest().await?;
+    let bookmark_key = format!("{BOOKMARK_PREFIX}{}", job.name);
+    let bookmark: Option<Bookmark> = output_state
+        .as_ref()
+        .and_then(|s| s.properties.get(&bookmark_key))
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+
+    let mut snapshots = BTreeMap::new();
+    for input in &job.inputs {
+        let def = project.table(input)?.clone();
+        let state = project.log(&def).latest().await?;
+        snapshots.insert(input.clone(), (def, state));
+    }
+    let current: BTreeMap<String, BTreeMap<String, u64>> =
+        snapshots.iter().map(|(name, (_, state))| (name.clone(), partition_versions(state.as_ref()))).collect();
+    let plan = decide(job, bookmark.as_ref(), &current, options.full);
+    tracing::debug!(job = %job.name, ?plan, "planned run");
+    let mut report =
+        JobReport { job: job.name.clone(), run_id: run_id.to_string(), mode: None, counts: RunCounts::default() };
+    let changed = match &plan {
+        Plan::UpToDate => return Ok(report),
+        Plan::Full(reason) => {
+            report.mode = Some(format!("full ({reason})"));
+            None
+        }
+        Plan::Incremental(changed) => {
+            report.mode = Some("incremental".into());
+            Some(changed.clone())
+        }
+    };
+
+    // Pin every input to the snapshot just read.
+    let mut overrides: Overrides = HashMap::new();
+    for (name, (def, state)) in &snapshots {
+        let only = match Some(name) == job.incremental_input.as_ref() {
+            true => changed.clone(),
+            false => None,
+        };
+        for (key, partition) in state.iter().flat_map(|s| s.partitions.iter()) {
+            if only.as_ref().is_none_or(|only| only.contains(key)) {
+                report.counts.rows_in += partition.rows();
+                report.counts.inputs.push(match key.is_empty() {
+                    true => name.clone(),
+                    false => format!("{name}/{key}"),
+                });
+            }
+        }
+        let pin = Pin { state: state.clone(), only };
+        overrides.insert(name.clone(), Arc::new(RegistryTable::pinned(def.clone(), &project.warehouse, pin)));
+    }
+    let ctx = crate::engine::session_with(
+        &project.registry,
+        &project.warehouse,
+        &project.settings.warehouse,
+        &options.engine,
+        overrides,
+    )?;
+    let options_sql = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let frame = ctx
+        .sql_with_options(&job.sql, options_sql)
+        .await
+        .with_context(|| format!("planning {}", job.sql_path.display()))?;
+    let stream = frame.execute_stream().await.with_context(|| format!("running {}", job.sql_path.display()))?;
+
+    let full = changed.is_none();
+    let commit_at = Utc::now();
+    let txn = Transaction::new(format!("job {}", job.name), commit_at);
+    let hold = match (job.write_mode, &output_state, full) {
+        (WriteMode::Merge, Some(state), false) => state.partitions.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    };
+    let mut output = TableWriter::new(project, output_def.clone(), &txn.commit_id, hold);
+    let mut quarantine = match &job.quarantine {
+        Some(q) => {
+            let def = project.table(&q.table)?.clone();
+            let state = project.log(&def).latest().await?;
+            Some((TableWriter::new(project, def, &txn.commit_id, BTreeSet::new()), state, q.reason_column.clone()))
+        }
+        None => None,
+    };
+
+    let bar = crate::progress::rows(format!("job {}", job.name));
+    write_stream(stream, &mut output, quarantine.as_mut().map(|(w, _, c)| (w, c.as_str())), &bar).await?;
+    if !output.held.is_empty() {
+        let merged = merge(&ctx, job, &output_def, output_state.as_ref(), &mut output).await?;
+        write_stream(merged, &mut output, None, &bar).await?;
+    }
+    bar.finish_and_clear();
+
+    if let Some((writer, state, _)) = quarantine {
+        let def = writer.def.clone();
+        let log = project.log(&def);
+        let partitions = writer.finish().await?;
+        report.counts.rows_rejected = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
+        report.counts.bytes_written += partitions.iter().flat_map(|p| &p.files).map(|f| f.size).sum::<u64>();
+        if full || !partitions.is_empty() {
+            let mut q_txn = Transaction::new(format!("job {} (quarantine)", job.name), commit_at);
+            q_txn.commit_id = txn.commit_id.clone();
+            q_txn.read_version = Some(state.as_ref().map_or(0, |s| s.version));
+            q_txn.replace_all = full;
+            q_txn.changes = partitions.into_iter().map(Change::Replace).collect();
+            let published = log.commit(&q_txn).await?;
+            report.counts.commits.push(format!("{}@{}", def.qualified_name(), published.version));
+        }
+    }
+
+    let partitions = output.finish().await?;
+    report.counts.rows_out = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
+    report.counts.bytes_written += partitions.iter().flat_map(|p| &p.files).map(|f| f.size).sum::<u64>();
+    let mut txn = txn;
+    txn.read_version = Some(output_state.as_ref().map_or(0, |s| s.version));
+    txn.replace_all = full;
+    txn.changes = partitions.into_iter().map(Change::Replace).collect();
+    let bookmark = Bookmark { fingerprint: job.fingerprint.clone(), run_id: run_id.to_string(), inputs: current };
+    txn.properties.insert(bookmark_key, serde_json::to_value(&bookmark).expect("bookmarks serialise"));
+    let published = output_log.commit(&txn).await?;
+    report.counts.commits.push(format!("{}@{}", output_def.qualified_name(), published.version));
+    crate::glue::sync::after_load(project, &output_def).await;
+    Ok(report)
+}
+
+/// Partition key to version, for a snapshot.
+fn partition_versions(state: Option<&TableState>) -> BTreeMap<String, u64> {
+    state.map(|s| s.partitions.iter().map(|(k, p)| (k.clone(), p.version)).collect()).unwrap_or_default()
+}
+
+/// Compares what the inputs hold now with what the last run read.
+fn decide(
+    job: &Job,
+    bookmark: Option<&Bookmark>,
+    current: &BTreeMap<String, BTreeMap<String, u64>>,
+    full: bool,
+) -> Plan {
+    let Some(bookmark) = bookmark else { return Plan::Full("first run".into()) };
+    if full {
+        return Plan::Full("--full".into());
+    }
+    if bookmark.fingerprint != job.fingerprint {
+        return Plan::Full("definition or SQL changed since the last run".into());
+    }
+    let empty = BTreeMap::new();
+    let mut changed = BTreeSet::new();
+    for (input, now) in current {
+        let before = bookmark.inputs.get(input).unwrap_or(&empty);
+        if Some(input) == job.incremental_input.as_ref() {
+            if let Some(gone) = before.keys().find(|k| !now.contains_key(*k)) {
+                return Plan::Full(format!("partition {gone} of {input} was removed"));
+            }
+            changed.extend(now.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()));
+        } else if before != now {
+            return Plan::Full(format!("{input} changed"));
+        }
+    }
+    match (changed.is_empty(), job.write_mode) {
+        (true, _) => Plan::UpToDate,
+        (false, WriteMode::Overwrite) => Plan::Full("new input; write_mode is overwrite".into()),
+        (false, _) => Plan::Incremental(changed),
+    }
+}
+
+/// Sends a result stream to the output (and quarantine) writers.
+async fn write_stream(
+    mut stream: SendableRecordBatchStream,
+    output: &mut TableWriter,
+    mut quarantine: Option<(&mut TableWriter, &str)>,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<()> {
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let good = match quarantine.as_mut() {
+            Some((writer, reason)) => {
+                let index = batch.schema().index_of(reason).map_err(|_| {
+                    anyhow::anyhow!("the SQL result has no column `{reason}` (the quarantine reason column)")
+                })?;
+                let bad: BooleanArray = is_not_null(batch.column(index))?;
+                writer.write(&filter_record_batch(&batch, &bad)?).await?;
+                filter_record_batch(&batch, &not(&bad)?)?
+            }
+            None => batch,
+        };
+        output.write(&good).await?;
+        bar.inc(good.num_rows() as u64);
+    }
+    Ok(())
+}
+
+/// Merges held rows with the output's existing rows of the same partitions.
+async fn merge(
+    ctx: &SessionContext,
+    job: &Job,
+    def: &Arc<TableDef>,
+    state: Option<&TableState>,
+    output: &mut TableWriter,
+) -> anyhow::Result<SendableRecordBatchStream> {
+    let held = std::mem::take(&mut output.held);
+    output.hold.clear();
+    let keys: BTreeSet<String> = held.keys().cloned().collect();
+    let batches: Vec<RecordBatch> = held.into_values().flatten().collect();
+    let schema = def.table_schema();
+    ctx.register_table("__glaux_new", Arc::new(MemTable::try_new(schema.clone(), vec![batches])?))?;
+    let pin = Pin { state: state.cloned(), only: Some(keys) };
+    ctx.register_table("__glaux_existing", Arc::new(RegistryTable::pinned(def.clone(), output.warehouse(), pin)))?;
+    let quote = |name: &str| Ident::with_quote('"', name).to_string();
+    let columns = schema.fields().iter().map(|f| quote(f.name())).collect::<Vec<_>>().join(", ");
+    let partition_by = job.unique_key.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let order_by = job.order_by.iter().map(|c| format!("{} DESC NULLS LAST", quote(c))).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {columns} FROM (\
+           SELECT *, row_number() OVER (PARTITION BY {partition_by} ORDER BY {order_by}, __glaux_side) AS __glaux_rank \
+           FROM (SELECT {columns}, 0 AS __glaux_side FROM __glaux_new \
+                 UNION ALL SELECT {columns}, 1 AS __glaux_side FROM __glaux_existing) AS candidates\
+         ) AS ranked WHERE __glaux_rank = 1"
+    );
+    let frame = ctx.sql(&sql).await.context("planning the merge into the existing output")?;
+    Ok(frame.execute_stream().await?)
+}
+
+/// Writes result rows into one table's partitions, one file per partition, under the commit's
+/// prefix. Rows for partitions in `hold` are kept in memory for a merge instead.
+struct TableWriter {
+    def: Arc<TableDef>,
+    log: TableLog,
+    project_warehouse: crate::warehouse::Warehouse,
+    commit_id: String,
+    hold: BTreeSet<String>,
+    held: BTreeMap<String, Vec<RecordBatch>>,
+    sinks: BTreeMap<Vec<String>, ParquetSink>,
+}
+
+impl TableWriter {
+    fn new(project: &Project, def: Arc<TableDef>, commit_id: &str, hold: BTreeSet<String>) -> TableWriter {
+        TableWriter {
+            log: project.log(&def),
+            def,
+            project_warehouse: project.warehouse.clone(),
+            commit_id: commit_id.to_string(),
+            hold,
+            held: BTreeMap::new(),
+            sinks: BTreeMap::new(),
+        }
+    }
+
+    fn warehouse(&self) -> &crate::warehouse::Warehouse {
+        &self.project_warehouse
+    }
+
+    /// Picks the table's columns from `batch` by name, cast to the table's types.
+    fn conform(&self, batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+        let schema: SchemaRef = self.def.table_schema();
+        let options = CastOptions { safe: false, ..CastOptions::default() };
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let index = batch.schema().index_of(field.name()).map_err(|_| {
+                anyhow::anyhow!(
+                    "the SQL result has no column `{}`, which {} needs; select it (with AS `{}` if renamed)",
+                    field.name(),
+                    self.def.qualified_name(),
+                    field.name()
+                )
+            })?;
+            let column = batch.column(index);
+            let column = match column.data_type() == field.data_type() {
+                true => column.clone(),
+                false => cast_with_options(column, field.data_type(), &options).with_context(|| {
+                    format!(
+                        "column `{}` does not fit {} {}",
+                        field.name(),
+                        self.def.qualified_name(),
+                        field.data_type()
+                    )
+                })?,
+            };
+            columns.push(column);
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    async fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let table = self.conform(batch)?;
+        let file_columns = self.def.file_schema.fields().len();
+        let keys: Vec<StringArray> = (file_columns..table.num_columns())
+            .map(|i| {
+                let text = cast_with_options(table.column(i), &DataType::Utf8, &CastOptions::default())?;
+                Ok(text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut groups: BTreeMap<Vec<String>, Vec<u32>> = BTreeMap::new();
+        for row in 0..table.num_rows() {
+            let values =
+                keys.iter().map(|k| if k.is_null(row) { String::new() } else { k.value(row).to_string() }).collect();
+            groups.entry(values).or_default().push(row as u32);
+        }
+        for (values, rows) in groups {
+            let indices = UInt32Array::from(rows);
+            let columns: Vec<ArrayRef> =
+                table.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<_, _>>()?;
+            let part = RecordBatch::try_new(table.schema(), columns)?;
+            let key = self.log.partition_key(&values);
+            if self.hold.contains(&key) {
+                self.held.entry(key).or_default().push(part);
+                continue;
+            }
+            let file_part = part.project(&(0..file_columns).collect::<Vec<_>>())?;
+            if !self.sinks.contains_key(&values) {
+                let path = format!("{}{}/{}/part-00000.parquet", self.def.location, key, self.commit_id);
+                let path = path.replace("//", "/");
+                let sink = ParquetSink::create(&self.project_warehouse, &path, self.def.file_schema.clone())?;
+                self.sinks.insert(values.clone(), sink);
+            }
+            self.sinks.get_mut(&values).expect("inserted above").write(&file_part).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(self) -> anyhow::Result<Vec<NewPartition>> {
+        let mut partitions = Vec::new();
+        for (values, sink) in self.sinks {
+            let file = sink.finish().await?;
+            let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
+            partitions.push(NewPartition { values, location, files: vec![file] });
+        }
+        Ok(partitions)
+    }
+}

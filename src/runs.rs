@@ -1,0 +1,258 @@
+//! Run history: one record per job run and per ingest, kept in the warehouse.
+//!
+//! A run writes `_glaux/runs/<run-id>.json` when it starts (status `running`) and rewrites it
+//! when it ends (`succeeded`, `up_to_date`, `failed`), so a run that was killed stays visible as
+//! `running` with no end time. Run ids are UUIDv7, so the names sort by start time. The records
+//! are the rows of the system table `system.job_runs` and of `glaux job history`.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::state::{CommitError, get_optional, new_commit_id};
+use crate::warehouse::Warehouse;
+
+/// What kind of work a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// `glaux job run`
+    Job,
+    /// `glaux ingest` or the load step of `glaux run`
+    Ingest,
+}
+
+/// How a run ended, or that it has not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished: still running, or killed.
+    Running,
+    /// Committed its output.
+    Succeeded,
+    /// Found nothing new to do.
+    UpToDate,
+    /// Stopped with an error; nothing it wrote became visible.
+    Failed,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::UpToDate => "up_to_date",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// UUIDv7, hyphen-free.
+    pub run_id: String,
+    /// Job or ingest.
+    pub kind: RunKind,
+    /// The job's name, or the table an ingest loaded.
+    pub name: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Input partitions read (`db.table/key=value`) or files loaded.
+    pub inputs: Vec<String>,
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows written to the output.
+    pub rows_out: u64,
+    /// Rows sent to a rejects or quarantine table.
+    pub rows_rejected: u64,
+    /// Bytes of Parquet written.
+    pub bytes_written: u64,
+    /// Output table versions committed (`db.table@7`).
+    pub commits: Vec<String>,
+    /// The error, one line, when it failed.
+    pub error: Option<String>,
+}
+
+/// Counts a run reports when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Input partitions or files.
+    pub inputs: Vec<String>,
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows written.
+    pub rows_out: u64,
+    /// Rows rejected or quarantined.
+    pub rows_rejected: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Commits made.
+    pub commits: Vec<String>,
+}
+
+/// A run in progress; [`Run::finish`] records its end.
+#[derive(Debug)]
+pub struct Run {
+    warehouse: Warehouse,
+    record: RunRecord,
+}
+
+impl Run {
+    /// Records the start of a run.
+    pub async fn start(warehouse: &Warehouse, kind: RunKind, name: &str) -> Result<Run, CommitError> {
+        let record = RunRecord {
+            run_id: new_commit_id(),
+            kind,
+            name: name.to_string(),
+            started_at: Utc::now(),
+            ended_at: None,
+            status: RunStatus::Running,
+            inputs: Vec::new(),
+            rows_in: 0,
+            rows_out: 0,
+            rows_rejected: 0,
+            bytes_written: 0,
+            commits: Vec::new(),
+            error: None,
+        };
+        let run = Run { warehouse: warehouse.clone(), record };
+        run.write().await?;
+        Ok(run)
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        &self.record.run_id
+    }
+
+    /// Records the end of the run. A failure to write the record is logged, not returned: the
+    /// run's own outcome is what the caller reports.
+    pub async fn finish(mut self, status: RunStatus, counts: RunCounts, error: Option<String>) -> RunRecord {
+        let r = &mut self.record;
+        r.ended_at = Some(Utc::now());
+        r.status = status;
+        r.inputs = counts.inputs;
+        r.rows_in = counts.rows_in;
+        r.rows_out = counts.rows_out;
+        r.rows_rejected = counts.rows_rejected;
+        r.bytes_written = counts.bytes_written;
+        r.commits = counts.commits;
+        r.error = error;
+        if let Err(e) = self.write().await {
+            tracing::warn!(run = %self.record.run_id, error = %e, "could not record the end of the run");
+        }
+        self.record
+    }
+
+    async fn write(&self) -> Result<(), CommitError> {
+        let path = record_path(&self.warehouse, &self.record.run_id);
+        let body = serde_json::to_vec_pretty(&self.record).expect("run records serialise");
+        self.warehouse
+            .store()
+            .put(&path, PutPayload::from(body))
+            .await
+            .map_err(|source| CommitError::Store { path: path.to_string(), source })?;
+        Ok(())
+    }
+}
+
+fn record_path(warehouse: &Warehouse, run_id: &str) -> object_store::path::Path {
+    warehouse.state_path(&format!("runs/{run_id}.json"))
+}
+
+/// Every recorded run, oldest first. A record that cannot be read is an error naming it.
+pub async fn list(warehouse: &Warehouse) -> Result<Vec<RunRecord>, CommitError> {
+    let prefix = warehouse.state_path("runs");
+    let objects: Vec<_> = warehouse
+        .store()
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| CommitError::Store { path: prefix.to_string(), source })?;
+    let mut paths: Vec<_> = objects.into_iter().map(|o| o.location).filter(|p| p.extension() == Some("json")).collect();
+    paths.sort();
+    let mut records = Vec::with_capacity(paths.len());
+    for path in paths {
+        let Some(bytes) = get_optional(warehouse.store().as_ref(), &path).await? else { continue };
+        let record = serde_json::from_slice(&bytes)
+            .map_err(|e| CommitError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// The schema of `system.job_runs`.
+pub fn schema() -> SchemaRef {
+    let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("started_at", time(), false),
+        Field::new("ended_at", time(), true),
+        Field::new("duration_s", DataType::Float64, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("inputs", DataType::Utf8, false),
+        Field::new("rows_in", DataType::UInt64, false),
+        Field::new("rows_out", DataType::UInt64, false),
+        Field::new("rows_rejected", DataType::UInt64, false),
+        Field::new("bytes_written", DataType::UInt64, false),
+        Field::new("commits", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+    ]))
+}
+
+/// Runs as one batch of [`schema`]; list columns are joined with ", " so every client can
+/// print them.
+pub fn to_batch(records: &[RunRecord]) -> arrow::error::Result<RecordBatch> {
+    let text = |f: &dyn Fn(&RunRecord) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(records.iter().map(f).collect::<Vec<_>>()))
+    };
+    let number = |f: &dyn Fn(&RunRecord) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from(records.iter().map(f).collect::<Vec<_>>()))
+    };
+    let micros = |t: &DateTime<Utc>| t.timestamp_micros();
+    let columns: Vec<ArrayRef> = vec![
+        text(&|r| r.run_id.clone()),
+        text(&|r| match r.kind {
+            RunKind::Job => "job".into(),
+            RunKind::Ingest => "ingest".into(),
+        }),
+        text(&|r| r.name.clone()),
+        Arc::new(
+            TimestampMicrosecondArray::from(records.iter().map(|r| micros(&r.started_at)).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            TimestampMicrosecondArray::from(
+                records.iter().map(|r| r.ended_at.as_ref().map(micros)).collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
+        ),
+        Arc::new(arrow::array::Float64Array::from(
+            records
+                .iter()
+                .map(|r| r.ended_at.map(|end| (end - r.started_at).num_milliseconds() as f64 / 1000.0))
+                .collect::<Vec<_>>(),
+        )),
+        text(&|r| r.status.as_str().into()),
+        text(&|r| r.inputs.join(", ")),
+        number(&|r| r.rows_in),
+        number(&|r| r.rows_out),
+        number(&|r| r.rows_rejected),
+        number(&|r| r.bytes_written),
+        text(&|r| r.commits.join(", ")),
+        Arc::new(StringArray::from(records.iter().map(|r| r.error.clone()).collect::<Vec<_>>())),
+    ];
+    RecordBatch::try_new(schema(), columns)
+}

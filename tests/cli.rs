@@ -22,13 +22,26 @@ fn assert_fails(output: &std::process::Output, code: i32, needle: &str) {
 fn pipeline_loads_sample_data_once_and_count_answers_from_the_registry() {
     let p = TestProject::new();
     let first = p.run(&["run"]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stderr(&first).contains("customer_data.customer_base_raw: loaded 2 file(s), 9 rows"), "{}", stderr(&first));
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", COUNT_RAW]), "n\n9\n");
+    let err = stderr(&first);
+    assert!(first.status.success(), "{err}");
+    assert!(
+        err.contains("customer_data.customer_base_raw: 2 file(s) loaded: rows read 362, written 360, rejected 2"),
+        "{err}"
+    );
+    assert!(err.contains("customer_data_cleansing: full (first run)"), "{err}");
+    assert!(err.contains("customer_feature_engineering: full (first run)"), "{err}");
+    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", COUNT_RAW]), "n\n360\n");
+    let summary = stdout(&first);
+    for table in ["customer_base_raw", "customer_base_cleaned", "customer_base_quarantine", "customer_features", "regions"] {
+        assert!(summary.contains(&format!("| {table} ")), "{summary}");
+    }
 
     let second = p.run(&["run"]);
-    assert!(stderr(&second).contains("customer_data.customer_base_raw: nothing new (2 file(s) already loaded)"));
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", COUNT_RAW]), "n\n9\n");
+    let err = stderr(&second);
+    assert!(err.contains("customer_data.customer_base_raw: nothing new (2 file(s) skipped as already loaded"), "{err}");
+    assert!(err.contains("customer_data_cleansing: nothing new since its last run"), "{err}");
+    assert!(err.contains("customer_feature_engineering: nothing new since its last run"), "{err}");
+    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", COUNT_RAW]), "n\n360\n");
 }
 
 #[test]
@@ -72,7 +85,7 @@ fn sql_from_repeated_c_files_and_stdin() {
     child.stdin.take().unwrap().write_all(COUNT_RAW.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "n\n9\n");
+    assert_eq!(stdout(&output), "n\n360\n");
 }
 
 #[test]
@@ -118,24 +131,24 @@ fn ad_hoc_s3_paths_open_any_bucket_with_the_aws_chain() {
 fn partition_filters_prune_using_registry_metadata_only() {
     let p = TestProject::new();
     let raw = "data/customer_data/customer_base_raw";
-    for (file, date) in [("crm_export_2026-11-01.csv", "2026-11-01"), ("crm_export_2026-11-02.csv", "2026-11-02")] {
+    for (file, date) in [("crm_export_2026-11-01.csv", "2026-11-01"), ("crm_export_2026-11-15.csv", "2026-11-02")] {
         let path = format!("{raw}/{file}");
         p.ok(&["ingest", "csv", &path, "--table", "customer_data.customer_base_raw", "--date", date]);
     }
     let by_day = "SELECT ingest_date, count(*) AS n FROM customer_data.customer_base_raw GROUP BY 1 ORDER BY 1";
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", by_day]), "ingest_date,n\n2026-11-01,6\n2026-11-02,3\n");
+    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", by_day]), "ingest_date,n\n2026-11-01,310\n2026-11-02,50\n");
 
     // A file nobody committed is invisible: readers resolve files through the registry, never by listing.
     let day2 = p.path().join("warehouse/customer_data/customer_base_raw/ingest_date=2026-11-02");
     let commit_dir = std::fs::read_dir(&day2).unwrap().next().unwrap().unwrap().path();
     std::fs::copy(commit_dir.join("part-00000.parquet"), commit_dir.join("stray.parquet")).unwrap();
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", by_day]), "ingest_date,n\n2026-11-01,6\n2026-11-02,3\n");
+    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", by_day]), "ingest_date,n\n2026-11-01,310\n2026-11-02,50\n");
 
     // With day 2's data gone, a query filtered to day 1 still runs: day 2's files are never opened.
     std::fs::remove_dir_all(&day2).unwrap();
     let day1 = "SELECT count(*) AS n, min(customer_id) AS first FROM customer_data.customer_base_raw \
                 WHERE ingest_date = DATE '2026-11-01' AND customer_id <> ''";
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", day1]), "n,first\n6,C000001\n");
+    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", day1]), "n,first\n310,C0000001\n");
     let all = p.run(&["sql", "-c", "SELECT max(email) FROM customer_data.customer_base_raw"]);
     assert_fails(&all, 1, "not found");
 }
@@ -147,7 +160,7 @@ fn catalog_list_show_and_validate() {
     let list = p.ok(&["catalog", "list", "--format", "csv"]);
     assert!(list.starts_with("database,table,partition_keys,location,version,partitions,files,rows,bytes\n"), "{list}");
     assert!(
-        list.contains("customer_data,customer_base_raw,ingest_date date,customer_data/customer_base_raw/,1,1,2,9,"),
+        list.contains("customer_data,customer_base_raw,ingest_date date,customer_data/customer_base_raw/,1,1,2,360,"),
         "{list}"
     );
 
@@ -159,14 +172,14 @@ fn catalog_list_show_and_validate() {
     assert_eq!(shown, file);
     assert!(stderr(&show).contains("version 1"), "{}", stderr(&show));
 
-    assert_eq!(p.ok(&["catalog", "validate"]), "2 table definition(s) valid, 0 invalid\n");
+    assert_eq!(p.ok(&["catalog", "validate"]), "5 table definition(s) valid, 0 invalid\n");
     p.write(
         "catalog/customer_data/broken.json",
         r#"{"Name":"broken","StorageDescriptor":{"Columns":[{"Name":"a","Type":"strng"}]}}"#,
     );
     let bad = p.run(&["catalog", "validate"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert_eq!(stdout(&bad), "2 table definition(s) valid, 1 invalid\n");
+    assert_eq!(stdout(&bad), "5 table definition(s) valid, 1 invalid\n");
     assert!(
         stderr(&bad).contains("broken.json: StorageDescriptor.Columns[0].Type: invalid type `strng`"),
         "{}",
@@ -214,7 +227,7 @@ fn configuration_and_usage_errors_exit_2_naming_the_problem() {
 }
 
 #[test]
-fn bad_csv_input_is_refused_whole_and_names_the_file() {
+fn bad_csv_rows_go_to_rejects_with_file_line_and_reason() {
     let p = TestProject::new();
     let missing = p.write("missing_col.csv", "region_code,region_name,country\nX,Y,ZZ\n");
     assert_fails(
@@ -222,14 +235,27 @@ fn bad_csv_input_is_refused_whole_and_names_the_file() {
         1,
         "column `vat_rate` of customer_data.regions is missing from the header",
     );
-    let bad_value = p.write("bad_value.csv", "region_code,region_name,country,vat_rate\nX,Y,ZZ,lots\n");
-    assert_fails(
-        &p.run(&["ingest", "csv", bad_value.to_str().unwrap(), "--table", "customer_data.regions"]),
-        1,
-        "vat_rate",
+    let mut mixed = b"region_code,region_name,country,vat_rate\nGOOD,Fine,DE,0.19\nX,Y,ZZ,lots\nA,\"B, with comma\",CC,0.1,extra\n".to_vec();
+    mixed.extend_from_slice(b"L1,M\xfcnchen,DE,0.19\nOK2,\"Two\nlines\",FR,0.2\n");
+    std::fs::write(p.path().join("mixed.csv"), mixed).unwrap();
+    let load = p.run(&["ingest", "csv", "mixed.csv", "--table", "customer_data.regions"]);
+    assert!(load.status.success(), "{}", stderr(&load));
+    assert!(stdout(&load).contains("rows read 5, written 2, rejected 3"), "{}", stdout(&load));
+    assert!(stderr(&load).contains("3 row(s) rejected; see them with: glaux sql"), "{}", stderr(&load));
+    let sql = "SELECT table_name, source_file, line, byte_offset, reason, record FROM system.ingest_rejects ORDER BY line";
+    let rejects = p.ok(&["sql", "--format", "csv", "-c", sql]);
+    let expected = "table_name,source_file,line,byte_offset,reason,record\n\
+        customer_data.regions,mixed.csv,3,59,\"column `vat_rate`: `lots` is not a valid decimal(5,4)\",\"X,Y,ZZ,lots\"\n\
+        customer_data.regions,mixed.csv,4,71,\"expected 4 fields as in the header, found 5\",\"A,\"\"B, with comma\"\",CC,0.1,extra\"\n\
+        customer_data.regions,mixed.csv,5,102,field 2 (`region_name`) is not valid UTF-8 at byte 1 of the field; re-export the file as UTF-8,\"L1,M\u{fffd}nchen,DE,0.19\"\n";
+    assert_eq!(rejects, expected);
+    let loaded = "SELECT region_code, region_name FROM customer_data.regions ORDER BY 1";
+    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", loaded]), "region_code,region_name\nGOOD,Fine\nOK2,\"Two\nlines\"\n");
+    let runs = "SELECT kind, name, status, rows_in, rows_out, rows_rejected FROM system.job_runs WHERE status <> 'failed'";
+    assert_eq!(
+        p.ok(&["sql", "--format", "csv", "-c", runs]),
+        "kind,name,status,rows_in,rows_out,rows_rejected\ningest,customer_data.regions,succeeded,5,2,3\n"
     );
-    // Nothing became visible.
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", "SELECT count(*) AS n FROM customer_data.regions"]), "n\n0\n");
 }
 
 #[test]
@@ -262,13 +288,22 @@ fn generated_exports_load_whole_into_the_raw_table() {
         "--table",
         "customer_data.customer_base_raw",
     ]);
-    assert!(load.contains(&format!("rows read {}, written {}", rows[0] + rows[1], rows[0] + rows[1])), "{load}");
-    let sql = "SELECT count(*) AS n, count(DISTINCT customer_id) AS ids, sum(CASE WHEN notes LIKE '%\n%' THEN 1 ELSE 0 END) > 0 AS multiline \
-               FROM customer_data.customer_base_raw";
-    assert_eq!(
-        p.ok(&["sql", "--format", "csv", "-c", sql]),
-        format!("n,ids,multiline\n{},2100,true\n", rows[0] + rows[1])
-    );
+    let counts: Vec<u64> = load
+        .split("rows read ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(|part| part.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let (read, written, rejected) = (counts[0], counts[1], counts[2]);
+    assert_eq!(read as usize, rows[0] + rows[1], "{load}");
+    assert!(rejected > 0 && written + rejected == read, "{load}");
+    let sql = "SELECT count(*) AS n, sum(CASE WHEN notes LIKE '%\n%' THEN 1 ELSE 0 END) > 0 AS multiline, \
+               (SELECT count(*) FROM system.ingest_rejects) AS rejects FROM customer_data.customer_base_raw";
+    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", sql]), format!("n,multiline,rejects\n{written},true,{rejected}\n"));
     assert_eq!(
         p.ok(&["demo", "generate", "--customers", "2000", "--seed", "3", "--out", "gen2"]),
         out.replace("gen/", "gen2/")

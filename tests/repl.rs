@@ -98,7 +98,7 @@ fn an_error_prints_and_the_next_query_answers() {
     session.send_line("SELECT count(*) AS n").unwrap();
     session.send_line("  FROM customer_data.customer_base_raw").unwrap();
     session.send_line(";").unwrap();
-    session.exp_string("| 9 |").unwrap();
+    session.exp_string("| 360 |").unwrap();
     session.exp_string(PROMPT).unwrap();
     quit(session);
 }

@@ -54,6 +54,19 @@ impl TestProject {
         command
     }
 
+    /// Removes the jobs and the tables only they write, leaving raw customers and regions.
+    pub fn without_jobs(&self) {
+        for file in [
+            "sql/customer_data_cleansing.toml",
+            "sql/customer_feature_engineering.toml",
+            "catalog/customer_data/customer_base_cleaned.json",
+            "catalog/customer_data/customer_base_quarantine.json",
+            "catalog/customer_data/customer_features.json",
+        ] {
+            std::fs::remove_file(self.path().join(file)).expect("scaffold file exists");
+        }
+    }
+
     /// Runs `glaux ARGS` and returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.glaux().args(args).stdin(Stdio::null()).output().expect("run glaux")

@@ -32,7 +32,9 @@ fn pipeline_loads_sample_data_once_and_count_answers_from_the_registry() {
     assert!(err.contains("customer_feature_engineering: full (first run)"), "{err}");
     assert_eq!(p.ok(&["sql", "--format", "csv", "-c", COUNT_RAW]), "n\n360\n");
     let summary = stdout(&first);
-    for table in ["customer_base_raw", "customer_base_cleaned", "customer_base_quarantine", "customer_features", "regions"] {
+    for table in
+        ["customer_base_raw", "customer_base_cleaned", "customer_base_quarantine", "customer_features", "regions"]
+    {
         assert!(summary.contains(&format!("| {table} ")), "{summary}");
     }
 
@@ -235,14 +237,17 @@ fn bad_csv_rows_go_to_rejects_with_file_line_and_reason() {
         1,
         "column `vat_rate` of customer_data.regions is missing from the header",
     );
-    let mut mixed = b"region_code,region_name,country,vat_rate\nGOOD,Fine,DE,0.19\nX,Y,ZZ,lots\nA,\"B, with comma\",CC,0.1,extra\n".to_vec();
+    let mut mixed =
+        b"region_code,region_name,country,vat_rate\nGOOD,Fine,DE,0.19\nX,Y,ZZ,lots\nA,\"B, with comma\",CC,0.1,extra\n"
+            .to_vec();
     mixed.extend_from_slice(b"L1,M\xfcnchen,DE,0.19\nOK2,\"Two\nlines\",FR,0.2\n");
     std::fs::write(p.path().join("mixed.csv"), mixed).unwrap();
     let load = p.run(&["ingest", "csv", "mixed.csv", "--table", "customer_data.regions"]);
     assert!(load.status.success(), "{}", stderr(&load));
     assert!(stdout(&load).contains("rows read 5, written 2, rejected 3"), "{}", stdout(&load));
     assert!(stderr(&load).contains("3 row(s) rejected; see them with: glaux sql"), "{}", stderr(&load));
-    let sql = "SELECT table_name, source_file, line, byte_offset, reason, record FROM system.ingest_rejects ORDER BY line";
+    let sql =
+        "SELECT table_name, source_file, line, byte_offset, reason, record FROM system.ingest_rejects ORDER BY line";
     let rejects = p.ok(&["sql", "--format", "csv", "-c", sql]);
     let expected = "table_name,source_file,line,byte_offset,reason,record\n\
         customer_data.regions,mixed.csv,3,59,\"column `vat_rate`: `lots` is not a valid decimal(5,4)\",\"X,Y,ZZ,lots\"\n\
@@ -250,8 +255,12 @@ fn bad_csv_rows_go_to_rejects_with_file_line_and_reason() {
         customer_data.regions,mixed.csv,5,102,field 2 (`region_name`) is not valid UTF-8 at byte 1 of the field; re-export the file as UTF-8,\"L1,M\u{fffd}nchen,DE,0.19\"\n";
     assert_eq!(rejects, expected);
     let loaded = "SELECT region_code, region_name FROM customer_data.regions ORDER BY 1";
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", loaded]), "region_code,region_name\nGOOD,Fine\nOK2,\"Two\nlines\"\n");
-    let runs = "SELECT kind, name, status, rows_in, rows_out, rows_rejected FROM system.job_runs WHERE status <> 'failed'";
+    assert_eq!(
+        p.ok(&["sql", "--format", "csv", "-c", loaded]),
+        "region_code,region_name\nGOOD,Fine\nOK2,\"Two\nlines\"\n"
+    );
+    let runs =
+        "SELECT kind, name, status, rows_in, rows_out, rows_rejected FROM system.job_runs WHERE status <> 'failed'";
     assert_eq!(
         p.ok(&["sql", "--format", "csv", "-c", runs]),
         "kind,name,status,rows_in,rows_out,rows_rejected\ningest,customer_data.regions,succeeded,5,2,3\n"
@@ -303,7 +312,10 @@ fn generated_exports_load_whole_into_the_raw_table() {
     assert!(rejected > 0 && written + rejected == read, "{load}");
     let sql = "SELECT count(*) AS n, sum(CASE WHEN notes LIKE '%\n%' THEN 1 ELSE 0 END) > 0 AS multiline, \
                (SELECT count(*) FROM system.ingest_rejects) AS rejects FROM customer_data.customer_base_raw";
-    assert_eq!(p.ok(&["sql", "--format", "csv", "-c", sql]), format!("n,multiline,rejects\n{written},true,{rejected}\n"));
+    assert_eq!(
+        p.ok(&["sql", "--format", "csv", "-c", sql]),
+        format!("n,multiline,rejects\n{written},true,{rejected}\n")
+    );
     assert_eq!(
         p.ok(&["demo", "generate", "--customers", "2000", "--seed", "3", "--out", "gen2"]),
         out.replace("gen/", "gen2/")

@@ -7,5 +7,6 @@ mod cli;
 mod commits;
 mod glue;
 mod interop;
+mod jobs;
 mod repl;
 mod s3;

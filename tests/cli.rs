@@ -217,6 +217,25 @@ fn configuration_and_usage_errors_exit_2_naming_the_problem() {
     assert_fails(&p.run(&["sql", "-c", "SELECT 1"]), 2, "regions.json:2:");
 
     let p = TestProject::new();
+    p.write("catalog/system/job_runs.json", "{}");
+    assert_fails(&p.run(&["sql", "-c", "SELECT 1"]), 2, "the database name `system` is reserved");
+
+    let p = TestProject::new();
+    p.write("sql/broken_job.toml", "sql = \"customer_data_cleansing.sql\"\ninputs = [\"customer_data.nope\"]\n");
+    assert_fails(&p.run(&["job", "list"]), 2, "broken_job.toml: line 1: missing field `output`");
+    p.write(
+        "sql/broken_job.toml",
+        "sql = \"customer_data_cleansing.sql\"\ninputs = [\"customer_data.nope\"]\noutput = \"customer_data.regions\"\nwrite_mode = \"overwrite\"\n",
+    );
+    assert_fails(&p.run(&["job", "run", "--all"]), 2, "input customer_data.nope is not in the registry");
+    std::fs::remove_file(p.path().join("sql/broken_job.toml")).unwrap();
+    assert_fails(
+        &p.run(&["job", "run", "no_such_job"]),
+        2,
+        "no job named no_such_job in sql/; the jobs are: customer_data_cleansing, customer_feature_engineering",
+    );
+
+    let p = TestProject::new();
     assert_fails(&p.run(&["sql", "-f", "missing.sql"]), 2, "cannot read SQL file missing.sql");
     assert_fails(&p.run(&["sql", "--warehouse", "ftp://x/y", "-c", "SELECT 1"]), 2, "unsupported warehouse location");
     let unknown = p.run(&["frobnicate"]);
@@ -276,6 +295,9 @@ fn help_is_there_for_every_command() {
         vec!["catalog", "--help"],
         vec!["ingest", "csv", "--help"],
         vec!["run", "--help"],
+        vec!["job", "--help"],
+        vec!["job", "run", "--help"],
+        vec!["job", "history", "--help"],
     ] {
         let out = p.ok(&args);
         assert!(out.contains("Usage: glaux"), "{args:?}: {out}");

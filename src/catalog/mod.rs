@@ -156,6 +156,14 @@ fn definition_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> 
         if let Err(e) = validate_name(&name, NameKind::Database) {
             return Err(CatalogError::Layout { path: db_dir, reason: e.to_string() });
         }
+        if name == crate::engine::system::SYSTEM_DATABASE {
+            return Err(CatalogError::Layout {
+                path: db_dir,
+                reason: "the database name `system` is reserved for glaux's own tables (system.job_runs, \
+                         system.ingest_rejects); rename the directory"
+                    .into(),
+            });
+        }
         for file in sorted_entries(&db_dir)? {
             if file.extension().is_some_and(|ext| ext == "json") && file.is_file() {
                 files.push((name.clone(), file));

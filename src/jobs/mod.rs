@@ -153,7 +153,10 @@ fn load(path: &Path, registry: &Registry) -> Result<Job, JobError> {
     validate_name(&name, crate::catalog::names::NameKind::Table)
         .map_err(|e| fail(format!("the file name is not a valid job name: {e}")))?;
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let file: JobFile = toml::from_str(&text).map_err(|e| fail(crate::one_line(&e.to_string())))?;
+    let file: JobFile = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+        fail(format!("line {line}: {}", crate::one_line(e.message())))
+    })?;
     if file.sql.contains('/') || file.sql.contains('\\') || !file.sql.ends_with(".sql") {
         return Err(fail(format!("sql = \"{}\" must name a .sql file beside the definition", file.sql)));
     }

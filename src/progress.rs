@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn bytes(total: u64, message: impl Into<String>) -> ProgressBar {
     let bar = visible(ProgressBar::new(total));
     bar.set_style(
-        ProgressStyle::with_template("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        ProgressStyle::with_template("{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -22,7 +22,7 @@ pub fn bytes(total: u64, message: impl Into<String>) -> ProgressBar {
 pub fn rows(message: impl Into<String>) -> ProgressBar {
     let bar = visible(ProgressBar::no_length());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg:30!} {human_pos} rows {per_sec} {elapsed}")
+        ProgressStyle::with_template("{spinner} {msg} {human_pos} rows {per_sec} {elapsed}")
             .expect("valid template"),
     );
     bar.set_message(message.into());

@@ -138,3 +138,20 @@ fn meta_commands_describe_the_registry() {
     session.exp_string(PROMPT).unwrap();
     quit(session);
 }
+
+#[test]
+fn long_loads_draw_a_progress_bar_on_a_terminal_only() {
+    let project = TestProject::new();
+    project.ok(&["demo", "generate", "--customers", "60000", "--seed", "2", "--out", "big"]);
+    let mut command = project.glaux();
+    command.args(["ingest", "csv", "big/crm_export_2026-11-01.csv", "--table", "customer_data.customer_base_raw"]);
+    let mut session = spawn_command(command, Some(120_000)).expect("spawn glaux under a pty");
+    session.exp_string("loading customer_data.customer_base_raw").expect("a progress bar on the terminal");
+    session.exp_string("1 file(s) loaded").unwrap();
+    session.exp_eof().unwrap();
+
+    let piped =
+        project.run(&["ingest", "csv", "big/crm_export_2026-11-15.csv", "--table", "customer_data.customer_base_raw"]);
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("loading"), "no progress bar when piped");
+}

@@ -117,3 +117,51 @@ fn credentials_come_from_a_named_profile_and_their_absence_is_explained() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("profile-secret") && !stdout(&out).contains("profile-secret"));
 }
+
+#[test]
+fn ingest_reads_csv_objects_and_prefixes_from_s3() {
+    let moto = Moto::start();
+    moto.create_bucket("exports");
+    let project = TestProject::new();
+    let upload = "import boto3\n\
+        s3 = boto3.client('s3')\n\
+        body = 'region_code,region_name,country,vat_rate\\n'\n\
+        s3.put_object(Bucket='exports', Key='daily/a.csv', Body=body + 'AA,Alpha,DE,0.19\\nBB,Beta,FR,bad\\n')\n\
+        s3.put_object(Bucket='exports', Key='daily/b.csv', Body=body + 'CC,Gamma,ES,0.21\\n')\n\
+        s3.put_object(Bucket='exports', Key='daily/readme.txt', Body='not csv')\n";
+    moto.python(upload);
+    let ingest = |args: &[&str]| {
+        project
+            .glaux()
+            .envs(moto.env())
+            .args(["ingest", "csv"])
+            .args(args)
+            .args(["--table", "customer_data.regions"])
+            .output()
+            .unwrap()
+    };
+    let one = ingest(&["s3://exports/daily/b.csv"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert!(stdout(&one).contains("1 file(s) loaded: rows read 1, written 1, rejected 0"), "{}", stdout(&one));
+    let prefix = ingest(&["s3://exports/daily/"]);
+    assert!(prefix.status.success(), "{}", stderr(&prefix));
+    assert!(
+        stdout(&prefix).contains("1 file(s) loaded: rows read 2, written 1, rejected 1")
+            && stdout(&prefix).contains("1 file(s) skipped as already loaded"),
+        "{}",
+        stdout(&prefix)
+    );
+    let rows = project.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT region_code FROM customer_data.regions ORDER BY 1",
+        "-c",
+        "SELECT source_file, line FROM system.ingest_rejects",
+    ]);
+    assert_eq!(rows, "region_code\nAA\nCC\nsource_file,line\ns3://exports/daily/a.csv,3\n");
+    let missing = ingest(&["s3://exports/nothing-here/"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("no file matches `s3://exports/nothing-here/*.csv`"), "{}", stderr(&missing));
+}

@@ -22,8 +22,7 @@ pub fn bytes(total: u64, message: impl Into<String>) -> ProgressBar {
 pub fn rows(message: impl Into<String>) -> ProgressBar {
     let bar = visible(ProgressBar::no_length());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {human_pos} rows {per_sec} {elapsed}")
-            .expect("valid template"),
+        ProgressStyle::with_template("{spinner} {msg} {human_pos} rows {per_sec} {elapsed}").expect("valid template"),
     );
     bar.set_message(message.into());
     bar.enable_steady_tick(Duration::from_millis(120));

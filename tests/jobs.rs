@@ -231,3 +231,31 @@ fn two_processes_racing_on_one_job_never_both_commit() {
     let unique = "SELECT count(*) = count(DISTINCT customer_id) AS unique_ids FROM customer_data.customer_base_cleaned";
     assert_eq!(p.ok(&["sql", "--format", "csv", "-c", unique]), "unique_ids\ntrue\n");
 }
+
+#[test]
+fn a_failing_job_leaves_the_previous_output_and_records_the_error() {
+    let p = TestProject::new();
+    p.ok(&["run"]);
+    let before = digest(&p, "customer_data.customer_base_cleaned");
+    let sql = std::fs::read_to_string(p.path().join("sql/customer_data_cleansing.sql")).unwrap();
+    p.write("sql/customer_data_cleansing.sql", &sql.replace("source_line DESC", "no_such_column DESC"));
+    let failed = p.run(&["job", "run", "customer_data_cleansing"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(stderr(&failed).contains("job customer_data_cleansing"), "{}", stderr(&failed));
+    assert!(stderr(&failed).contains("no_such_column"), "{}", stderr(&failed));
+    assert_eq!(digest(&p, "customer_data.customer_base_cleaned"), before);
+    let history = p.ok(&["job", "history", "customer_data_cleansing", "--format", "csv", "--limit", "1"]);
+    assert!(history.contains(",failed,") && history.contains("no_such_column"), "{history}");
+
+    // Restored, the SQL matches what the output was built with: the bookmark still holds.
+    p.write("sql/customer_data_cleansing.sql", &sql);
+    let fixed = p.ok(&["job", "run", "customer_data_cleansing"]);
+    assert_eq!(fixed, "customer_data_cleansing: nothing new since its last run; nothing read or written\n");
+    p.write("sql/customer_data_cleansing.sql", &format!("{sql}\n-- a comment changes the fingerprint\n"));
+    let changed = p.ok(&["job", "run", "customer_data_cleansing"]);
+    assert!(
+        changed.contains("customer_data_cleansing: full (definition or SQL changed since the last run)"),
+        "{changed}"
+    );
+    assert_eq!(digest(&p, "customer_data.customer_base_cleaned"), before);
+}

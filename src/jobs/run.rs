@@ -235,6 +235,7 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
             q_txn.changes = partitions.into_iter().map(Change::Replace).collect();
             let published = log.commit(&q_txn).await?;
             report.counts.commits.push(format!("{}@{}", def.qualified_name(), published.version));
+            crate::glue::sync::after_load(project, &def).await;
         }
     }
 

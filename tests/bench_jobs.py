@@ -34,6 +34,7 @@ project, job, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 con.execute("SET preserve_insertion_order = false")
+con.execute("SET enable_progress_bar = false")
 con.execute("CREATE SCHEMA customer_data")
 # DuckDB has no initcap; this macro capitalises each space-separated word.
 con.execute(

@@ -259,3 +259,16 @@ fn a_failing_job_leaves_the_previous_output_and_records_the_error() {
     );
     assert_eq!(digest(&p, "customer_data.customer_base_cleaned"), before);
 }
+
+#[test]
+fn a_job_under_a_small_memory_limit_spills_and_gives_the_same_rows() {
+    let p = TestProject::new();
+    p.ok(&["demo", "generate", "--customers", "30000", "--seed", "4", "--out", "mid"]);
+    load(&p, &p.path().join("mid/crm_export_2026-11-01.csv"), "2026-11-01");
+    p.ok(&["ingest", "csv", "data/customer_data/regions/regions.csv", "--table", "customer_data.regions"]);
+    p.ok(&["job", "run", "customer_data_cleansing"]);
+    let unlimited = digest(&p, "customer_data.customer_base_cleaned");
+    let limited = p.ok(&["job", "run", "customer_data_cleansing", "--full", "--memory-limit", "16M"]);
+    assert!(limited.contains("full (--full)"), "{limited}");
+    assert_eq!(digest(&p, "customer_data.customer_base_cleaned"), unlimited);
+}

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -67,12 +68,22 @@ pub fn session_with(
     stores.register_store(&warehouse_url, warehouse.store().clone());
     let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
     if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_limit(limit, 1.0);
+        // The top consumers are named when the pool runs out.
+        let top = std::num::NonZeroUsize::new(5).expect("non-zero");
+        let pool = TrackConsumersPool::new(GreedyMemoryPool::new(limit), top);
+        runtime = runtime.with_memory_pool(Arc::new(pool));
     }
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_DATABASE)
         .with_create_default_catalog_and_schema(true);
+    if let Some(limit) = options.memory_limit {
+        // Each sorting partition reserves this much up front for merging its spills (10 MB by
+        // default); keep the reservations to a quarter of the limit so small limits still work.
+        let partitions = config.target_partitions().max(1);
+        let execution = &mut config.options_mut().execution;
+        execution.sort_spill_reservation_bytes = execution.sort_spill_reservation_bytes.min(limit / (4 * partitions));
+    }
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)

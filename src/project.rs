@@ -74,8 +74,7 @@ impl Project {
 
     /// The commit log of a table.
     pub fn log(&self, def: &TableDef) -> TableLog {
-        let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
-        TableLog::new(&self.warehouse, &def.database, def.name(), keys)
+        TableLog::of(&self.warehouse, def)
     }
 
     /// The jobs defined in `sql/`, checked against the registry.

@@ -250,6 +250,12 @@ impl TableLog {
         }
     }
 
+    /// The log of a registered table.
+    pub fn of(warehouse: &Warehouse, def: &crate::catalog::table::TableDef) -> TableLog {
+        let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
+        TableLog::new(warehouse, &def.database, def.name(), keys)
+    }
+
     /// The Hive path of a partition (`k1=v1/k2=v2`), escaping values as Hive does.
     pub fn partition_key(&self, values: &[String]) -> String {
         self.keys

@@ -100,9 +100,7 @@ impl TableProvider for RejectsTable {
         let schema = self.schema();
         let mut files = Vec::new();
         for def in &self.tables {
-            let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
-            let log = TableLog::new(&self.warehouse, &def.database, def.name(), keys);
-            let Some(state) = log.latest().await.map_err(external)? else { continue };
+            let Some(state) = TableLog::of(&self.warehouse, def).latest().await.map_err(external)? else { continue };
             for reject in reject_files(&state.properties) {
                 let mut stats = Statistics::new_unknown(&schema);
                 stats.num_rows = Precision::Exact(reject.file.rows as usize);

@@ -56,8 +56,7 @@ pub struct Pin {
 impl RegistryTable {
     /// A provider for `def` in `warehouse` that reads the newest snapshot at each scan.
     pub fn new(def: Arc<TableDef>, warehouse: &Warehouse) -> RegistryTable {
-        let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
-        let log = TableLog::new(warehouse, &def.database, def.name(), keys);
+        let log = TableLog::of(warehouse, &def);
         RegistryTable { schema: def.table_schema(), def, log, warehouse: warehouse.clone(), pin: None }
     }
 

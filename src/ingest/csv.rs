@@ -151,8 +151,7 @@ pub async fn ingest_csv(
     options: &CsvOptions,
 ) -> Result<CsvReport, CsvError> {
     let values = partition_values(def, options.day)?;
-    let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
-    let log = TableLog::new(warehouse, &def.database, def.name(), keys);
+    let log = TableLog::of(warehouse, def);
     let base = log.latest().await?;
     let property = |name: &str| base.as_ref().and_then(|s| s.properties.get(name)).cloned();
     let mut ledger = match property(INGESTED_FILES_PROPERTY) {

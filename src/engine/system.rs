@@ -21,7 +21,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 
 use crate::catalog::state::TableLog;
 use crate::catalog::table::TableDef;
-use crate::ingest::csv::reject_files;
+use crate::ingest::rejects::reject_files;
 use crate::warehouse::Warehouse;
 
 /// The system database's name.

@@ -25,7 +25,7 @@ use indicatif::ProgressBar;
 use object_store::ObjectStoreExt;
 use serde_json::{Map, Value, json};
 
-use super::rejects::{REJECTS_PROPERTY, Reject, RejectFile, RejectSink, csv_text};
+use super::rejects::{REJECTS_PROPERTY, Reject, RejectSink, csv_text};
 use super::source::Input;
 use super::{ParquetSink, WriteError};
 use crate::catalog::state::{Change, CommitError, DataFile, NewPartition, TableLog, Transaction};
@@ -204,12 +204,8 @@ pub async fn ingest_csv(
         txn.changes.push(Change::Replace(NewPartition { values, location, files }));
     }
     if let Some(file) = rejects.finish().await? {
-        let mut listed = match property(REJECTS_PROPERTY) {
-            Some(Value::Array(list)) => list,
-            _ => Vec::new(),
-        };
-        listed.push(serde_json::to_value(&file).expect("reject files serialise"));
-        txn.properties.insert(REJECTS_PROPERTY.to_string(), Value::Array(listed));
+        let listed = super::rejects::list_with(property(REJECTS_PROPERTY), &file);
+        txn.properties.insert(REJECTS_PROPERTY.to_string(), listed);
     }
     // Version 0 is the empty table: a concurrent first commit must conflict, not be overwritten.
     txn.read_version = Some(base.as_ref().map_or(0, |s| s.version));
@@ -217,14 +213,6 @@ pub async fn ingest_csv(
     let state = log.commit(&txn).await?;
     report.version = state.version;
     Ok(report)
-}
-
-/// The reject files a table's snapshot lists.
-pub fn reject_files(properties: &std::collections::BTreeMap<String, Value>) -> Vec<RejectFile> {
-    match properties.get(REJECTS_PROPERTY) {
-        Some(Value::Array(list)) => list.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// SHA-256 of an input's bytes, hex.
@@ -308,10 +296,8 @@ async fn load_one(
         let (line, offset) = record.position().map_or((0, 0), |p| (p.line(), p.byte()));
         bar.inc(offset.saturating_sub(last_offset));
         last_offset = offset;
-        if let Some(reason) = batch.push(&record, header.len(), line) {
-            let text = csv_text(
-                record.iter().map(|f| String::from_utf8_lossy(f)).collect::<Vec<_>>().iter().map(|s| s.as_ref()),
-            );
+        if let Some(reason) = batch.push(&record, header.len(), line, offset) {
+            let text = csv_text(record.iter().map(String::from_utf8_lossy));
             rejects
                 .push(Reject { source_file: input.name.clone(), line, byte_offset: offset, reason, record: text })
                 .await?;
@@ -386,7 +372,7 @@ impl PendingBatch {
     }
 
     /// Adds a record, or says why it cannot be read.
-    fn push(&mut self, record: &::csv::ByteRecord, fields: usize, line: u64) -> Option<String> {
+    fn push(&mut self, record: &::csv::ByteRecord, fields: usize, line: u64, offset: u64) -> Option<String> {
         if record.len() != fields {
             return Some(format!("expected {fields} fields as in the header, found {}", record.len()));
         }
@@ -412,7 +398,7 @@ impl PendingBatch {
             builder.append_option(value);
         }
         self.lines.push(line);
-        self.offsets.push(record.position().map_or(0, |p| p.byte()));
+        self.offsets.push(offset);
         None
     }
 

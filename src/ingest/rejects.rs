@@ -145,13 +145,36 @@ impl RejectSink {
     }
 }
 
+/// The reject files a table's snapshot properties list.
+pub fn reject_files(properties: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<RejectFile> {
+    match properties.get(REJECTS_PROPERTY) {
+        Some(serde_json::Value::Array(list)) => {
+            list.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The value of [`REJECTS_PROPERTY`] after a load: the current list (if any) plus `file`.
+pub fn list_with(current: Option<serde_json::Value>, file: &RejectFile) -> serde_json::Value {
+    let mut listed = match current {
+        Some(serde_json::Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    listed.push(serde_json::to_value(file).expect("reject files serialise"));
+    serde_json::Value::Array(listed)
+}
+
 /// Fields as one CSV line, quoted where needed.
-pub fn csv_text<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
+pub fn csv_text(fields: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     fields
         .into_iter()
-        .map(|f| match f.contains([',', '"', '\n', '\r']) {
-            true => format!("\"{}\"", f.replace('"', "\"\"")),
-            false => f.to_string(),
+        .map(|f| {
+            let f = f.as_ref();
+            match f.contains([',', '"', '\n', '\r']) {
+                true => format!("\"{}\"", f.replace('"', "\"\"")),
+                false => f.to_string(),
+            }
         })
         .collect::<Vec<_>>()
         .join(",")

@@ -67,6 +67,16 @@ pub struct RunRecord {
     pub ended_at: Option<DateTime<Utc>>,
     /// How it ended.
     pub status: RunStatus,
+    /// What it read and wrote (stored as top-level fields of the record).
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    /// The error, one line, when it failed.
+    pub error: Option<String>,
+}
+
+/// Counts a run reports when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
     /// Input partitions read (`db.table/key=value`) or files loaded.
     pub inputs: Vec<String>,
     /// Rows read.
@@ -78,25 +88,6 @@ pub struct RunRecord {
     /// Bytes of Parquet written.
     pub bytes_written: u64,
     /// Output table versions committed (`db.table@7`).
-    pub commits: Vec<String>,
-    /// The error, one line, when it failed.
-    pub error: Option<String>,
-}
-
-/// Counts a run reports when it ends.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunCounts {
-    /// Input partitions or files.
-    pub inputs: Vec<String>,
-    /// Rows read.
-    pub rows_in: u64,
-    /// Rows written.
-    pub rows_out: u64,
-    /// Rows rejected or quarantined.
-    pub rows_rejected: u64,
-    /// Bytes written.
-    pub bytes_written: u64,
-    /// Commits made.
     pub commits: Vec<String>,
 }
 
@@ -117,12 +108,7 @@ impl Run {
             started_at: Utc::now(),
             ended_at: None,
             status: RunStatus::Running,
-            inputs: Vec::new(),
-            rows_in: 0,
-            rows_out: 0,
-            rows_rejected: 0,
-            bytes_written: 0,
-            commits: Vec::new(),
+            counts: RunCounts::default(),
             error: None,
         };
         let run = Run { warehouse: warehouse.clone(), record };
@@ -141,12 +127,7 @@ impl Run {
         let r = &mut self.record;
         r.ended_at = Some(Utc::now());
         r.status = status;
-        r.inputs = counts.inputs;
-        r.rows_in = counts.rows_in;
-        r.rows_out = counts.rows_out;
-        r.rows_rejected = counts.rows_rejected;
-        r.bytes_written = counts.bytes_written;
-        r.commits = counts.commits;
+        r.counts = counts;
         r.error = error;
         if let Err(e) = self.write().await {
             tracing::warn!(run = %self.record.run_id, error = %e, "could not record the end of the run");
@@ -246,12 +227,12 @@ pub fn to_batch(records: &[RunRecord]) -> arrow::error::Result<RecordBatch> {
                 .collect::<Vec<_>>(),
         )),
         text(&|r| r.status.as_str().into()),
-        text(&|r| r.inputs.join(", ")),
-        number(&|r| r.rows_in),
-        number(&|r| r.rows_out),
-        number(&|r| r.rows_rejected),
-        number(&|r| r.bytes_written),
-        text(&|r| r.commits.join(", ")),
+        text(&|r| r.counts.inputs.join(", ")),
+        number(&|r| r.counts.rows_in),
+        number(&|r| r.counts.rows_out),
+        number(&|r| r.counts.rows_rejected),
+        number(&|r| r.counts.bytes_written),
+        text(&|r| r.counts.commits.join(", ")),
         Arc::new(StringArray::from(records.iter().map(|r| r.error.clone()).collect::<Vec<_>>())),
     ];
     RecordBatch::try_new(schema(), columns)

@@ -222,36 +222,46 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
     bar.finish_and_clear();
 
     if let Some((writer, state, _)) = quarantine {
-        let def = writer.def.clone();
-        let log = project.log(&def);
-        let partitions = writer.finish().await?;
-        report.counts.rows_rejected = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
-        report.counts.bytes_written += partitions.iter().flat_map(|p| &p.files).map(|f| f.size).sum::<u64>();
-        if full || !partitions.is_empty() {
-            let mut q_txn = Transaction::new(format!("job {} (quarantine)", job.name), commit_at);
-            q_txn.commit_id = txn.commit_id.clone();
-            q_txn.read_version = Some(state.as_ref().map_or(0, |s| s.version));
-            q_txn.replace_all = full;
-            q_txn.changes = partitions.into_iter().map(Change::Replace).collect();
-            let published = log.commit(&q_txn).await?;
-            report.counts.commits.push(format!("{}@{}", def.qualified_name(), published.version));
-            crate::glue::sync::after_load(project, &def).await;
-        }
+        let mut q_txn = Transaction::new(format!("job {} (quarantine)", job.name), commit_at);
+        q_txn.commit_id = txn.commit_id.clone();
+        report.counts.rows_rejected =
+            commit_output(project, writer, state.as_ref(), full, q_txn, &mut report.counts).await?;
     }
-
-    let partitions = output.finish().await?;
-    report.counts.rows_out = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
-    report.counts.bytes_written += partitions.iter().flat_map(|p| &p.files).map(|f| f.size).sum::<u64>();
     let mut txn = txn;
-    txn.read_version = Some(output_state.as_ref().map_or(0, |s| s.version));
-    txn.replace_all = full;
-    txn.changes = partitions.into_iter().map(Change::Replace).collect();
     let bookmark = Bookmark { fingerprint: job.fingerprint.clone(), run_id: run_id.to_string(), inputs: current };
     txn.properties.insert(bookmark_key, serde_json::to_value(&bookmark).expect("bookmarks serialise"));
-    let published = output_log.commit(&txn).await?;
-    report.counts.commits.push(format!("{}@{}", output_def.qualified_name(), published.version));
-    crate::glue::sync::after_load(project, &output_def).await;
+    report.counts.rows_out =
+        commit_output(project, output, output_state.as_ref(), full, txn, &mut report.counts).await?;
     Ok(report)
+}
+
+/// Finishes a writer and commits its partitions on top of `base`, the snapshot the run read
+/// (replacing everything in a full run), with `txn`'s operation, commit id and properties.
+/// An incremental run that wrote nothing and sets no property commits nothing. Returns the
+/// rows written.
+async fn commit_output(
+    project: &Project,
+    writer: TableWriter,
+    base: Option<&TableState>,
+    full: bool,
+    mut txn: Transaction,
+    counts: &mut RunCounts,
+) -> anyhow::Result<u64> {
+    let def = writer.def.clone();
+    let partitions = writer.finish().await?;
+    let files = || partitions.iter().flat_map(|p| &p.files);
+    let rows = files().map(|f| f.rows).sum();
+    counts.bytes_written += files().map(|f| f.size).sum::<u64>();
+    if !full && partitions.is_empty() && txn.properties.is_empty() {
+        return Ok(rows);
+    }
+    txn.read_version = Some(base.map_or(0, |s| s.version));
+    txn.replace_all = full;
+    txn.changes = partitions.into_iter().map(Change::Replace).collect();
+    let published = project.log(&def).commit(&txn).await?;
+    counts.commits.push(format!("{}@{}", def.qualified_name(), published.version));
+    crate::glue::sync::after_load(project, &def).await;
+    Ok(rows)
 }
 
 /// Partition key to version, for a snapshot.
@@ -334,7 +344,7 @@ async fn merge(
     let schema = def.table_schema();
     ctx.register_table("__glaux_new", Arc::new(MemTable::try_new(schema.clone(), vec![batches])?))?;
     let pin = Pin { state: state.cloned(), only: Some(keys) };
-    ctx.register_table("__glaux_existing", Arc::new(RegistryTable::pinned(def.clone(), output.warehouse(), pin)))?;
+    ctx.register_table("__glaux_existing", Arc::new(RegistryTable::pinned(def.clone(), &output.warehouse, pin)))?;
     let quote = |name: &str| Ident::with_quote('"', name).to_string();
     let columns = schema.fields().iter().map(|f| quote(f.name())).collect::<Vec<_>>().join(", ");
     let partition_by = job.unique_key.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
@@ -355,7 +365,7 @@ async fn merge(
 struct TableWriter {
     def: Arc<TableDef>,
     log: TableLog,
-    project_warehouse: crate::warehouse::Warehouse,
+    warehouse: crate::warehouse::Warehouse,
     commit_id: String,
     hold: BTreeSet<String>,
     held: BTreeMap<String, Vec<RecordBatch>>,
@@ -367,16 +377,12 @@ impl TableWriter {
         TableWriter {
             log: project.log(&def),
             def,
-            project_warehouse: project.warehouse.clone(),
+            warehouse: project.warehouse.clone(),
             commit_id: commit_id.to_string(),
             hold,
             held: BTreeMap::new(),
             sinks: BTreeMap::new(),
         }
-    }
-
-    fn warehouse(&self) -> &crate::warehouse::Warehouse {
-        &self.project_warehouse
     }
 
     /// Picks the table's columns from `batch` by name, cast to the table's types.
@@ -442,7 +448,7 @@ impl TableWriter {
             if !self.sinks.contains_key(&values) {
                 let path = format!("{}{}/{}/part-00000.parquet", self.def.location, key, self.commit_id);
                 let path = path.replace("//", "/");
-                let sink = ParquetSink::create(&self.project_warehouse, &path, self.def.file_schema.clone())?;
+                let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
                 self.sinks.insert(values.clone(), sink);
             }
             self.sinks.get_mut(&values).expect("inserted above").write(&file_part).await?;

@@ -41,6 +41,9 @@ pub enum Command {
     /// Load files into a registered table
     #[command(subcommand)]
     Ingest(IngestCommand),
+    /// Read database log files without ingesting them
+    #[command(subcommand)]
+    Logs(LogsCommand),
     /// Run and inspect the SQL jobs defined in sql/*.toml
     #[command(subcommand)]
     Job(JobCommand),
@@ -147,6 +150,64 @@ pub enum IngestCommand {
         /// Load files even if the same content was loaded before
         #[arg(long)]
         force: bool,
+    },
+    /// Ingest database logs (RDS/Aurora MySQL and PostgreSQL, or a log directory) into aurora_logs
+    ///
+    /// Reads the sources in glaux.toml's [[aurora.sources]] (or one --dir), lands the new bytes of
+    /// every file compressed under aurora-logs/<instance>/<day>/, parses them into the typed
+    /// tables of database aurora_logs and commits each table with its ledger, so every byte is
+    /// ingested exactly once, even after a crash.
+    Aurora {
+        /// Only the configured source with this name
+        #[arg(long, value_name = "NAME", conflicts_with = "dir")]
+        source: Option<String>,
+        /// Files last written within this lookback: 30m, 12h, 7d, 2w [default: the source's, or 7d]
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// A log directory to read instead of the configured sources (needs --instance)
+        #[arg(long, value_name = "PATH", requires = "instance")]
+        dir: Option<PathBuf>,
+        /// Instance name the --dir logs are filed under
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+        /// Only these log kinds: error, slow, general, audit, postgres (repeatable)
+        #[arg(long = "kind", value_name = "KIND")]
+        kinds: Vec<String>,
+        /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
+        #[arg(long, value_name = "PREFIX")]
+        log_line_prefix: Option<String>,
+        /// Summary format
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+        format: SummaryFormat,
+    },
+}
+
+/// How a command's summary is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    /// Lines for people
+    Text,
+    /// One JSON object
+    Json,
+}
+
+/// `glaux logs ...`.
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Parse log files and print what they hold, writing nothing (entries, rejects, totals, MB/s)
+    Parse {
+        /// Log files
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Log kind: error, slow, general, audit, postgres [default: from the name, else the content]
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
+        #[arg(long, value_name = "PREFIX")]
+        log_line_prefix: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+        format: SummaryFormat,
     },
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::catalog::Registry;
-use crate::cli::{CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, SqlArgs};
+use crate::cli::{CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, SqlArgs, SummaryFormat};
 use crate::config::Overrides;
 use crate::engine::EngineOptions;
 use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
@@ -41,6 +41,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Some(Command::Logs(LogsCommand::Parse { files, kind, log_line_prefix, format })) => {
+            let mut stdout = std::io::stdout();
+            return crate::aurora::inspect::parse_files(&files, kind.as_deref(), log_line_prefix.as_deref(), format, &mut stdout);
+        }
         other => other,
     };
     let project = match &command {
@@ -65,9 +69,24 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Ingest(IngestCommand::Aurora { source, since, dir, instance, kinds, log_line_prefix, format })) => {
+            let request = crate::aurora::run::Request { source, since, dir, instance, kinds, log_line_prefix };
+            let (run_id, report) = crate::aurora::run::run(&project, &request).await?;
+            match format {
+                SummaryFormat::Text => writeln!(stdout, "{}", crate::aurora::run::describe(&report))?,
+                SummaryFormat::Json => writeln!(stdout, "{}", serde_json::to_string(&report)?)?,
+            }
+            if report.rejects > 0 {
+                eprintln!(
+                    "{} line(s) rejected; see them with: glaux sql -c \"SELECT * FROM aurora_logs.rejects WHERE run_id = '{run_id}'\"",
+                    report.rejects
+                );
+            }
+            Ok(())
+        }
         Some(Command::Job(command)) => job(&project, command, &mut stdout).await,
         Some(Command::Run(args)) => project::run_pipeline(&project, args.format, args.full, &mut stdout).await,
-        Some(Command::Init(_) | Command::Demo(_)) => unreachable!("handled before the project is opened"),
+        Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => unreachable!("handled before the project is opened"),
     }?;
     stdout.flush()?;
     Ok(())

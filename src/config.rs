@@ -62,6 +62,47 @@ pub struct FileConfig {
     /// `[glue]`
     #[serde(default)]
     pub glue: FileGlue,
+    /// `[aurora]`
+    #[serde(default)]
+    pub aurora: FileAurora,
+}
+
+/// `[aurora]` in `glaux.toml`: where database logs come from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAurora {
+    /// `[[aurora.sources]]`, in order.
+    #[serde(default)]
+    pub sources: Vec<LogSourceConfig>,
+}
+
+/// One `[[aurora.sources]]` entry: an RDS cluster, RDS instances, or a local directory.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSourceConfig {
+    /// Name used with `glaux ingest aurora --source NAME`.
+    pub name: String,
+    /// Aurora cluster identifier; its member instances are read.
+    pub cluster: Option<String>,
+    /// RDS instance identifiers.
+    #[serde(default)]
+    pub instances: Vec<String>,
+    /// A local log directory (relative to the project) instead of RDS.
+    pub dir: Option<PathBuf>,
+    /// The instance name the directory's logs are filed under.
+    pub instance: Option<String>,
+    /// Log kinds to read: error, slow, general, audit, postgres [default: all].
+    pub kinds: Option<Vec<String>>,
+    /// Lookback for files by last write, such as `7d` or `12h` [default: 7d].
+    pub since: Option<String>,
+    /// AWS region of the instances [default: the AWS chain's].
+    pub region: Option<String>,
+    /// RDS endpoint URL [default: the SDK's, or AWS_ENDPOINT_URL_RDS].
+    pub endpoint: Option<String>,
+    /// RDS requests per second this source may send [default: 5].
+    pub requests_per_second: Option<f64>,
+    /// PostgreSQL `log_line_prefix` [default: the RDS prefix `%t:%r:%u@%d:[%p]:`].
+    pub log_line_prefix: Option<String>,
 }
 
 /// `[glue]` in `glaux.toml`.
@@ -130,6 +171,8 @@ pub struct Settings {
     pub warehouse: WarehouseSettings,
     /// Push each table to Glue after a commit to it.
     pub glue_auto_push: bool,
+    /// `[[aurora.sources]]` as written; checked when they are used.
+    pub log_sources: Vec<LogSourceConfig>,
 }
 
 impl Settings {
@@ -201,8 +244,25 @@ impl Settings {
             project,
             warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse, sse_kms_key_id },
             glue_auto_push,
+            log_sources: file.aurora.sources,
         })
     }
+}
+
+/// A lookback such as `7d`, `12h`, `30m` or `2w`.
+pub fn parse_lookback(name: &str, text: &str) -> Result<chrono::Duration, ConfigError> {
+    let bad = |reason: &str| ConfigError::BadValue { name: name.into(), value: text.into(), reason: reason.into() };
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| bad("add a unit: m, h, d or w (7d)"))?;
+    let number: i64 = text[..split].parse().map_err(|_| bad("start with a whole number (7d)"))?;
+    let duration = match &text[split..] {
+        "m" => chrono::Duration::minutes(number),
+        "h" => chrono::Duration::hours(number),
+        "d" => chrono::Duration::days(number),
+        "w" => chrono::Duration::weeks(number),
+        _ => return Err(bad("use a unit of m, h, d or w (7d)")),
+    };
+    Ok(duration)
 }
 
 /// Reads `glaux.toml`; a missing file means all defaults.

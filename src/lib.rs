@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aurora;
 pub mod catalog;
 pub mod cli;
 pub mod commands;

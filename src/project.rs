@@ -89,7 +89,12 @@ impl Project {
 }
 
 /// The demo project's files, embedded so `glaux init` needs nothing but the binary.
-const SCAFFOLD: &[(&str, &[u8])] = &[
+pub const SCAFFOLD: &[(&str, &[u8])] = &[
+    ("catalog/aurora_logs/mysql_audit_log.json", include_bytes!("../catalog/aurora_logs/mysql_audit_log.json")),
+    ("catalog/aurora_logs/mysql_error_log.json", include_bytes!("../catalog/aurora_logs/mysql_error_log.json")),
+    ("catalog/aurora_logs/mysql_general_log.json", include_bytes!("../catalog/aurora_logs/mysql_general_log.json")),
+    ("catalog/aurora_logs/mysql_slow_log.json", include_bytes!("../catalog/aurora_logs/mysql_slow_log.json")),
+    ("catalog/aurora_logs/postgres_log.json", include_bytes!("../catalog/aurora_logs/postgres_log.json")),
     ("catalog/customer_data/customer_base_raw.json", include_bytes!("../catalog/customer_data/customer_base_raw.json")),
     (
         "catalog/customer_data/customer_base_cleaned.json",

@@ -22,7 +22,6 @@ use arrow::compute::{CastOptions, cast_with_options, filter_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 use chrono::{DateTime, NaiveDate, Utc};
 use indicatif::ProgressBar;
-use object_store::ObjectStoreExt;
 use serde_json::{Map, Value, json};
 
 use super::rejects::{REJECTS_PROPERTY, Reject, RejectSink, csv_text};
@@ -199,7 +198,8 @@ pub async fn ingest_csv(
     let key = log.partition_key(&values);
     if !files.is_empty() {
         if let Some(existing) = base.as_ref().and_then(|s| s.partitions.get(&key)) {
-            files.extend(carry_over(warehouse, &existing.files, &location, files.len()).await?);
+            let copied = super::carry_over(warehouse, &existing.files, &location, files.len()).await;
+            files.extend(copied.map_err(|e| CsvError::Copy { path: e.path, source: e.source })?);
         }
         txn.changes.push(Change::Replace(NewPartition { values, location, files }));
     }
@@ -237,27 +237,6 @@ fn partition_values(def: &TableDef, day: NaiveDate) -> Result<Vec<String>, CsvEr
             keys: keys.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "),
         }),
     }
-}
-
-/// Copies a partition's current files into the new commit's prefix, so the partition's
-/// location keeps holding exactly its files (Athena reads a partition as its directory).
-async fn carry_over(
-    warehouse: &Warehouse,
-    files: &[DataFile],
-    location: &str,
-    first_index: usize,
-) -> Result<Vec<DataFile>, CsvError> {
-    let mut copied = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        let target = format!("{location}part-{:05}.parquet", first_index + i);
-        warehouse
-            .store()
-            .copy(&warehouse.path(&file.path), &warehouse.path(&target))
-            .await
-            .map_err(|source| CsvError::Copy { path: file.path.clone(), source })?;
-        copied.push(DataFile { path: target, ..file.clone() });
-    }
-    Ok(copied)
 }
 
 /// What one input gave.

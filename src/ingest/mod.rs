@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -77,6 +78,38 @@ impl ParquetSink {
     }
 }
 
+/// Why a file could not be copied into a new commit.
+#[derive(Debug, thiserror::Error)]
+#[error("copying {path} into the new commit: {source}")]
+pub struct CopyError {
+    /// The file.
+    pub path: String,
+    /// The store error.
+    pub source: object_store::Error,
+}
+
+/// Copies a partition's current files into a new commit's prefix (`location`), numbered from
+/// `first_index`, so the partition's location keeps holding exactly its files (Athena reads a
+/// partition as its directory).
+pub async fn carry_over(
+    warehouse: &Warehouse,
+    files: &[DataFile],
+    location: &str,
+    first_index: usize,
+) -> Result<Vec<DataFile>, CopyError> {
+    let mut copied = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let target = format!("{location}part-{:05}.parquet", first_index + i);
+        warehouse
+            .store()
+            .copy(&warehouse.path(&file.path), &warehouse.path(&target))
+            .await
+            .map_err(|source| CopyError { path: file.path.clone(), source })?;
+        copied.push(DataFile { path: target, ..file.clone() });
+    }
+    Ok(copied)
+}
+
 /// Why a Parquet file's footer could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{path} is not a readable Parquet file: {reason}")]
@@ -90,7 +123,6 @@ pub struct FooterError {
 /// The row count in a Parquet file's footer, read with two ranged GETs. The footer length is
 /// checked against the file size before use, so a corrupt file is an error, not a bad range.
 pub async fn parquet_row_count(warehouse: &Warehouse, relative_path: &str, size: u64) -> Result<u64, FooterError> {
-    use object_store::ObjectStoreExt;
     let fail = |reason: String| FooterError { path: relative_path.to_string(), reason };
     if size < 12 {
         return Err(fail(format!("{size} bytes is too short")));

@@ -1,0 +1,559 @@
+//! One ingest run over log sources: read new bytes, land them, parse, write, commit with the
+//! ledger.
+//!
+//! Per file: the ledger entry says where the last run stopped (offset, RDS marker, the bytes of
+//! an unfinished last line). A file that shrank, or whose first bytes changed, was rotated or
+//! replaced and is read from the start; a new file whose first bytes are those of a file that
+//! just rotated away (MySQL's `mysql-error-running.log` → `….2026-11-21.10`) continues where
+//! that file's entry stopped. The bytes read are landed as fetched, zstd-compressed, under
+//! `aurora-logs/<instance>/<fetch day>/<file>.<offset>.zst`, and parsed line by line; rows go to
+//! one Parquet file per (table, instance, day) in the table's next commit, unparseable lines to
+//! the table's rejects. Each table is then committed once, with its ledger: the ledger can never
+//! run ahead of the data, and a run that dies before a commit is simply done again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Int32Array, RecordBatch};
+use chrono::{DateTime, Utc};
+use object_store::buffered::BufWriter;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use super::ledger::{self, FileEntry, HEAD_BYTES, Ledger};
+use super::parse::postgres::Prefix;
+use super::parse::{LogParser, Parsed, complete_lines, time};
+use super::source::{LogFile, LogSource, Resume, SourceError};
+use super::{DATABASE, LogKind};
+use crate::catalog::state::{Change, CommitError, NewPartition, TableLog, TableState, Transaction};
+use crate::catalog::table::TableDef;
+use crate::ingest::rejects::{REJECTS_PROPERTY, Reject, RejectSink};
+use crate::ingest::{CopyError, ParquetSink, WriteError};
+use crate::warehouse::Warehouse;
+
+/// Prefix of landed raw copies in the warehouse (seed 000's layout).
+pub const LANDING_PREFIX: &str = "aurora-logs";
+
+/// Rows parsed before they are written out.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// A line longer than this without a newline is cut here and rejected.
+const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// Why a log ingest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuroraError {
+    /// A source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A log table is missing from the registry.
+    #[error(
+        "table {DATABASE}.{table} is not in the registry; copy catalog/{DATABASE}/{table}.json from a new project (glaux init)"
+    )]
+    MissingTable {
+        /// the table
+        table: String,
+    },
+    /// Reading or publishing table state failed.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    /// Writing a data or reject file failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Carrying a partition's files into the new commit failed.
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    /// A ledger could not be read.
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+    /// Landing the raw bytes failed.
+    #[error("landing {path}: {source}")]
+    Land {
+        /// the landed object
+        path: String,
+        /// what failed
+        source: std::io::Error,
+    },
+}
+
+/// What a run should do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Read files written at or after this time, epoch milliseconds.
+    pub since: i64,
+    /// Only these kinds (all when `None`).
+    pub kinds: Option<BTreeSet<LogKind>>,
+    /// The PostgreSQL `log_line_prefix`.
+    pub prefix: Prefix,
+    /// The run's id (in the ledger and the rejects).
+    pub run_id: String,
+    /// Now: the landing day, the day of rows without a time, the commit time.
+    pub at: DateTime<Utc>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// Files with new bytes.
+    pub files: u64,
+    /// Files listed with nothing new.
+    pub unchanged: u64,
+    /// New bytes read.
+    pub bytes: u64,
+    /// Rows written per table (`aurora_logs.<table>`).
+    pub rows: BTreeMap<String, u64>,
+    /// Lines rejected.
+    pub rejects: u64,
+    /// Files read again from the start because they were rotated or replaced.
+    pub restarted: Vec<String>,
+    /// Files that disappeared while being read (rotated away); what was read is kept.
+    pub vanished: Vec<String>,
+    /// Files not read, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Lines the source cut short (RDS's 1 MB limit).
+    pub truncated_lines: u64,
+    /// Parquet bytes written.
+    pub bytes_written: u64,
+    /// Commits made, `table@version`.
+    pub commits: Vec<String>,
+    /// Files read (`instance/file`), for the run history.
+    pub inputs: Vec<String>,
+}
+
+/// The log tables, by kind.
+pub struct Tables(BTreeMap<LogKind, Arc<TableDef>>);
+
+impl Tables {
+    /// The log tables of the registry; every kind must have its table.
+    pub fn from_registry(registry: &crate::catalog::Registry) -> Result<Tables, AuroraError> {
+        let mut tables = BTreeMap::new();
+        for kind in LogKind::ALL {
+            let def = registry
+                .table(DATABASE, kind.table())
+                .ok_or_else(|| AuroraError::MissingTable { table: kind.table().to_string() })?;
+            tables.insert(kind, def.clone());
+        }
+        Ok(Tables(tables))
+    }
+}
+
+/// One table's share of the run: its base state, its new ledger and what the run wrote.
+struct Pending {
+    def: Arc<TableDef>,
+    log: TableLog,
+    base: Option<TableState>,
+    ledger: Ledger,
+    txn: Transaction,
+    sinks: HashMap<(String, i32), ParquetSink>,
+    rejects: RejectSink,
+    changed: bool,
+}
+
+impl Pending {
+    async fn open(warehouse: &Warehouse, def: &Arc<TableDef>, options: &Options) -> Result<Pending, AuroraError> {
+        let log = TableLog::of(warehouse, def);
+        let base = log.latest().await?;
+        let ledger = match &base {
+            Some(state) => ledger::read(&def.qualified_name(), &state.properties)?,
+            None => Ledger::new(),
+        };
+        let txn = Transaction::new("ingest aurora", options.at);
+        let rejects = RejectSink::new(warehouse, &def.qualified_name(), &txn.commit_id, &options.run_id, options.at);
+        Ok(Pending { def: def.clone(), log, base, ledger, txn, sinks: HashMap::new(), rejects, changed: false })
+    }
+
+    fn location(&self, instance: &str, day: i32) -> String {
+        let key = self.log.partition_key(&partition_values(instance, day));
+        format!("{}{}/{}/", self.def.location, key, self.txn.commit_id)
+    }
+
+    /// Writes parsed rows into their (instance, day) files, and the rejects.
+    async fn write(
+        &mut self,
+        warehouse: &Warehouse,
+        instance: &str,
+        source_file: &str,
+        parsed: Parsed,
+    ) -> Result<(), AuroraError> {
+        for reject in parsed.rejects {
+            let reject = Reject {
+                source_file: source_file.to_string(),
+                line: reject.line,
+                byte_offset: reject.offset,
+                reason: reject.reason,
+                record: reject.text,
+            };
+            self.rejects.push(reject).await?;
+        }
+        for (day, rows) in split_by_day(&parsed.batch, &parsed.days) {
+            let key = (instance.to_string(), day);
+            if !self.sinks.contains_key(&key) {
+                let path = format!("{}part-00000.parquet", self.location(instance, day));
+                self.sinks.insert(key.clone(), ParquetSink::create(warehouse, &path, self.def.file_schema.clone())?);
+            }
+            self.sinks.get_mut(&key).expect("inserted above").write(&rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the files and publishes them with the ledger; returns (rows, bytes, version).
+    async fn commit(mut self, warehouse: &Warehouse) -> Result<(u64, u64, u64), AuroraError> {
+        let (mut rows, mut bytes) = (0, 0);
+        let sinks: Vec<_> = self.sinks.drain().collect();
+        for ((instance, day), sink) in sinks {
+            let mut files = vec![sink.finish().await?];
+            rows += files[0].rows;
+            bytes += files[0].size;
+            let values = partition_values(&instance, day);
+            let key = self.log.partition_key(&values);
+            let location = self.location(&instance, day);
+            if let Some(existing) = self.base.as_ref().and_then(|s| s.partitions.get(&key)) {
+                files.extend(crate::ingest::carry_over(warehouse, &existing.files, &location, 1).await?);
+            }
+            self.txn.changes.push(Change::Replace(NewPartition { values, location, files }));
+        }
+        let property = |name: &str| self.base.as_ref().and_then(|s| s.properties.get(name)).cloned();
+        if let Some(file) = self.rejects.finish().await? {
+            let listed = crate::ingest::rejects::list_with(property(REJECTS_PROPERTY), &file);
+            self.txn.properties.insert(REJECTS_PROPERTY.to_string(), listed);
+        }
+        self.txn.properties.insert(ledger::LEDGER_PROPERTY.to_string(), ledger::to_value(&self.ledger));
+        // Version 0 is the empty table: a concurrent first commit must conflict, not be overwritten.
+        self.txn.read_version = Some(self.base.as_ref().map_or(0, |s| s.version));
+        let state = self.log.commit(&self.txn).await?;
+        Ok((rows, bytes, state.version))
+    }
+}
+
+fn partition_values(instance: &str, day: i32) -> Vec<String> {
+    let date = chrono::NaiveDate::from_num_days_from_ce_opt(day + 719_163).expect("log days are in range");
+    vec![instance.to_string(), date.format("%Y-%m-%d").to_string()]
+}
+
+/// The rows of `batch` grouped by day, in first-seen order (logs are mostly in time order, so
+/// this is usually one group).
+fn split_by_day(batch: &RecordBatch, days: &[i32]) -> Vec<(i32, RecordBatch)> {
+    let distinct: BTreeSet<i32> = days.iter().copied().collect();
+    if distinct.len() == 1 {
+        return vec![(days[0], batch.clone())];
+    }
+    let all = Int32Array::from(days.to_vec());
+    distinct
+        .into_iter()
+        .map(|day| {
+            let mask = arrow::compute::kernels::cmp::eq(&all, &Int32Array::new_scalar(day)).expect("same types");
+            (day, arrow::compute::filter_record_batch(batch, &mask).expect("mask matches the batch"))
+        })
+        .collect()
+}
+
+/// Where to read a file from, decided from the ledger.
+struct Plan {
+    resume: Resume,
+    /// Bytes from a previous read that did not end in a newline yet.
+    carry: Vec<u8>,
+    /// Bytes at the start of what the reader returns that were already ingested under another
+    /// name (a rotated file).
+    skip: u64,
+    lines: u64,
+    head: Option<(String, u64)>,
+    restarted: bool,
+}
+
+async fn plan(
+    source: &dyn LogSource,
+    file: &LogFile,
+    entry: Option<&FileEntry>,
+    rotated: &[&FileEntry],
+) -> Result<Plan, AuroraError> {
+    let head = source.head(file, HEAD_BYTES).await?;
+    let head_hash = |len: u64| head.as_ref().map(|h| ledger::sha256(&h[..(len as usize).min(h.len())]));
+    let fresh = Plan { resume: Resume::default(), carry: Vec::new(), skip: 0, lines: 0, head: None, restarted: false };
+    if let Some(entry) = entry {
+        let replaced = head.as_ref().is_some_and(|h| h.len() as u64 >= entry.head_len)
+            && head_hash(entry.head_len).as_deref() != Some(entry.head_hash.as_str());
+        if file.size < entry.offset || replaced {
+            return Ok(Plan { restarted: true, ..fresh });
+        }
+        return Ok(Plan {
+            resume: Resume { offset: entry.offset, marker: entry.marker.clone() },
+            carry: entry.carry_bytes(),
+            skip: 0,
+            lines: entry.lines,
+            head: Some((entry.head_hash.clone(), entry.head_len)),
+            restarted: false,
+        });
+    }
+    // A new name: is it a file that rotated away under another name?
+    let predecessor = rotated.iter().find(|e| {
+        e.head_len > 0 && e.offset <= file.size && head_hash(e.head_len).as_deref() == Some(e.head_hash.as_str())
+    });
+    match predecessor {
+        Some(pred) => Ok(Plan {
+            resume: Resume { offset: pred.offset, marker: None },
+            carry: pred.carry_bytes(),
+            skip: 0,
+            lines: pred.lines,
+            head: Some((pred.head_hash.clone(), pred.head_len)),
+            restarted: false,
+        }),
+        None => Ok(fresh),
+    }
+}
+
+/// Compressed landing of a file's new bytes.
+struct Landing {
+    path: String,
+    writer: BufWriter,
+}
+
+impl Landing {
+    fn create(warehouse: &Warehouse, instance: &str, file: &str, offset: u64, at: DateTime<Utc>) -> Landing {
+        let path = format!("{LANDING_PREFIX}/{instance}/{}/{file}.{offset}.zst", at.format("%Y-%m-%d"));
+        Landing { writer: BufWriter::new(warehouse.store().clone(), warehouse.path(&path)), path }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), AuroraError> {
+        let frame = zstd::bulk::compress(bytes, 3).map_err(|source| self.error(source))?;
+        self.writer.write_all(&frame).await.map_err(|source| self.error(source))
+    }
+
+    async fn finish(mut self) -> Result<String, AuroraError> {
+        self.writer.shutdown().await.map_err(|source| self.error(source))?;
+        Ok(self.path)
+    }
+
+    fn error(&self, source: std::io::Error) -> AuroraError {
+        AuroraError::Land { path: self.path.clone(), source }
+    }
+}
+
+/// Reads, lands and parses one file from `plan`; returns its new ledger entry.
+#[allow(clippy::too_many_arguments)]
+async fn ingest_file(
+    warehouse: &Warehouse,
+    source: &dyn LogSource,
+    file: &LogFile,
+    kind: LogKind,
+    plan: Plan,
+    pending: &mut Pending,
+    options: &Options,
+    report: &mut Report,
+    bar: &indicatif::ProgressBar,
+) -> Result<Option<FileEntry>, AuroraError> {
+    let instance = source.instance();
+    let source_file = ledger::key(instance, &file.name);
+    let mut reader = source.open(file, &plan.resume).await?;
+    let default_day = time::day_of(options.at.timestamp_micros());
+    let mut parser = kind.parser(pending.def.file_schema.clone(), &options.prefix, &source_file, default_day);
+    let mut buffer = plan.carry;
+    // File offset of buffer[0].
+    let mut base = plan.resume.offset - buffer.len() as u64;
+    let mut lines = plan.lines;
+    let mut skip = plan.skip;
+    let head = plan.head;
+    let mut head_bytes: Vec<u8> = Vec::new();
+    let mut landing: Option<Landing> = None;
+    let mut read = 0u64;
+    let mut digest = <sha2::Sha256 as sha2::Digest>::new();
+    while let Some(mut piece) = reader.next().await? {
+        if skip > 0 {
+            let dropped = skip.min(piece.len() as u64);
+            skip -= dropped;
+            base += dropped;
+            piece = piece.slice(dropped as usize..);
+        }
+        if piece.is_empty() {
+            continue;
+        }
+        if head.is_none() && head_bytes.len() < HEAD_BYTES {
+            let take = (HEAD_BYTES - head_bytes.len()).min(piece.len());
+            head_bytes.extend_from_slice(&piece[..take]);
+        }
+        let start = plan.resume.offset + read;
+        let landing = match &mut landing {
+            Some(landing) => landing,
+            None => landing.insert(Landing::create(warehouse, instance, &file.name, start, options.at)),
+        };
+        landing.write(&piece).await?;
+        sha2::Digest::update(&mut digest, &piece);
+        read += piece.len() as u64;
+        bar.inc(piece.len() as u64);
+        buffer.extend_from_slice(&piece);
+        let consumed = feed(parser.as_mut(), &buffer, base, &mut lines);
+        let consumed = match consumed == 0 && buffer.len() > MAX_LINE_BYTES {
+            true => {
+                let reason = format!("line longer than {MAX_LINE_BYTES} bytes without a newline; cut here");
+                pending.rejects.push(long_line(&source_file, base, lines + 1, reason, &buffer)).await?;
+                lines += 1;
+                buffer.len()
+            }
+            false => consumed,
+        };
+        buffer.drain(..consumed);
+        base += consumed as u64;
+        if parser.buffered() >= BATCH_ROWS {
+            pending.write(warehouse, instance, &source_file, parser.take()).await?;
+        }
+    }
+    if reader.vanished() {
+        report.vanished.push(source_file.clone());
+    }
+    report.truncated_lines += reader.truncated_lines();
+    let resume = reader.resume();
+    if read == 0 && resume == plan.resume {
+        return Ok(None);
+    }
+    parser.finish();
+    pending.write(warehouse, instance, &source_file, parser.take()).await?;
+    let head = match head {
+        Some(head) => head,
+        None => (ledger::sha256(&head_bytes), head_bytes.len() as u64),
+    };
+    let mut landed = pending.ledger.get(&source_file).map(|e| e.landed.clone()).unwrap_or_default();
+    if let Some(landing) = landing {
+        landed.push(landing.finish().await?);
+    }
+    report.bytes += read;
+    Ok(Some(FileEntry {
+        offset: resume.offset,
+        marker: resume.marker,
+        carry: ledger::hex(&buffer),
+        lines,
+        size: file.size.max(resume.offset),
+        last_written: file.last_written,
+        head_hash: head.0,
+        head_len: head.1,
+        chunk_hash: ledger::hex(&sha2::Digest::finalize(digest)),
+        landed,
+        run_id: options.run_id.clone(),
+    }))
+}
+
+fn long_line(source_file: &str, offset: u64, line: u64, reason: String, bytes: &[u8]) -> Reject {
+    let shown = &bytes[..bytes.len().min(4096)];
+    Reject {
+        source_file: source_file.to_string(),
+        line,
+        byte_offset: offset,
+        reason,
+        record: String::from_utf8_lossy(shown).into_owned(),
+    }
+}
+
+/// Feeds the complete lines of `buffer` (which starts at file offset `base`) to `parser`;
+/// returns how many bytes they took.
+fn feed(parser: &mut dyn LogParser, buffer: &[u8], base: u64, lines: &mut u64) -> usize {
+    for (start, line) in complete_lines(buffer) {
+        *lines += 1;
+        parser.line(line, base + start as u64, *lines);
+    }
+    memchr::memrchr(b'\n', buffer).map_or(0, |last| last + 1)
+}
+
+/// Ingests every new byte of `sources` into the log tables.
+pub async fn ingest(
+    warehouse: &Warehouse,
+    tables: &Tables,
+    sources: &[Box<dyn LogSource>],
+    options: &Options,
+) -> Result<Report, AuroraError> {
+    let mut report = Report::default();
+    let mut pending: BTreeMap<LogKind, Pending> = BTreeMap::new();
+    let mut work = Vec::new();
+    for source in sources {
+        for file in source.list(options.since).await? {
+            let kind = match LogKind::from_file_name(&file.name) {
+                Some(kind) => Some(kind),
+                None => source.head(&file, 16 * 1024).await?.and_then(|h| LogKind::from_content(&h, &options.prefix)),
+            };
+            let Some(kind) = kind else {
+                let name = ledger::key(source.instance(), &file.name);
+                report.skipped.push((name, "log kind not recognised from its name or first lines".into()));
+                continue;
+            };
+            if options.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
+                continue;
+            }
+            work.push((source.as_ref(), file, kind));
+        }
+    }
+    for kind in work.iter().map(|(_, _, k)| *k).collect::<BTreeSet<_>>() {
+        pending.insert(kind, Pending::open(warehouse, &tables.0[&kind], options).await?);
+    }
+    let total: u64 = work
+        .iter()
+        .map(|(source, file, kind)| {
+            let entry = pending[kind].ledger.get(&ledger::key(source.instance(), &file.name));
+            file.size.saturating_sub(entry.map_or(0, |e| e.offset))
+        })
+        .sum();
+    let bar = crate::progress::bytes(total, "ingesting logs".to_string());
+    let listed: BTreeSet<String> = work.iter().map(|(s, f, _)| ledger::key(s.instance(), &f.name)).collect();
+    for (source, file, kind) in &work {
+        let table = pending.get_mut(kind).expect("opened above");
+        let key = ledger::key(source.instance(), &file.name);
+        let rotated = rotated_entries(&table.ledger, source.instance(), &listed, &work);
+        let plan = plan(*source, file, table.ledger.get(&key), &rotated).await?;
+        if plan.restarted {
+            report.restarted.push(key.clone());
+        }
+        match ingest_file(warehouse, *source, file, *kind, plan, table, options, &mut report, &bar).await? {
+            Some(entry) => {
+                report.files += 1;
+                report.inputs.push(key.clone());
+                table.ledger.insert(key, entry);
+                table.changed = true;
+            }
+            None => report.unchanged += 1,
+        }
+    }
+    bar.finish_and_clear();
+    for (kind, table) in pending {
+        if !table.changed {
+            continue;
+        }
+        report.rejects += table.rejects.rows();
+        let name = format!("{DATABASE}.{}", kind.table());
+        let (rows, bytes, version) = table.commit(warehouse).await?;
+        *report.rows.entry(name.clone()).or_default() += rows;
+        report.bytes_written += bytes;
+        report.commits.push(format!("{name}@{version}"));
+    }
+    Ok(report)
+}
+
+/// Ledger entries of `instance` whose file rotated away: no longer listed, or listed smaller
+/// than what was read from it.
+fn rotated_entries<'a>(
+    ledger: &'a Ledger,
+    instance: &str,
+    listed: &BTreeSet<String>,
+    work: &[(&dyn LogSource, LogFile, LogKind)],
+) -> Vec<&'a FileEntry> {
+    let prefix = format!("{instance}/");
+    ledger
+        .iter()
+        .filter(|(key, _)| key.starts_with(&prefix))
+        .filter(|(key, entry)| {
+            !listed.contains(*key)
+                || work.iter().any(|(s, f, _)| ledger::key(s.instance(), &f.name) == **key && f.size < entry.offset)
+        })
+        .map(|(_, entry)| entry)
+        .collect()
+}
+
+/// The ledger entries of every log table, for `glaux` commands that show progress.
+pub fn ledger_value(state: &TableState) -> Option<&Value> {
+    state.properties.get(ledger::LEDGER_PROPERTY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_name_partitions() {
+        assert_eq!(partition_values("db-1", 20_414), vec!["db-1".to_string(), "2025-11-23".to_string()]);
+    }
+}

@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::catalog::Registry;
-use crate::cli::{CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, SqlArgs, SummaryFormat};
+use crate::cli::{
+    CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, SqlArgs, SummaryFormat,
+};
 use crate::config::Overrides;
 use crate::engine::EngineOptions;
 use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
@@ -43,7 +45,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Logs(LogsCommand::Parse { files, kind, log_line_prefix, format })) => {
             let mut stdout = std::io::stdout();
-            return crate::aurora::inspect::parse_files(&files, kind.as_deref(), log_line_prefix.as_deref(), format, &mut stdout);
+            return crate::aurora::inspect::parse_files(
+                &files,
+                kind.as_deref(),
+                log_line_prefix.as_deref(),
+                format,
+                &mut stdout,
+            );
         }
         other => other,
     };
@@ -69,7 +77,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Some(Command::Ingest(IngestCommand::Aurora { source, since, dir, instance, kinds, log_line_prefix, format })) => {
+        Some(Command::Ingest(IngestCommand::Aurora {
+            source,
+            since,
+            dir,
+            instance,
+            kinds,
+            log_line_prefix,
+            format,
+        })) => {
             let request = crate::aurora::run::Request { source, since, dir, instance, kinds, log_line_prefix };
             let (run_id, report) = crate::aurora::run::run(&project, &request).await?;
             match format {
@@ -86,7 +102,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Job(command)) => job(&project, command, &mut stdout).await,
         Some(Command::Run(args)) => project::run_pipeline(&project, args.format, args.full, &mut stdout).await,
-        Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => unreachable!("handled before the project is opened"),
+        Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
+            unreachable!("handled before the project is opened")
+        }
     }?;
     stdout.flush()?;
     Ok(())

@@ -68,6 +68,7 @@ pub fn exit_code(error: &anyhow::Error) -> ExitCode {
             || cause.is::<catalog::names::InvalidName>()
             || cause.is::<warehouse::WarehouseError>()
             || cause.is::<commands::UsageError>()
+            || cause.downcast_ref::<aurora::source::SourceError>().is_some_and(aurora::source::SourceError::is_usage)
     });
     ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
 }

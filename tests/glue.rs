@@ -38,7 +38,10 @@ fn every_registry_file_is_accepted_by_glue_as_it_is() {
         .expect("python3");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let checked: usize = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
-    let files = std::fs::read_dir(root.join("catalog/customer_data")).unwrap().count();
+    let files: usize = ["customer_data", "aurora_logs"]
+        .iter()
+        .map(|db| std::fs::read_dir(root.join("catalog").join(db)).unwrap().count())
+        .sum();
     assert_eq!(checked, files);
 }
 
@@ -49,6 +52,7 @@ fn s3_project(moto: &Moto, bucket: &str) -> TestProject {
     project.write("glaux.toml", &format!("[warehouse]\nlocation = \"s3://{bucket}/wh\"\n"));
     // Two tables and no jobs keep the expected Glue calls small.
     project.without_jobs();
+    std::fs::remove_dir_all(project.path().join("catalog/aurora_logs")).unwrap();
     let out = run(&project, moto, &["run"]);
     assert!(out.status.success(), "{}", stderr(&out));
     load_new_customer(&project, moto, "C100001", "2026-11-01");

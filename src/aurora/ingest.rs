@@ -143,6 +143,8 @@ struct Pending {
     log: TableLog,
     base: Option<TableState>,
     ledger: Ledger,
+    /// The ledger as the run found it, to recognise files that rotated away.
+    base_ledger: Ledger,
     txn: Transaction,
     sinks: HashMap<(String, i32), ParquetSink>,
     rejects: RejectSink,
@@ -159,7 +161,17 @@ impl Pending {
         };
         let txn = Transaction::new("ingest aurora", options.at);
         let rejects = RejectSink::new(warehouse, &def.qualified_name(), &txn.commit_id, &options.run_id, options.at);
-        Ok(Pending { def: def.clone(), log, base, ledger, txn, sinks: HashMap::new(), rejects, changed: false })
+        Ok(Pending {
+            def: def.clone(),
+            log,
+            base,
+            base_ledger: ledger.clone(),
+            ledger,
+            txn,
+            sinks: HashMap::new(),
+            rejects,
+            changed: false,
+        })
     }
 
     fn location(&self, instance: &str, day: i32) -> String {
@@ -258,6 +270,9 @@ struct Plan {
     lines: u64,
     head: Option<(String, u64)>,
     restarted: bool,
+    /// Entries of files that rotated away, to match against this file's first bytes once they
+    /// are read (sources that cannot read a head cheaply).
+    predecessors: Vec<FileEntry>,
 }
 
 async fn plan(
@@ -268,7 +283,15 @@ async fn plan(
 ) -> Result<Plan, AuroraError> {
     let head = source.head(file, HEAD_BYTES).await?;
     let head_hash = |len: u64| head.as_ref().map(|h| ledger::sha256(&h[..(len as usize).min(h.len())]));
-    let fresh = Plan { resume: Resume::default(), carry: Vec::new(), skip: 0, lines: 0, head: None, restarted: false };
+    let fresh = Plan {
+        resume: Resume::default(),
+        carry: Vec::new(),
+        skip: 0,
+        lines: 0,
+        head: None,
+        restarted: false,
+        predecessors: Vec::new(),
+    };
     if let Some(entry) = entry {
         let replaced = head.as_ref().is_some_and(|h| h.len() as u64 >= entry.head_len)
             && head_hash(entry.head_len).as_deref() != Some(entry.head_hash.as_str());
@@ -282,7 +305,11 @@ async fn plan(
             lines: entry.lines,
             head: Some((entry.head_hash.clone(), entry.head_len)),
             restarted: false,
+            predecessors: Vec::new(),
         });
+    }
+    if head.is_none() {
+        return Ok(Plan { predecessors: rotated.iter().map(|e| (*e).clone()).collect(), ..fresh });
     }
     // A new name: is it a file that rotated away under another name?
     let predecessor = rotated.iter().find(|e| {
@@ -296,6 +323,7 @@ async fn plan(
             lines: pred.lines,
             head: Some((pred.head_hash.clone(), pred.head_len)),
             restarted: false,
+            predecessors: Vec::new(),
         }),
         None => Ok(fresh),
     }
@@ -351,16 +379,31 @@ async fn ingest_file(
     let mut base = plan.resume.offset - buffer.len() as u64;
     let mut lines = plan.lines;
     let mut skip = plan.skip;
-    let head = plan.head;
+    let mut head = plan.head;
+    let mut predecessors = plan.predecessors;
     let mut head_bytes: Vec<u8> = Vec::new();
     let mut landing: Option<Landing> = None;
     let mut read = 0u64;
     let mut digest = <sha2::Sha256 as sha2::Digest>::new();
     while let Some(mut piece) = reader.next().await? {
+        if !predecessors.is_empty() {
+            // The first bytes of a new file read from the start: a rotated file continues
+            // where its entry under the old name stopped.
+            let matching = predecessors.iter().find(|e| {
+                e.head_len as usize <= piece.len() && ledger::sha256(&piece[..e.head_len as usize]) == e.head_hash
+            });
+            if let Some(pred) = matching {
+                skip = pred.offset;
+                buffer = pred.carry_bytes();
+                base = pred.offset - buffer.len() as u64;
+                lines = pred.lines;
+                head = Some((pred.head_hash.clone(), pred.head_len));
+            }
+            predecessors.clear();
+        }
         if skip > 0 {
             let dropped = skip.min(piece.len() as u64);
             skip -= dropped;
-            base += dropped;
             piece = piece.slice(dropped as usize..);
         }
         if piece.is_empty() {
@@ -370,7 +413,7 @@ async fn ingest_file(
             let take = (HEAD_BYTES - head_bytes.len()).min(piece.len());
             head_bytes.extend_from_slice(&piece[..take]);
         }
-        let start = plan.resume.offset + read;
+        let start = base + buffer.len() as u64;
         let landing = match &mut landing {
             Some(landing) => landing,
             None => landing.insert(Landing::create(warehouse, instance, &file.name, start, options.at)),
@@ -493,7 +536,7 @@ pub async fn ingest(
     for (source, file, kind) in &work {
         let table = pending.get_mut(kind).expect("opened above");
         let key = ledger::key(source.instance(), &file.name);
-        let rotated = rotated_entries(&table.ledger, source.instance(), &listed, &work);
+        let rotated = rotated_entries(&table.base_ledger, source.instance(), &listed, &work);
         let plan = plan(*source, file, table.ledger.get(&key), &rotated).await?;
         if plan.restarted {
             report.restarted.push(key.clone());
@@ -554,6 +597,6 @@ mod tests {
 
     #[test]
     fn days_name_partitions() {
-        assert_eq!(partition_values("db-1", 20_414), vec!["db-1".to_string(), "2025-11-23".to_string()]);
+        assert_eq!(partition_values("db-1", 20_414), vec!["db-1".to_string(), "2025-11-22".to_string()]);
     }
 }

@@ -37,7 +37,8 @@ pub struct FileSummary {
     pub rejects: u64,
     /// Slow log: total `Query_time`, seconds.
     pub query_time_s: f64,
-    /// PostgreSQL: entries with a duration and a statement (pgBadger's queries).
+    /// PostgreSQL: entries with a duration and a statement, not counting the parse and bind
+    /// steps of the extended protocol (pgBadger's queries).
     pub queries: u64,
     /// PostgreSQL: total duration, milliseconds.
     pub duration_ms: f64,
@@ -144,12 +145,17 @@ fn add(summary: &mut FileSummary, batch: RecordBatch) {
     if let Some(q) = column("query_time_s") {
         summary.query_time_s += q.as_primitive::<Float64Type>().iter().flatten().sum::<f64>();
     }
-    if let (Some(duration), Some(statement)) = (column("duration_ms"), column("statement")) {
+    if let (Some(duration), Some(statement), Some(message)) =
+        (column("duration_ms"), column("statement"), column("message"))
+    {
         let duration = duration.as_primitive::<Float64Type>();
+        let message = message.as_string::<i32>();
         for i in 0..batch.num_rows() {
             if duration.is_valid(i) {
                 summary.duration_ms += duration.value(i);
-                summary.queries += u64::from(statement.is_valid(i));
+                let step = message.value(i).split_once(" ms  ").map(|(_, rest)| rest);
+                let protocol_step = step.is_some_and(|s| s.starts_with("parse ") || s.starts_with("bind "));
+                summary.queries += u64::from(statement.is_valid(i) && !protocol_step);
             }
         }
     }

@@ -80,7 +80,9 @@ pub fn key(instance: &str, file: &str) -> String {
 
 /// Why a ledger could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("table {table}: property {LEDGER_PROPERTY} is not a ledger ({reason}); it was written by another tool or by hand")]
+#[error(
+    "table {table}: property {LEDGER_PROPERTY} is not a ledger ({reason}); it was written by another tool or by hand"
+)]
 pub struct LedgerError {
     /// The table.
     pub table: String,

@@ -102,7 +102,9 @@ impl LogKind {
         if any(&|l| parse::audit::looks_like_event(l)) {
             return Some(LogKind::Audit);
         }
-        if any(&|l| l.contains(" [Note] ") || l.contains(" [Warning] ") || l.contains(" [ERROR] ") || l.contains(" [System] ")) {
+        if any(&|l| {
+            l.contains(" [Note] ") || l.contains(" [Warning] ") || l.contains(" [ERROR] ") || l.contains(" [System] ")
+        }) {
             return Some(LogKind::Error);
         }
         if any(&|l| [" Query\t", " Connect\t", " Quit", " Init DB\t"].iter().any(|c| l.contains(c))) {

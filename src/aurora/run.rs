@@ -44,17 +44,28 @@ fn bad(name: &str, value: &str, reason: &str) -> ConfigError {
 }
 
 /// The sources a request names, each with the options it runs with.
-async fn resolve(project: &Project, request: &Request) -> Result<Vec<(Options, Vec<Box<dyn LogSource>>)>, anyhow::Error> {
+async fn resolve(
+    project: &Project,
+    request: &Request,
+) -> Result<Vec<(Options, Vec<Box<dyn LogSource>>)>, anyhow::Error> {
     let configs: Vec<LogSourceConfig> = match (&request.dir, &request.source) {
         (Some(dir), _) => {
             let instance = request.instance.clone().ok_or_else(|| {
                 crate::commands::UsageError("--dir needs --instance NAME: the instance its logs are filed under".into())
             })?;
-            vec![LogSourceConfig { name: "dir".into(), dir: Some(dir.clone()), instance: Some(instance), ..Default::default() }]
+            vec![LogSourceConfig {
+                name: "dir".into(),
+                dir: Some(dir.clone()),
+                instance: Some(instance),
+                ..Default::default()
+            }]
         }
         (None, Some(name)) => {
             let found = project.settings.log_sources.iter().find(|s| &s.name == name).cloned();
-            vec![found.ok_or_else(|| bad("--source", name, "no [[aurora.sources]] entry in glaux.toml has this name"))?]
+            vec![
+                found
+                    .ok_or_else(|| bad("--source", name, "no [[aurora.sources]] entry in glaux.toml has this name"))?,
+            ]
         }
         (None, None) if project.settings.log_sources.is_empty() => {
             return Err(crate::commands::UsageError(
@@ -89,8 +100,7 @@ fn options(config: &LogSourceConfig, request: &Request) -> Result<Options, Confi
     }
     let prefix_text = request.log_line_prefix.clone().or(config.log_line_prefix.clone());
     let prefix_text = prefix_text.unwrap_or_else(|| RDS_PREFIX.into());
-    let prefix =
-        Prefix::compile(&prefix_text).map_err(|e| bad(&field("log_line_prefix"), &prefix_text, &e.reason))?;
+    let prefix = Prefix::compile(&prefix_text).map_err(|e| bad(&field("log_line_prefix"), &prefix_text, &e.reason))?;
     let at = Utc::now();
     Ok(Options {
         since: (at - since).timestamp_millis(),
@@ -106,10 +116,9 @@ async fn sources(project: &Project, config: &LogSourceConfig) -> Result<Vec<Box<
     let rds_given = config.cluster.is_some() || !config.instances.is_empty();
     match (&config.dir, rds_given) {
         (Some(dir), false) => {
-            let instance = config
-                .instance
-                .as_deref()
-                .ok_or_else(|| bad(&field("instance"), "", "a dir source needs the instance its logs are filed under"))?;
+            let instance = config.instance.as_deref().ok_or_else(|| {
+                bad(&field("instance"), "", "a dir source needs the instance its logs are filed under")
+            })?;
             let dir = project.settings.project.join(dir);
             if !dir.is_dir() {
                 return Err(bad(&field("dir"), &dir.display().to_string(), "not a directory").into());
@@ -135,7 +144,10 @@ async fn sources(project: &Project, config: &LogSourceConfig) -> Result<Vec<Box<
             }
             Ok(sources)
         }
-        _ => Err(bad(&field("dir"), "", "set either dir (with instance) or cluster/instances, not both or neither").into()),
+        _ => {
+            Err(bad(&field("dir"), "", "set either dir (with instance) or cluster/instances, not both or neither")
+                .into())
+        }
     }
 }
 

@@ -94,6 +94,11 @@ pub fn session_with(
         ctx.catalog(DEFAULT_CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
     for database in registry.databases() {
         let mut schema = DatabaseSchema::new(registry.tables_in(&database), warehouse);
+        if database == crate::aurora::DATABASE && registry.table(&database, crate::aurora::REJECTS_TABLE).is_none() {
+            let tables = registry.tables_in(&database).into_iter().cloned().collect();
+            let view = system::RejectsTable::new(tables, warehouse);
+            schema.overrides.insert(crate::aurora::REJECTS_TABLE.to_string(), Arc::new(view));
+        }
         for (name, provider) in &overrides {
             if let Some(table) = name.strip_prefix(&format!("{database}.")) {
                 schema.overrides.insert(table.to_string(), provider.clone());
@@ -127,7 +132,9 @@ impl DatabaseSchema {
 #[async_trait]
 impl SchemaProvider for DatabaseSchema {
     fn table_names(&self) -> Vec<String> {
-        self.tables.iter().map(|t| t.name().to_string()).collect()
+        let mut names: Vec<String> = self.tables.iter().map(|t| t.name().to_string()).collect();
+        names.extend(self.overrides.keys().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -142,7 +149,7 @@ impl SchemaProvider for DatabaseSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t.name() == name)
+        self.tables.iter().any(|t| t.name() == name) || self.overrides.contains_key(name)
     }
 }
 

@@ -73,11 +73,19 @@ impl SchemaProvider for SystemSchema {
     }
 }
 
-/// `system.ingest_rejects`: the reject files of every table's newest snapshot.
+/// `system.ingest_rejects` (and `aurora_logs.rejects`): the reject files of the newest
+/// snapshot of each of `tables`.
 #[derive(Debug)]
-struct RejectsTable {
+pub(crate) struct RejectsTable {
     tables: Vec<Arc<TableDef>>,
     warehouse: Warehouse,
+}
+
+impl RejectsTable {
+    /// The rejects of `tables`.
+    pub(crate) fn new(tables: Vec<Arc<TableDef>>, warehouse: &Warehouse) -> RejectsTable {
+        RejectsTable { tables, warehouse: warehouse.clone() }
+    }
 }
 
 #[async_trait]

@@ -207,7 +207,8 @@ mod tests {
 
     #[test]
     fn quoted_objects_and_table_events() {
-        let Read::Event(e) = read(r"20261122 02:36:02,vm,root,localhost,3,2,QUERY,mysql,'CREATE USER \'app\'@\'localhost\', x',0")
+        let Read::Event(e) =
+            read(r"20261122 02:36:02,vm,root,localhost,3,2,QUERY,mysql,'CREATE USER \'app\'@\'localhost\', x',0")
         else {
             panic!()
         };

@@ -152,7 +152,9 @@ impl LogParser for GeneralLogParser {
                 entry.argument.push_str(&line);
             }
             None if line.trim().is_empty() => {}
-            None => self.common.reject(offset, number, "line is not a command and no command before it to continue", raw),
+            None => {
+                self.common.reject(offset, number, "line is not a command and no command before it to continue", raw)
+            }
         }
     }
 

@@ -116,7 +116,9 @@ impl Common {
                     .unwrap_or_else(|| panic!("log parser has no column {}", field.name()));
                 match array.data_type() == field.data_type() {
                     true => array.clone(),
-                    false => arrow::compute::cast(array, field.data_type()).expect("log column casts to its table type"),
+                    false => {
+                        arrow::compute::cast(array, field.data_type()).expect("log column casts to its table type")
+                    }
                 }
             })
             .collect();
@@ -124,7 +126,6 @@ impl Common {
         Parsed { batch, days: std::mem::take(&mut self.days), rejects: std::mem::take(&mut self.rejects) }
     }
 }
-
 
 /// Splits `data` into lines: (start index, line without `\n` or `\r\n`). A last line without a
 /// newline is not returned; the caller keeps it for when the rest arrives.

@@ -149,7 +149,10 @@ mod tests {
         assert_eq!((e.error_code.as_deref(), e.subsystem.as_deref()), (Some("MY-010068"), Some("Server")));
         assert_eq!(e.message, "CA certificate");
         let e = first_line("2026-11-22  2:36:02 0 [Note] InnoDB: Using io_uring", 0).unwrap();
-        assert_eq!((e.severity.as_deref(), e.error_code, e.message.as_str()), (Some("Note"), None, "InnoDB: Using io_uring"));
+        assert_eq!(
+            (e.severity.as_deref(), e.error_code, e.message.as_str()),
+            (Some("Note"), None, "InnoDB: Using io_uring")
+        );
         let e = first_line("080721 03:03:57  mysqld started", 0).unwrap();
         assert_eq!((e.thread_id, e.severity, e.message.as_str()), (None, None, "mysqld started"));
         assert!(first_line("Version: '5.0.58'  socket: ''", 0).is_none());

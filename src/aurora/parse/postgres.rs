@@ -489,7 +489,8 @@ mod tests {
         let expected = chrono::DateTime::parse_from_rfc3339("2019-10-21T09:03:31.311Z").unwrap().timestamp_micros();
         assert_eq!((f.ts, f.pid, rest.as_str()), (Some(expected), Some(5133), "LOG:  duration: 0.007 ms"));
         let prefix = "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ";
-        let line = "2017-09-06 08:41:41 UTC [36]: [121-1] user=postgres,db=postgres,app=pgbench,client=172.23.0.1 LOG:  x";
+        let line =
+            "2017-09-06 08:41:41 UTC [36]: [121-1] user=postgres,db=postgres,app=pgbench,client=172.23.0.1 LOG:  x";
         let (f, rest) = fields(prefix, line).unwrap();
         assert_eq!(f.application.as_deref(), Some("pgbench"));
         assert_eq!(f.remote_host.as_deref(), Some("172.23.0.1"));

@@ -242,7 +242,12 @@ impl SlowLogParser {
         }
         if !self.entry.started {
             if !line.trim().is_empty() {
-                self.common.reject(offset, number, "statement line outside a slow-log entry (no # header before it)", raw);
+                self.common.reject(
+                    offset,
+                    number,
+                    "statement line outside a slow-log entry (no # header before it)",
+                    raw,
+                );
             }
             return;
         }

@@ -122,10 +122,11 @@ impl LogReader for LocalReader {
         let mut buffer = vec![0u8; PIECE_BYTES];
         let mut filled = 0;
         while filled < buffer.len() {
-            let read = self.file.read(&mut buffer[filled..]).await.map_err(|source| SourceError::Io {
-                path: self.path.display().to_string(),
-                source,
-            })?;
+            let read = self
+                .file
+                .read(&mut buffer[filled..])
+                .await
+                .map_err(|source| SourceError::Io { path: self.path.display().to_string(), source })?;
             if read == 0 {
                 break;
             }

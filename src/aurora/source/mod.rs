@@ -62,6 +62,13 @@ pub enum SourceError {
     },
 }
 
+impl SourceError {
+    /// Whether the error is in what the user gave (a name), not in the source.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SourceError::BadName { .. })
+    }
+}
+
 /// Reads one file from a [`Resume`] point, piece by piece.
 #[async_trait]
 pub trait LogReader: Send {

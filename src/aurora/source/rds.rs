@@ -270,7 +270,9 @@ impl LogReader for PortionReader {
             self.marker = marker;
             self.done = !pending || stuck;
             if !data.is_empty() {
-                self.offset += data.len() as u64;
+                // Offsets count the file's bytes, not the notices RDS added.
+                let notices = data.matches(TRUNCATION_NOTICE).count() * TRUNCATION_NOTICE.len();
+                self.offset += (data.len() - notices) as u64;
                 return Ok(Some(Bytes::from(data)));
             }
         }

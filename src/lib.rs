@@ -17,6 +17,8 @@
 //! - [`glue`]: sync with the AWS Glue Data Catalog (push, pull, automatic push after commits).
 //! - [`repl`]: the interactive SQL shell.
 //! - [`ingest`]: writing files into tables through the commit protocol, with row-level rejects.
+//! - [`aurora`]: database logs (RDS/Aurora API or a directory) parsed into `aurora_logs` tables,
+//!   exactly once through a ledger committed with the data.
 //! - [`jobs`]: declarative SQL jobs (`sql/*.toml`), incremental by bookmark, committed atomically.
 //! - [`runs`]: the history of job runs and ingests (`system.job_runs`).
 //! - [`progress`]: progress bars on a terminal, silence when piped.

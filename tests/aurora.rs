@@ -113,6 +113,34 @@ fn every_slow_and_general_log_fixture_agrees_with_pt_query_digest() {
         }
     }
     assert!(compared >= 70, "only {compared} files compared");
+
+    // The compressed one, decompressed first (glaux reads logs as text).
+    let plain = tempfile::NamedTempFile::with_suffix(".log").unwrap();
+    let gz = Command::new("zcat").arg(fixtures().join("percona/slowlogs/slow039.txt.gz")).output().unwrap();
+    std::fs::write(plain.path(), gz.stdout).unwrap();
+    let ours = &parse(&[plain.path().to_path_buf()], &["--kind", "slow"])[0];
+    let (count, total) = pt_query_digest(plain.path(), "slowlog").unwrap();
+    assert_eq!((ours["entries"].as_u64().unwrap(), ours["query_time_s"].as_f64().unwrap()), (count, total));
+}
+
+#[test]
+fn every_error_log_fixture_parses_without_rejects() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("percona/errlogs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("errlog"))
+        .collect();
+    files.sort();
+    let ours = parse(&files, &["--kind", "error"]);
+    assert_eq!(ours.len(), 10);
+    for summary in &ours {
+        assert_eq!(summary["rejects"], 0, "{summary}");
+        assert!(summary["entries"].as_u64().unwrap() > 0, "{summary}");
+    }
+    // errlog001: 33 messages, of which 5 [ERROR], 3 [Warning], 9 [Note], 16 without a label
+    // (`mysqld started`, InnoDB start-up lines).
+    assert_eq!(ours[0]["entries"], 33);
+    assert_eq!(ours[0]["severities"], serde_json::json!({"(none)": 16, "ERROR": 5, "Note": 9, "Warning": 3}));
 }
 
 #[test]
@@ -126,6 +154,7 @@ fn postgres_fixtures_agree_with_pgbadger() {
         (dir.join("pg-timezones.log"), "%t:%r:%u@%d:[%p]:"),
         (dir.join("multiline_param.log"), "%m [%p] user=%u,db=%d "),
         (dir.join("begin_end.log"), "%t [%p]: db=%d,user=%u,app=%a,client=%h "),
+        (dir.join("stmt_type.log"), "%m [%p] "),
     ];
     for (file, prefix) in cases {
         let ours = &parse(std::slice::from_ref(&file), &["--log-line-prefix", prefix])[0];

@@ -323,10 +323,15 @@ fn bad_lines_go_to_aurora_logs_rejects_with_file_offset_and_reason() {
         "2026-11-22 10:00:00 UTC::@:[5]:LOG:  checkpoint starting: time\nnot a log line\n2026-11-22 10:00:01 UTC::@:[5]:LOG:  checkpoint complete\n",
     )
     .unwrap();
+    // A file outside the lookback is named in the summary, not passed over in silence.
+    let old = dir.path().join("postgresql.log.2020-01-01-00");
+    std::fs::write(&old, "2020-01-01 00:00:00 UTC::@:[5]:LOG:  old\n").unwrap();
+    assert!(Command::new("touch").args(["-d", "2020-01-01"]).arg(&old).status().unwrap().success());
     let project = TestProject::new();
     let output = project.run(&["ingest", "aurora", "--dir", dir.path().to_str().unwrap(), "--instance", "db-2"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("1 line(s) rejected"));
+    assert!(crate::support::stdout(&output).contains("1 file(s) last written before the lookback not read"));
     let rejects = project.ok(&[
         "sql",
         "--format",

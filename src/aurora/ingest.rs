@@ -108,6 +108,8 @@ pub struct Report {
     pub restarted: Vec<String>,
     /// Files that disappeared while being read (rotated away); what was read is kept.
     pub vanished: Vec<String>,
+    /// Files last written before the lookback, not read.
+    pub too_old: u64,
     /// Files not read, with the reason.
     pub skipped: Vec<(String, String)>,
     /// Lines the source cut short (RDS's 1 MB limit).
@@ -506,6 +508,10 @@ pub async fn ingest(
     let mut work = Vec::new();
     for source in sources {
         for file in source.list(options.since).await? {
+            if file.last_written < options.since {
+                report.too_old += 1;
+                continue;
+            }
             let kind = match LogKind::from_file_name(&file.name) {
                 Some(kind) => Some(kind),
                 None => source.head(&file, 16 * 1024).await?.and_then(|h| LogKind::from_content(&h, &options.prefix)),

@@ -204,6 +204,7 @@ fn merge(total: &mut Report, report: Report) {
     total.restarted.extend(report.restarted);
     total.vanished.extend(report.vanished);
     total.skipped.extend(report.skipped);
+    total.too_old += report.too_old;
     total.truncated_lines += report.truncated_lines;
     total.bytes_written += report.bytes_written;
     total.commits.extend(report.commits);
@@ -232,6 +233,9 @@ pub fn describe(report: &Report) -> String {
     }
     for (name, reason) in &report.skipped {
         lines.push(format!("  {name}: skipped: {reason}"));
+    }
+    if report.too_old > 0 {
+        lines.push(format!("  {} file(s) last written before the lookback not read (see --since)", report.too_old));
     }
     if report.truncated_lines > 0 {
         lines.push(format!("  {} line(s) over 1 MB were cut by RDS", report.truncated_lines));

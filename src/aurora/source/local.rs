@@ -73,7 +73,9 @@ impl LogSource for LocalDir {
         &self.instance
     }
 
-    async fn list(&self, since: i64) -> Result<Vec<LogFile>, SourceError> {
+    /// Every file, whatever `since` says: the ingest counts the ones outside the lookback, so
+    /// nothing in the directory is passed over without a word.
+    async fn list(&self, _since: i64) -> Result<Vec<LogFile>, SourceError> {
         let mut files = Vec::new();
         for (name, meta) in self.walk()? {
             if is_compressed(&name) {
@@ -85,9 +87,7 @@ impl LogSource for LocalDir {
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_millis() as i64);
-            if last_written >= since {
-                files.push(LogFile { name, size: meta.len(), last_written });
-            }
+            files.push(LogFile { name, size: meta.len(), last_written });
         }
         Ok(files)
     }

@@ -89,7 +89,7 @@ pub trait LogReader: Send {
 pub trait LogSource: Send + Sync {
     /// The instance the files belong to.
     fn instance(&self) -> &str;
-    /// Files written at or after `since` (epoch milliseconds).
+    /// Files written at or after `since` (epoch milliseconds); a source may list older ones too.
     async fn list(&self, since: i64) -> Result<Vec<LogFile>, SourceError>;
     /// The first `len` bytes of `file`, when the source can read them cheaply (a local file);
     /// `None` when it cannot (RDS, where every read is a rate-limited request).

@@ -53,12 +53,9 @@ async fn resolve(
             let instance = request.instance.clone().ok_or_else(|| {
                 crate::commands::UsageError("--dir needs --instance NAME: the instance its logs are filed under".into())
             })?;
-            vec![LogSourceConfig {
-                name: "dir".into(),
-                dir: Some(dir.clone()),
-                instance: Some(instance),
-                ..Default::default()
-            }]
+            // A path on the command line is relative to where glaux runs, not to the project.
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            vec![LogSourceConfig { name: "dir".into(), dir: Some(dir), instance: Some(instance), ..Default::default() }]
         }
         (None, Some(name)) => {
             let found = project.settings.log_sources.iter().find(|s| &s.name == name).cloned();

@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::ledger::{self, FileEntry, HEAD_BYTES, Ledger};
 use super::parse::postgres::Prefix;
-use super::parse::{LogParser, Parsed, complete_lines, time};
+use super::parse::{LineFeeder, Parsed, time};
 use super::source::{LogFile, LogSource, Resume, SourceError};
 use super::{DATABASE, LogKind};
 use crate::catalog::state::{Change, CommitError, NewPartition, TableLog, TableState, Transaction};
@@ -376,10 +376,8 @@ async fn ingest_file(
     let mut reader = source.open(file, &plan.resume).await?;
     let default_day = time::day_of(options.at.timestamp_micros());
     let mut parser = kind.parser(pending.def.file_schema.clone(), &options.prefix, &source_file, default_day);
-    let mut buffer = plan.carry;
-    // File offset of buffer[0].
-    let mut base = plan.resume.offset - buffer.len() as u64;
-    let mut lines = plan.lines;
+    let carry_offset = plan.resume.offset - plan.carry.len() as u64;
+    let mut feeder = LineFeeder::new(plan.carry, carry_offset, plan.lines);
     let mut skip = plan.skip;
     let mut head = plan.head;
     let mut predecessors = plan.predecessors;
@@ -396,9 +394,9 @@ async fn ingest_file(
             });
             if let Some(pred) = matching {
                 skip = pred.offset;
-                buffer = pred.carry_bytes();
-                base = pred.offset - buffer.len() as u64;
-                lines = pred.lines;
+                let carry = pred.carry_bytes();
+                let carry_offset = pred.offset - carry.len() as u64;
+                feeder = LineFeeder::new(carry, carry_offset, pred.lines);
                 head = Some((pred.head_hash.clone(), pred.head_len));
             }
             predecessors.clear();
@@ -415,7 +413,7 @@ async fn ingest_file(
             let take = (HEAD_BYTES - head_bytes.len()).min(piece.len());
             head_bytes.extend_from_slice(&piece[..take]);
         }
-        let start = base + buffer.len() as u64;
+        let start = feeder.carry_offset() + feeder.carry().len() as u64;
         let landing = match &mut landing {
             Some(landing) => landing,
             None => landing.insert(Landing::create(warehouse, instance, &file.name, start, options.at)),
@@ -424,19 +422,13 @@ async fn ingest_file(
         sha2::Digest::update(&mut digest, &piece);
         read += piece.len() as u64;
         bar.inc(piece.len() as u64);
-        buffer.extend_from_slice(&piece);
-        let consumed = feed(parser.as_mut(), &buffer, base, &mut lines);
-        let consumed = match consumed == 0 && buffer.len() > MAX_LINE_BYTES {
-            true => {
-                let reason = format!("line longer than {MAX_LINE_BYTES} bytes without a newline; cut here");
-                pending.rejects.push(long_line(&source_file, base, lines + 1, reason, &buffer)).await?;
-                lines += 1;
-                buffer.len()
-            }
-            false => consumed,
-        };
-        buffer.drain(..consumed);
-        base += consumed as u64;
+        feeder.push(&piece, parser.as_mut());
+        if feeder.carry().len() > MAX_LINE_BYTES {
+            let reason = format!("line longer than {MAX_LINE_BYTES} bytes without a newline; cut here");
+            let (offset, number) = (feeder.carry_offset(), feeder.lines() + 1);
+            let line = feeder.drop_carry();
+            pending.rejects.push(long_line(&source_file, offset, number, reason, &line)).await?;
+        }
         if parser.buffered() >= BATCH_ROWS {
             pending.write(warehouse, instance, &source_file, parser.take()).await?;
         }
@@ -463,8 +455,8 @@ async fn ingest_file(
     Ok(Some(FileEntry {
         offset: resume.offset,
         marker: resume.marker,
-        carry: ledger::hex(&buffer),
-        lines,
+        carry: ledger::hex(feeder.carry()),
+        lines: feeder.lines(),
         size: file.size.max(resume.offset),
         last_written: file.last_written,
         head_hash: head.0,
@@ -484,16 +476,6 @@ fn long_line(source_file: &str, offset: u64, line: u64, reason: String, bytes: &
         reason,
         record: String::from_utf8_lossy(shown).into_owned(),
     }
-}
-
-/// Feeds the complete lines of `buffer` (which starts at file offset `base`) to `parser`;
-/// returns how many bytes they took.
-fn feed(parser: &mut dyn LogParser, buffer: &[u8], base: u64, lines: &mut u64) -> usize {
-    for (start, line) in complete_lines(buffer) {
-        *lines += 1;
-        parser.line(line, base + start as u64, *lines);
-    }
-    memchr::memrchr(b'\n', buffer).map_or(0, |last| last + 1)
 }
 
 /// Ingests every new byte of `sources` into the log tables.

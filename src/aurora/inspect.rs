@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::LogKind;
 use super::parse::postgres::{Prefix, RDS_PREFIX};
-use super::parse::{complete_lines, time};
+use super::parse::{LineFeeder, time};
 use crate::catalog::types::GlueType;
 use crate::cli::SummaryFormat;
 use crate::commands::UsageError;
@@ -92,33 +92,22 @@ pub fn summarise(path: &Path, kind: LogKind, prefix: &Prefix) -> anyhow::Result<
     let mut parser = kind.parser(file_schema(kind), prefix, &name, time::day_of(0));
     let mut summary = FileSummary { file: name.clone(), kind: kind.name().into(), ..FileSummary::default() };
     let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
-    let mut buffer: Vec<u8> = Vec::new();
+    let mut feeder = LineFeeder::default();
     let mut piece = vec![0u8; 8 << 20];
-    let mut base = 0u64;
-    let mut lines = 0u64;
     loop {
         let read = file.read(&mut piece).with_context(|| format!("cannot read {name}"))?;
         if read == 0 {
             break;
         }
         summary.bytes += read as u64;
-        buffer.extend_from_slice(&piece[..read]);
-        for (start, line) in complete_lines(&buffer) {
-            lines += 1;
-            parser.line(line, base + start as u64, lines);
-        }
-        let consumed = memchr::memrchr(b'\n', &buffer).map_or(0, |last| last + 1);
-        buffer.drain(..consumed);
-        base += consumed as u64;
+        feeder.push(&piece[..read], parser.as_mut());
         if parser.buffered() >= 64 * 1024 {
             let parsed = parser.take();
             note_rejects(&mut summary, &parsed.rejects);
             add(&mut summary, parsed.batch);
         }
     }
-    if !buffer.is_empty() {
-        parser.line(&buffer, base, lines + 1);
-    }
+    feeder.finish(parser.as_mut());
     parser.finish();
     let parsed = parser.take();
     note_rejects(&mut summary, &parsed.rejects);

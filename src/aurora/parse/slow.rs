@@ -39,9 +39,33 @@ struct Entry {
     rows_examined: Option<i64>,
     rows_affected: Option<i64>,
     bytes_sent: Option<i64>,
-    attributes: Vec<(String, String)>,
+    /// Other header fields: keys and values back to back in `attribute_text`, with spans
+    /// (key start, value start, value end), so an entry allocates nothing once warmed up.
+    attribute_text: String,
+    attribute_spans: Vec<(usize, usize, usize)>,
     sql: String,
     in_statement: bool,
+}
+
+impl Entry {
+    /// Empties the entry for the next one, keeping its buffers.
+    fn reset(&mut self) {
+        let mut sql = std::mem::take(&mut self.sql);
+        let mut attribute_text = std::mem::take(&mut self.attribute_text);
+        let mut attribute_spans = std::mem::take(&mut self.attribute_spans);
+        sql.clear();
+        attribute_text.clear();
+        attribute_spans.clear();
+        *self = Entry { sql, attribute_text, attribute_spans, ..Entry::default() };
+    }
+
+    fn add_attribute(&mut self, key: &str, value: &str) {
+        let start = self.attribute_text.len();
+        self.attribute_text.push_str(key);
+        let middle = self.attribute_text.len();
+        self.attribute_text.push_str(value);
+        self.attribute_spans.push((start, middle, self.attribute_text.len()));
+    }
 }
 
 struct Columns {
@@ -94,31 +118,33 @@ impl SlowLogParser {
     }
 
     fn emit(&mut self) {
-        let entry = std::mem::take(&mut self.entry);
+        let entry = &mut self.entry;
         if !entry.started || (entry.query_time.is_none() && entry.sql.is_empty()) {
+            entry.reset();
             return;
         }
         let ts = entry.set_timestamp.or(entry.header_time);
         self.common.push(ts, entry.offset);
         let c = &mut self.columns;
-        c.user.append_option(entry.user);
-        c.host.append_option(entry.host);
-        c.ip.append_option(entry.ip);
+        c.user.append_option(entry.user.as_deref());
+        c.host.append_option(entry.host.as_deref());
+        c.ip.append_option(entry.ip.as_deref());
         c.thread_id.append_option(entry.thread_id);
-        c.db.append_option(entry.db);
+        c.db.append_option(entry.db.as_deref());
         c.query_time.append_option(entry.query_time);
         c.lock_time.append_option(entry.lock_time);
         c.rows_sent.append_option(entry.rows_sent);
         c.rows_examined.append_option(entry.rows_examined);
         c.rows_affected.append_option(entry.rows_affected);
         c.bytes_sent.append_option(entry.bytes_sent);
-        for (key, value) in &entry.attributes {
-            c.attributes.keys().append_value(key);
-            c.attributes.values().append_value(value);
+        for &(start, middle, end) in &entry.attribute_spans {
+            c.attributes.keys().append_value(&entry.attribute_text[start..middle]);
+            c.attributes.values().append_value(&entry.attribute_text[middle..end]);
         }
         c.attributes.append(true).expect("keys and values have equal lengths");
         let sql = entry.sql.trim_end();
         c.sql.append_value(sql.strip_suffix(';').unwrap_or(sql));
+        entry.reset();
     }
 
     /// Whether the entry has more than a `# Time:` line.
@@ -190,7 +216,7 @@ impl SlowLogParser {
             "Thread_id" | "Id" => entry.thread_id = value.parse().ok(),
             "Schema" if !value.is_empty() => entry.db = Some(value.to_string()),
             "Schema" => {}
-            _ => entry.attributes.push((key.to_string(), value.to_string())),
+            _ => entry.add_attribute(key, value),
         });
     }
 

@@ -52,18 +52,24 @@ enum Item {
 pub struct Prefix {
     text: String,
     items: Vec<Item>,
+    /// For each item, the first literal after it (where a free-text field ends).
+    next_literals: Vec<Option<Vec<u8>>>,
 }
 
-/// The prefix fields of one line.
-#[derive(Debug, Default, Clone, PartialEq)]
+/// Where a text field is in its line (start, end); `None` when the field is empty or absent.
+type Span = Option<(usize, usize)>;
+
+/// The prefix fields of one line; text fields are spans of the line, so reading a prefix
+/// allocates nothing.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct Fields {
     ts: Option<i64>,
-    remote_host: Option<String>,
+    remote_host: Span,
     remote_port: Option<i32>,
-    user: Option<String>,
-    db: Option<String>,
+    user: Span,
+    db: Span,
     pid: Option<i32>,
-    application: Option<String>,
+    application: Span,
 }
 
 impl Prefix {
@@ -107,7 +113,15 @@ impl Prefix {
         if !items.contains(&Item::Time) || !items.contains(&Item::Pid) {
             return Err(fail("it needs a time (%t or %m) and the process id (%p)"));
         }
-        Ok(Prefix { text: prefix.to_string(), items })
+        let next_literals = (0..items.len())
+            .map(|index| {
+                items[index + 1..].iter().find_map(|i| match i {
+                    Item::Literal(l) => Some(l.clone()),
+                    _ => None,
+                })
+            })
+            .collect();
+        Ok(Prefix { text: prefix.to_string(), items, next_literals })
     }
 
     /// The prefix as configured.
@@ -125,15 +139,11 @@ impl Prefix {
         let mut fields = Fields::default();
         let mut at = 0;
         let mut session_only: Option<(usize, Fields)> = None;
-        for (index, item) in self.items.iter().enumerate() {
-            let next_literal = self.items[index + 1..].iter().find_map(|i| match i {
-                Item::Literal(l) => Some(l.as_slice()),
-                _ => None,
-            });
-            let matched = match_item(item, &line[at..], next_literal, &mut fields);
+        for (item, next_literal) in self.items.iter().zip(&self.next_literals) {
+            let matched = match_item(item, line, at, next_literal.as_deref(), &mut fields);
             match (matched, item) {
                 (Some(len), Item::SessionOnly) => {
-                    session_only = Some((at, fields.clone()));
+                    session_only = Some((at, fields));
                     at += len;
                 }
                 (Some(len), _) => at += len,
@@ -147,15 +157,16 @@ impl Prefix {
     }
 }
 
-/// Length of `item` at the start of `rest`, storing what it holds in `fields`.
-fn match_item(item: &Item, rest: &[u8], next_literal: Option<&[u8]>, fields: &mut Fields) -> Option<usize> {
+/// Length of `item` at `line[at..]`, storing what it holds in `fields`.
+fn match_item(item: &Item, line: &[u8], at: usize, next_literal: Option<&[u8]>, fields: &mut Fields) -> Option<usize> {
+    let rest = &line[at..];
     let until_literal = |rest: &[u8]| -> usize {
         match next_literal {
             Some(lit) => memchr::memmem::find(rest, lit).unwrap_or(rest.len()),
             None => rest.iter().position(|b| b.is_ascii_whitespace()).unwrap_or(rest.len()),
         }
     };
-    let owned = |bytes: &[u8]| -> Option<String> { (!bytes.is_empty()).then(|| text(bytes).into_owned()) };
+    let span = |start: usize, end: usize| -> Span { (end > start).then_some((at + start, at + end)) };
     match item {
         Item::Literal(lit) => rest.starts_with(lit).then_some(lit.len()),
         Item::SessionOnly => Some(0),
@@ -181,17 +192,17 @@ fn match_item(item: &Item, rest: &[u8], next_literal: Option<&[u8]>, fields: &mu
         }
         Item::Remote => {
             if rest.starts_with(b"[local]") {
-                fields.remote_host = Some("[local]".into());
+                fields.remote_host = span(0, 7);
                 return Some(7);
             }
             // `host(port)`; IPv6 hosts hold colons, so look for `(port)` before the next literal.
-            if let Some((host, port, len)) = host_and_port(rest, next_literal) {
-                fields.remote_host = owned(host);
+            if let Some((host_len, port, len)) = host_and_port(rest, next_literal) {
+                fields.remote_host = span(0, host_len);
                 fields.remote_port = Some(port);
                 return Some(len);
             }
             let len = until_literal(rest);
-            fields.remote_host = owned(&rest[..len]);
+            fields.remote_host = span(0, len);
             Some(len)
         }
         Item::Pid => {
@@ -201,7 +212,7 @@ fn match_item(item: &Item, rest: &[u8], next_literal: Option<&[u8]>, fields: &mu
         }
         Item::Host | Item::User | Item::Database | Item::Application | Item::Other => {
             let len = until_literal(rest);
-            let value = owned(&rest[..len]);
+            let value = span(0, len);
             match item {
                 Item::Host => fields.remote_host = value,
                 Item::User => fields.user = value,
@@ -214,8 +225,8 @@ fn match_item(item: &Item, rest: &[u8], next_literal: Option<&[u8]>, fields: &mu
     }
 }
 
-/// `host(port)` at the start of `rest`, followed by `next_literal`: (host, port, length).
-fn host_and_port<'a>(rest: &'a [u8], next_literal: Option<&[u8]>) -> Option<(&'a [u8], i32, usize)> {
+/// `host(port)` at the start of `rest`, followed by `next_literal`: (host length, port, length).
+fn host_and_port(rest: &[u8], next_literal: Option<&[u8]>) -> Option<(usize, i32, usize)> {
     let open = rest.iter().take(64).position(|&b| b == b'(')?;
     let host = &rest[..open];
     if !host.iter().all(|b| b.is_ascii_alphanumeric() || b".:-_%".contains(b)) {
@@ -224,7 +235,7 @@ fn host_and_port<'a>(rest: &'a [u8], next_literal: Option<&[u8]>) -> Option<(&'a
     let close = open + 1 + rest[open + 1..].iter().take(6).position(|&b| b == b')')?;
     let port = time::digits(&rest[open + 1..close])? as i32;
     let end = close + 1;
-    next_literal.is_none_or(|lit| rest[end..].starts_with(lit)).then_some((host, port, end))
+    next_literal.is_none_or(|lit| rest[end..].starts_with(lit)).then_some((open, port, end))
 }
 
 /// Severities that start an entry.
@@ -234,8 +245,9 @@ const PRIMARY: [&str; 13] = [
 ];
 
 /// Lines that belong to the entry before them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Part {
+    #[default]
     Message,
     Detail,
     Hint,
@@ -254,28 +266,89 @@ fn secondary(severity: &str) -> Option<Part> {
     }
 }
 
+/// A text column of an entry, kept between entries so its buffer is reused.
+#[derive(Default)]
+struct Slot {
+    value: String,
+    present: bool,
+}
+
+impl Slot {
+    fn set(&mut self, line: &[u8], span: Span) {
+        self.value.clear();
+        self.present = span.is_some();
+        if let Some((start, end)) = span {
+            self.value.push_str(&text(&line[start..end]));
+        }
+    }
+
+    /// The text to append to, now present.
+    fn edit(&mut self) -> &mut String {
+        self.present = true;
+        &mut self.value
+    }
+
+    fn get(&self) -> Option<&str> {
+        self.present.then_some(self.value.as_str())
+    }
+
+    fn clear(&mut self) {
+        self.value.clear();
+        self.present = false;
+    }
+}
+
+/// The entry being read; `active` when it holds one.
 #[derive(Default)]
 struct Entry {
+    active: bool,
     offset: u64,
-    fields: Fields,
+    ts: Option<i64>,
+    pid: Option<i32>,
+    remote_port: Option<i32>,
+    remote_host: Slot,
+    user: Slot,
+    db: Slot,
+    application: Slot,
     severity: String,
     message: String,
-    detail: Option<String>,
-    hint: Option<String>,
-    context: Option<String>,
-    statement: Option<String>,
-    last: Option<Part>,
+    detail: Slot,
+    hint: Slot,
+    context: Slot,
+    statement: Slot,
+    last: Part,
 }
 
 impl Entry {
     fn part(&mut self, part: Part) -> &mut String {
         match part {
             Part::Message => &mut self.message,
-            Part::Detail => self.detail.get_or_insert_with(String::new),
-            Part::Hint => self.hint.get_or_insert_with(String::new),
-            Part::Context => self.context.get_or_insert_with(String::new),
-            Part::Statement => self.statement.get_or_insert_with(String::new),
+            Part::Detail => self.detail.edit(),
+            Part::Hint => self.hint.edit(),
+            Part::Context => self.context.edit(),
+            Part::Statement => self.statement.edit(),
         }
+    }
+
+    /// Starts an entry from its first line.
+    fn start(&mut self, line: &[u8], offset: u64, fields: &Fields, severity: &str, body: &[u8]) {
+        self.active = true;
+        self.offset = offset;
+        self.ts = fields.ts;
+        self.pid = fields.pid;
+        self.remote_port = fields.remote_port;
+        self.remote_host.set(line, fields.remote_host);
+        self.user.set(line, fields.user);
+        self.db.set(line, fields.db);
+        self.application.set(line, fields.application);
+        self.severity.clear();
+        self.severity.push_str(severity);
+        self.message.clear();
+        self.message.push_str(&text(body));
+        for slot in [&mut self.detail, &mut self.hint, &mut self.context, &mut self.statement] {
+            slot.clear();
+        }
+        self.last = Part::Message;
     }
 }
 
@@ -300,7 +373,7 @@ pub struct PostgresLogParser {
     schema: SchemaRef,
     prefix: Prefix,
     common: Common,
-    entry: Option<Entry>,
+    entry: Entry,
     columns: Columns,
 }
 
@@ -311,7 +384,7 @@ impl PostgresLogParser {
             schema,
             prefix,
             common: Common::new(source_file, default_day),
-            entry: None,
+            entry: Entry::default(),
             columns: Columns {
                 remote_host: StringBuilder::new(),
                 remote_port: Int32Builder::new(),
@@ -331,23 +404,27 @@ impl PostgresLogParser {
     }
 
     fn emit(&mut self) {
-        let Some(entry) = self.entry.take() else { return };
+        let entry = &mut self.entry;
+        if !entry.active {
+            return;
+        }
+        entry.active = false;
         let (duration, statement_in_message) = split_message(&entry.message);
-        self.common.push(entry.fields.ts, entry.offset);
+        self.common.push(entry.ts, entry.offset);
         let c = &mut self.columns;
-        c.remote_host.append_option(entry.fields.remote_host);
-        c.remote_port.append_option(entry.fields.remote_port);
-        c.user.append_option(entry.fields.user);
-        c.db.append_option(entry.fields.db);
-        c.pid.append_option(entry.fields.pid);
-        c.application.append_option(entry.fields.application);
+        c.remote_host.append_option(entry.remote_host.get());
+        c.remote_port.append_option(entry.remote_port);
+        c.user.append_option(entry.user.get());
+        c.db.append_option(entry.db.get());
+        c.pid.append_option(entry.pid);
+        c.application.append_option(entry.application.get());
         c.severity.append_value(&entry.severity);
         c.message.append_value(&entry.message);
         c.duration.append_option(duration);
-        c.statement.append_option(statement_in_message.or(entry.statement.as_deref()));
-        c.detail.append_option(entry.detail);
-        c.hint.append_option(entry.hint);
-        c.context.append_option(entry.context);
+        c.statement.append_option(statement_in_message.or(entry.statement.get()));
+        c.detail.append_option(entry.detail.get());
+        c.hint.append_option(entry.hint.get());
+        c.context.append_option(entry.context.get());
     }
 }
 
@@ -382,13 +459,14 @@ fn severity(rest: &[u8]) -> Option<(&str, &[u8])> {
 impl LogParser for PostgresLogParser {
     fn line(&mut self, raw: &[u8], offset: u64, number: u64) {
         if let Some(continued) = raw.strip_prefix(b"\t") {
-            match self.entry.as_mut() {
-                Some(entry) => {
-                    let part = entry.part(entry.last.unwrap_or(Part::Message));
+            match self.entry.active {
+                true => {
+                    let last = self.entry.last;
+                    let part = self.entry.part(last);
                     part.push('\n');
                     part.push_str(&text(continued));
                 }
-                None => self.common.reject(offset, number, "continuation line without a log entry before it", raw),
+                false => self.common.reject(offset, number, "continuation line without a log entry before it", raw),
             }
             return;
         }
@@ -403,28 +481,21 @@ impl LogParser for PostgresLogParser {
         };
         if PRIMARY.contains(&severity) {
             self.emit();
-            self.entry = Some(Entry {
-                offset,
-                fields,
-                severity: severity.to_string(),
-                message: text(body).into_owned(),
-                last: Some(Part::Message),
-                ..Entry::default()
-            });
+            self.entry.start(raw, offset, &fields, severity, body);
             return;
         }
         let Some(part) = secondary(severity) else {
             self.common.reject(offset, number, format!("unknown severity '{severity}'"), raw);
             return;
         };
-        match self.entry.as_mut() {
-            Some(entry) if entry.fields.pid == fields.pid => {
+        match &mut self.entry {
+            entry if entry.active && entry.pid == fields.pid => {
                 let value = entry.part(part);
                 if !value.is_empty() {
                     value.push('\n');
                 }
                 value.push_str(&text(body));
-                entry.last = Some(part);
+                entry.last = part;
             }
             _ => self.common.reject(offset, number, format!("{severity} line without its message before it"), raw),
         }
@@ -463,9 +534,31 @@ impl LogParser for PostgresLogParser {
 mod tests {
     use super::*;
 
-    fn fields(prefix: &str, line: &str) -> Option<(Fields, String)> {
+    /// The prefix fields of `line` with their text, and the rest of the line.
+    struct Shown {
+        ts: Option<i64>,
+        remote_host: Option<String>,
+        remote_port: Option<i32>,
+        user: Option<String>,
+        db: Option<String>,
+        pid: Option<i32>,
+        application: Option<String>,
+    }
+
+    fn fields(prefix: &str, line: &str) -> Option<(Shown, String)> {
         let prefix = Prefix::compile(prefix).unwrap();
-        prefix.parse(line.as_bytes()).map(|(f, used)| (f, line[used..].to_string()))
+        let (f, used) = prefix.parse(line.as_bytes())?;
+        let text = |span: Span| span.map(|(start, end)| line[start..end].to_string());
+        let shown = Shown {
+            ts: f.ts,
+            remote_host: text(f.remote_host),
+            remote_port: f.remote_port,
+            user: text(f.user),
+            db: text(f.db),
+            pid: f.pid,
+            application: text(f.application),
+        };
+        Some((shown, line[used..].to_string()))
     }
 
     #[test]

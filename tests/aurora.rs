@@ -430,14 +430,17 @@ fn rds_download_survives_throttling_truncation_and_rotation() {
     );
     std::fs::write(&long, big).unwrap();
 
-    let server =
-        RdsServer::start(root.path(), &["--cluster", "prod", "--page-bytes", "65536", "--throttle-every", "3"]);
+    let server = RdsServer::start(
+        root.path(),
+        &["--cluster", "prod", "--page-bytes", "65536", "--throttle-every", "3", "--overlap-every", "4"],
+    );
     let project = rds_project(&server);
     let output = rds(&project, &["--format", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["files"], 6, "{report}");
     assert_eq!(report["truncated_lines"], 1, "{report}");
+    assert!(report["overlapping_pages"].as_u64().unwrap() > 0, "{report}");
 
     // Same rows as reading the same files from a directory.
     let local = TestProject::new();

@@ -14,7 +14,9 @@ with Marker/MaxRecords) and DownloadDBLogFilePortion with real marker behaviour:
 - A file that was rotated (renamed away: its generation changed) answers a marker of the old
   generation with DBLogFileNotFoundFault, as RDS does while files rotate.
 
-Fault injection: --throttle-every N answers every Nth request with Throttling ("Rate exceeded");
+Fault injection: --overlap-every N makes every Nth continued page start --overlap-bytes before
+its marker (repeating bytes the previous page returned, as pages have been seen to do);
+--throttle-every N answers every Nth request with Throttling ("Rate exceeded");
 --rotate NAME@K renames instance file NAME to NAME.1 (and starts an empty NAME) when the K-th
 DownloadDBLogFilePortion request arrives. --max-requests bounds the loop: the server stops by
 itself. Files live under DIR/<instance>/<log file name>; instances are the directories of DIR,
@@ -148,8 +150,12 @@ def download(state, p):
         if int(gen_text) != generation:
             return error("DBLogFileNotFoundFault", f"DBLog File: {name}, is not found on the DB instance", 404)
         offset = int(offset_text)
+    repeat = 0
+    if marker != "0" and state.args.overlap_every and state.downloads % state.args.overlap_every == 0:
+        repeat = min(state.args.overlap_bytes, offset)
     with open(path, "rb") as f:
-        f.seek(offset)
+        f.seek(offset - repeat)
+        repeated = f.read(repeat)
         data = f.read(state.args.page_bytes + 1)
     lines = int(p["NumberOfLines"]) if "NumberOfLines" in p else None
     limit = state.args.page_bytes
@@ -159,7 +165,7 @@ def download(state, p):
         if ends:
             taken = taken[: ends[-1] + 1]
     truncated = len(data) > len(taken) and not taken.endswith(b"\n")
-    text = taken.decode("utf-8", "replace")
+    text = (repeated + taken).decode("utf-8", "replace")
     if truncated:
         text += NOTICE
     next_offset = offset + len(taken)
@@ -216,6 +222,8 @@ def main():
     parser.add_argument("--throttle-every", type=int, default=0)
     parser.add_argument("--rotate", action="append")
     parser.add_argument("--max-requests", type=int, default=100000)
+    parser.add_argument("--overlap-every", type=int, default=0)
+    parser.add_argument("--overlap-bytes", type=int, default=100)
     parser.add_argument("--delay-ms", type=int, default=0, help="wait this long before each download reply")
     args = parser.parse_args()
     state = State(args)

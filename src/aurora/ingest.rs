@@ -114,6 +114,8 @@ pub struct Report {
     pub skipped: Vec<(String, String)>,
     /// Lines the source cut short (RDS's 1 MB limit).
     pub truncated_lines: u64,
+    /// Pages that repeated bytes already read, trimmed (RDS).
+    pub overlapping_pages: u64,
     /// Parquet bytes written.
     pub bytes_written: u64,
     /// Commits made, `table@version`.
@@ -301,7 +303,7 @@ async fn plan(
             return Ok(Plan { restarted: true, ..fresh });
         }
         return Ok(Plan {
-            resume: Resume { offset: entry.offset, marker: entry.marker.clone() },
+            resume: Resume { offset: entry.offset, marker: entry.marker.clone(), tail: entry.tail_bytes() },
             carry: entry.carry_bytes(),
             skip: 0,
             lines: entry.lines,
@@ -319,7 +321,7 @@ async fn plan(
     });
     match predecessor {
         Some(pred) => Ok(Plan {
-            resume: Resume { offset: pred.offset, marker: None },
+            resume: Resume { offset: pred.offset, marker: None, tail: Vec::new() },
             carry: pred.carry_bytes(),
             skip: 0,
             lines: pred.lines,
@@ -437,6 +439,7 @@ async fn ingest_file(
         report.vanished.push(source_file.clone());
     }
     report.truncated_lines += reader.truncated_lines();
+    report.overlapping_pages += reader.overlapping_pages();
     let resume = reader.resume();
     if read == 0 && resume == plan.resume {
         return Ok(None);
@@ -454,6 +457,7 @@ async fn ingest_file(
     report.bytes += read;
     Ok(Some(FileEntry {
         offset: resume.offset,
+        tail: ledger::hex(&resume.tail),
         marker: resume.marker,
         carry: ledger::hex(feeder.carry()),
         lines: feeder.lines(),

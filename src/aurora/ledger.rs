@@ -27,6 +27,9 @@ pub struct FileEntry {
     /// Bytes after the last complete line, read but not parsed yet, hex.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub carry: String,
+    /// The last bytes read (RDS), hex: a page that repeats them is recognised on resume.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tail: String,
     /// Complete lines parsed so far (to number the lines of rejects).
     pub lines: u64,
     /// Size of the file when it was last read.
@@ -49,10 +52,17 @@ pub struct FileEntry {
 impl FileEntry {
     /// The carried bytes.
     pub fn carry_bytes(&self) -> Vec<u8> {
-        (0..self.carry.len() / 2)
-            .filter_map(|i| u8::from_str_radix(self.carry.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect()
+        unhex(&self.carry)
     }
+
+    /// The last bytes read.
+    pub fn tail_bytes(&self) -> Vec<u8> {
+        unhex(&self.tail)
+    }
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2).filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }
 
 /// Hex of `bytes`.

@@ -203,6 +203,7 @@ fn merge(total: &mut Report, report: Report) {
     total.skipped.extend(report.skipped);
     total.too_old += report.too_old;
     total.truncated_lines += report.truncated_lines;
+    total.overlapping_pages += report.overlapping_pages;
     total.bytes_written += report.bytes_written;
     total.commits.extend(report.commits);
     total.inputs.extend(report.inputs);
@@ -233,6 +234,12 @@ pub fn describe(report: &Report) -> String {
     }
     if report.too_old > 0 {
         lines.push(format!("  {} file(s) last written before the lookback not read (see --since)", report.too_old));
+    }
+    if report.overlapping_pages > 0 {
+        lines.push(format!(
+            "  {} RDS page(s) repeated bytes already read; the repeats were dropped",
+            report.overlapping_pages
+        ));
     }
     if report.truncated_lines > 0 {
         lines.push(format!("  {} line(s) over 1 MB were cut by RDS", report.truncated_lines));

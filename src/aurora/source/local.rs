@@ -141,7 +141,7 @@ impl LogReader for LocalReader {
     }
 
     fn resume(&self) -> Resume {
-        Resume { offset: self.offset, marker: None }
+        Resume { offset: self.offset, marker: None, tail: Vec::new() }
     }
 
     fn vanished(&self) -> bool {

@@ -27,7 +27,13 @@ pub struct Resume {
     pub offset: u64,
     /// RDS marker after those bytes, if the source uses markers.
     pub marker: Option<String>,
+    /// The last bytes read before (up to [`RESUME_TAIL_BYTES`]), to recognise a page that
+    /// repeats them (RDS).
+    pub tail: Vec<u8>,
 }
+
+/// How many of the last bytes read are kept to resume with.
+pub const RESUME_TAIL_BYTES: usize = 1024;
 
 /// Why a source failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +86,10 @@ pub trait LogReader: Send {
     fn vanished(&self) -> bool;
     /// Lines the source cut short (RDS truncates lines over 1 MB).
     fn truncated_lines(&self) -> u64 {
+        0
+    }
+    /// Pages that repeated bytes already read, trimmed (RDS).
+    fn overlapping_pages(&self) -> u64 {
         0
     }
 }

@@ -10,6 +10,8 @@
 //! - Throttling (`ThrottlingException`) is retried by the SDK's standard retry mode
 //!   (exponential backoff with jitter, up to [`MAX_ATTEMPTS`] attempts), and every request first
 //!   waits for the source's requests-per-second budget, so a run stays under the account limit.
+//! - A page that repeats bytes of the one before (seen in the wild) is trimmed, when the
+//!   markers and the repeated bytes both say so.
 //! - `DBLogFileNotFoundFault` while reading means the file rotated away: what was read is kept
 //!   and the file is reported as vanished.
 //!
@@ -26,7 +28,7 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{LogFile, LogReader, LogSource, Resume, SourceError, check_file_name, check_instance};
+use super::{LogFile, LogReader, LogSource, RESUME_TAIL_BYTES, Resume, SourceError, check_file_name, check_instance};
 
 /// Attempts per request, throttling included.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -199,6 +201,8 @@ impl LogSource for RdsInstance {
             done: false,
             vanished: false,
             truncated: 0,
+            overlaps: 0,
+            tail: from.tail.clone(),
         }))
     }
 }
@@ -213,9 +217,49 @@ struct PortionReader {
     done: bool,
     vanished: bool,
     truncated: u64,
+    overlaps: u64,
+    /// The end of the data returned so far.
+    tail: Vec<u8>,
+}
+
+/// How much of the end of the data returned so far is kept to recognise a repeated page.
+const TAIL_BYTES: usize = 1 << 20;
+
+/// The segment and byte offset of a marker of the observed shape `"<segment>:<offset>"`.
+fn marker_position(marker: &str) -> Option<(&str, u64)> {
+    let (segment, offset) = marker.rsplit_once(':')?;
+    Some((segment, offset.parse().ok()?))
 }
 
 impl PortionReader {
+    /// Bytes at the start of `data` that repeat what was already returned. Pages have been
+    /// seen to overlap (aws-sdk-php#1422). Markers are opaque, so both signs must agree: the
+    /// markers (when they have the observed `segment:offset` shape) span fewer bytes than the
+    /// page holds, and the page's extra bytes are exactly the end of what was returned before.
+    fn overlap(&self, next_marker: &str, data: &[u8], notices: usize) -> usize {
+        let (Some((from_segment, from)), Some((to_segment, to))) =
+            (marker_position(&self.marker), marker_position(next_marker))
+        else {
+            return 0;
+        };
+        if from_segment != to_segment || to < from {
+            return 0;
+        }
+        // A truncation notice is at the end of a page; the repeated bytes are at its start.
+        let extra = (data.len() - notices).saturating_sub((to - from) as usize);
+        match extra > 0 && extra <= self.tail.len() && self.tail.ends_with(&data[..extra]) {
+            true => extra,
+            false => 0,
+        }
+    }
+
+    fn keep_tail(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+        if self.tail.len() > TAIL_BYTES {
+            self.tail.drain(..self.tail.len() - TAIL_BYTES);
+        }
+    }
+
     /// One page from the current marker: (data, next marker, more pending).
     async fn page(&mut self, lines: Option<i32>) -> Result<Option<(String, String, bool)>, SourceError> {
         self.rds.budget.wait().await;
@@ -267,20 +311,33 @@ impl LogReader for PortionReader {
             };
             // A service that returns the same marker with nothing new has nothing more to give.
             let stuck = marker == self.marker && data.is_empty();
+            let notices = data.matches(TRUNCATION_NOTICE).count() * TRUNCATION_NOTICE.len();
+            let mut data = Bytes::from(data.into_bytes());
+            let overlap = self.overlap(&marker, &data, notices);
+            if overlap > 0 {
+                tracing::warn!(instance = %self.instance, file = %self.file, bytes = overlap, "page repeated bytes already read; dropped");
+                self.overlaps += 1;
+                data = data.slice(overlap..);
+            }
             self.marker = marker;
             self.done = !pending || stuck;
             if !data.is_empty() {
                 // Offsets count the file's bytes, not the notices RDS added.
-                let notices = data.matches(TRUNCATION_NOTICE).count() * TRUNCATION_NOTICE.len();
                 self.offset += (data.len() - notices) as u64;
-                return Ok(Some(Bytes::from(data)));
+                self.keep_tail(&data);
+                return Ok(Some(data));
             }
         }
         Ok(None)
     }
 
     fn resume(&self) -> Resume {
-        Resume { offset: self.offset, marker: Some(self.marker.clone()) }
+        let tail = &self.tail[self.tail.len().saturating_sub(RESUME_TAIL_BYTES)..];
+        Resume { offset: self.offset, marker: Some(self.marker.clone()), tail: tail.to_vec() }
+    }
+
+    fn overlapping_pages(&self) -> u64 {
+        self.overlaps
     }
 
     fn vanished(&self) -> bool {

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use arrow::array::{Int32Array, RecordBatch};
 use chrono::{DateTime, Utc};
 use object_store::buffered::BufWriter;
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use super::ledger::{self, FileEntry, HEAD_BYTES, Ledger};
@@ -576,11 +575,6 @@ fn rotated_entries<'a>(
         })
         .map(|(_, entry)| entry)
         .collect()
-}
-
-/// The ledger entries of every log table, for `glaux` commands that show progress.
-pub fn ledger_value(state: &TableState) -> Option<&Value> {
-    state.properties.get(ledger::LEDGER_PROPERTY)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,7 +17,7 @@ use serde::Serialize;
 use super::LogKind;
 use super::parse::postgres::{Prefix, RDS_PREFIX};
 use super::parse::{LineFeeder, time};
-use crate::catalog::types::GlueType;
+use crate::catalog::table::TableDef;
 use crate::cli::SummaryFormat;
 use crate::commands::UsageError;
 
@@ -52,20 +51,17 @@ pub struct FileSummary {
     pub mb_per_s: f64,
 }
 
-/// The file schema of a kind's table, from the catalog file the binary carries.
+/// The file schema of a kind's table, from the catalog file the binary carries, read the way
+/// the registry reads it.
 pub fn file_schema(kind: LogKind) -> arrow::datatypes::SchemaRef {
     let (_, json) = crate::project::SCAFFOLD
         .iter()
         .find(|(path, _)| *path == format!("catalog/{}/{}.json", super::DATABASE, kind.table()))
         .expect("the scaffold carries every log table");
     let input: crate::catalog::table::TableInput = serde_json::from_slice(json).expect("scaffold tables parse");
-    let fields: Vec<_> = input
-        .storage_descriptor
-        .columns
-        .iter()
-        .map(|c| GlueType::parse(&c.data_type).expect("scaffold types parse").to_arrow_field(&c.name, true))
-        .collect();
-    Arc::new(arrow::datatypes::Schema::new(fields))
+    let anywhere = url::Url::parse("file:///").expect("a valid URL");
+    let def = TableDef::from_input(super::DATABASE, input, &anywhere).expect("scaffold tables are valid");
+    def.file_schema
 }
 
 fn kind_of(path: &Path, given: Option<&str>, prefix: &Prefix) -> anyhow::Result<LogKind> {

@@ -146,16 +146,9 @@ impl LogParser for GeneralLogParser {
             self.entry = Some(entry);
             return;
         }
-        match self.entry.as_mut() {
-            Some(entry) => {
-                entry.argument.push('\n');
-                entry.argument.push_str(&line);
-            }
-            None if line.trim().is_empty() => {}
-            None => {
-                self.common.reject(offset, number, "line is not a command and no command before it to continue", raw)
-            }
-        }
+        let reason = "line is not a command and no command before it to continue";
+        let argument = self.entry.as_mut().map(|e| &mut e.argument);
+        self.common.continue_entry(argument, &line, (offset, number), reason, raw);
     }
 
     fn finish(&mut self) {

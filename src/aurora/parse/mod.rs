@@ -174,6 +174,26 @@ impl Common {
         self.days.len()
     }
 
+    /// Appends a line without an entry start to the open entry's `text`; with no entry open,
+    /// a blank line is skipped and anything else rejected for `reason`.
+    pub(crate) fn continue_entry(
+        &mut self,
+        text: Option<&mut String>,
+        line: &str,
+        (offset, number): (u64, u64),
+        reason: &str,
+        raw: &[u8],
+    ) {
+        match text {
+            Some(text) => {
+                text.push('\n');
+                text.push_str(line);
+            }
+            None if line.trim().is_empty() => {}
+            None => self.reject(offset, number, reason, raw),
+        }
+    }
+
     pub(crate) fn reject(&mut self, offset: u64, line: u64, reason: impl Into<String>, bytes: &[u8]) {
         self.rejects.push(ParseReject { offset, line, reason: reason.into(), text: text(bytes).into_owned() });
     }

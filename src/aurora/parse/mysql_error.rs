@@ -108,14 +108,9 @@ impl LogParser for ErrorLogParser {
             self.entry = Some(entry);
             return;
         }
-        match self.entry.as_mut() {
-            Some(entry) => {
-                entry.message.push('\n');
-                entry.message.push_str(&line);
-            }
-            None if line.trim().is_empty() => {}
-            None => self.common.reject(offset, number, "line without a time and no entry before it to continue", raw),
-        }
+        let reason = "line without a time and no entry before it to continue";
+        let message = self.entry.as_mut().map(|e| &mut e.message);
+        self.common.continue_entry(message, &line, (offset, number), reason, raw);
     }
 
     fn finish(&mut self) {

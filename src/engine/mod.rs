@@ -7,6 +7,7 @@
 //! warehouse's are opened on first use with the same endpoint settings and credential chain.
 
 pub mod exec;
+pub mod row_number;
 pub mod system;
 pub mod table;
 
@@ -88,6 +89,7 @@ pub fn session_with(
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber))
         .build();
     let ctx = SessionContext::new_with_state(state).enable_url_table();
     let catalog =

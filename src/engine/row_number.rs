@@ -21,6 +21,7 @@ use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::window::StandardWindowExpr;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_expr_common::sort_expr::OrderingRequirements;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -29,7 +30,6 @@ use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, InputDistributionRequirements, InputOrderMode,
     PlanProperties, ReplaceChildrenOptions, WindowExpr,
 };
-use datafusion::physical_expr_common::sort_expr::OrderingRequirements;
 use futures::StreamExt;
 
 /// Physical optimizer rule: sorted-input `row_number()` windows become [`SortedRowNumberExec`].
@@ -81,7 +81,8 @@ impl SortedRowNumberExec {
         }
         let exprs = window.window_expr();
         let Some(first) = exprs.first() else { return Ok(None) };
-        let same_window = |e: &Arc<dyn WindowExpr>| e.partition_by() == first.partition_by() && e.order_by() == first.order_by();
+        let same_window =
+            |e: &Arc<dyn WindowExpr>| e.partition_by() == first.partition_by() && e.order_by() == first.order_by();
         if !exprs.iter().all(|e| is_row_number(e) && same_window(e)) {
             return Ok(None);
         }

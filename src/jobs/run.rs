@@ -194,61 +194,96 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
         .sql_with_options(&job.sql, options_sql)
         .await
         .with_context(|| format!("planning {}", job.sql_path.display()))?;
-    let stream = frame.execute_stream().await.with_context(|| format!("running {}", job.sql_path.display()))?;
+    let streams =
+        frame.execute_stream_partitioned().await.with_context(|| format!("running {}", job.sql_path.display()))?;
 
     let full = changed.is_none();
     let commit_at = Utc::now();
     let txn = Transaction::new(format!("job {}", job.name), commit_at);
-    let hold = match (job.write_mode, &output_state, full) {
+    let hold: BTreeSet<String> = match (job.write_mode, &output_state, full) {
         (WriteMode::Merge, Some(state), false) => state.partitions.keys().cloned().collect(),
         _ => BTreeSet::new(),
     };
-    let mut output = TableWriter::new(project, output_def.clone(), &txn.commit_id, hold);
-    let mut quarantine = match &job.quarantine {
+    let quarantine = match &job.quarantine {
         Some(q) => {
             let def = project.table(&q.table)?.clone();
             let state = project.log(&def).latest().await?;
-            Some((TableWriter::new(project, def, &txn.commit_id, BTreeSet::new()), state, q.reason_column.clone()))
+            Some((def, state, q.reason_column.clone()))
         }
         None => None,
     };
+    // Writers for the job's result (held partitions, quarantine) or for a merged result.
+    let writers = |hold: &BTreeSet<String>, with_quarantine: bool| {
+        let output_def = output_def.clone();
+        let quarantine =
+            quarantine.as_ref().filter(|_| with_quarantine).map(|(def, _, reason)| (def.clone(), reason.clone()));
+        let hold = hold.clone();
+        let commit_id = txn.commit_id.clone();
+        move |index: usize| Writers {
+            output: TableWriter::new(project, output_def.clone(), &commit_id, hold.clone(), index),
+            quarantine: quarantine.as_ref().map(|(def, reason)| {
+                (TableWriter::new(project, def.clone(), &commit_id, BTreeSet::new(), index), reason.clone())
+            }),
+        }
+    };
 
     let bar = crate::progress::rows(format!("job {}", job.name));
-    write_stream(stream, &mut output, quarantine.as_mut().map(|(w, _, c)| (w, c.as_str())), &bar).await?;
-    if !output.held.is_empty() {
-        let merged = merge(&ctx, job, &output_def, output_state.as_ref(), &mut output).await?;
-        write_stream(merged, &mut output, None, &bar).await?;
+    let mut written = write_partitioned(streams, writers(&hold, true), &bar).await?;
+    let held: BTreeMap<String, Vec<RecordBatch>> =
+        written.iter_mut().flat_map(|w| std::mem::take(&mut w.output.held)).fold(BTreeMap::new(), |mut all, (k, b)| {
+            all.entry(k).or_insert_with(Vec::new).extend(b);
+            all
+        });
+    if !held.is_empty() {
+        let merged = merge(&ctx, job, &output_def, output_state.as_ref(), held, &project.warehouse).await?;
+        // The merged partitions were held back above, so their files are new names here; the
+        // merge reads rows already checked, so it has no quarantine.
+        written.extend(write_partitioned(merged, writers(&BTreeSet::new(), false), &bar).await?);
     }
     bar.finish_and_clear();
 
-    if let Some((writer, state, _)) = quarantine {
+    let (outputs, quarantines): (Vec<TableWriter>, Vec<Option<TableWriter>>) =
+        written.into_iter().map(|w| (w.output, w.quarantine.map(|(q, _)| q))).unzip();
+    if let Some((q_def, state, _)) = &quarantine {
         let mut q_txn = Transaction::new(format!("job {} (quarantine)", job.name), commit_at);
         q_txn.commit_id = txn.commit_id.clone();
+        let writers = quarantines.into_iter().flatten().collect();
         report.counts.rows_rejected =
-            commit_output(project, writer, state.as_ref(), full, q_txn, &mut report.counts).await?;
+            commit_output(project, q_def, writers, state.as_ref(), full, q_txn, &mut report.counts).await?;
     }
     let mut txn = txn;
     let bookmark = Bookmark { fingerprint: job.fingerprint.clone(), run_id: run_id.to_string(), inputs: current };
     txn.properties.insert(bookmark_key, serde_json::to_value(&bookmark).expect("bookmarks serialise"));
     report.counts.rows_out =
-        commit_output(project, output, output_state.as_ref(), full, txn, &mut report.counts).await?;
+        commit_output(project, &output_def, outputs, output_state.as_ref(), full, txn, &mut report.counts).await?;
     Ok(report)
 }
 
-/// Finishes a writer and commits its partitions on top of `base`, the snapshot the run read
+/// Finishes the writers of one table and commits their partitions on top of `base`, the snapshot the run read
 /// (replacing everything in a full run), with `txn`'s operation, commit id and properties.
 /// An incremental run that wrote nothing and sets no property commits nothing. Returns the
 /// rows written.
 async fn commit_output(
     project: &Project,
-    writer: TableWriter,
+    def: &Arc<TableDef>,
+    writers: Vec<TableWriter>,
     base: Option<&TableState>,
     full: bool,
     mut txn: Transaction,
     counts: &mut RunCounts,
 ) -> anyhow::Result<u64> {
-    let def = writer.def.clone();
-    let partitions = writer.finish().await?;
+    let mut by_values: BTreeMap<Vec<String>, NewPartition> = BTreeMap::new();
+    for writer in writers {
+        for partition in writer.finish().await? {
+            match by_values.entry(partition.values.clone()) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(partition);
+                }
+                std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().files.extend(partition.files),
+            }
+        }
+    }
+    let partitions: Vec<NewPartition> = by_values.into_values().collect();
     let files = || partitions.iter().flat_map(|p| &p.files);
     let rows = files().map(|f| f.rows).sum();
     counts.bytes_written += files().map(|f| f.size).sum::<u64>();
@@ -303,16 +338,46 @@ fn decide(
     }
 }
 
+/// The writers one result partition's rows go to: the output's, and the quarantine's with its
+/// reason column.
+struct Writers {
+    output: TableWriter,
+    quarantine: Option<(TableWriter, String)>,
+}
+
+/// Writes each partition of a result in its own task, into writers made by `writers(index)`
+/// (so Parquet encoding runs in parallel, as the query does). The first failure stops the rest.
+async fn write_partitioned(
+    streams: Vec<SendableRecordBatchStream>,
+    writers: impl Fn(usize) -> Writers,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<Writers>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, stream) in streams.into_iter().enumerate() {
+        let mut writers = writers(index);
+        let bar = bar.clone();
+        tasks.spawn(async move {
+            write_stream(stream, &mut writers, &bar).await?;
+            anyhow::Ok((index, writers))
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        done.push(result.context("a writing task failed")??);
+    }
+    done.sort_by_key(|(index, _)| *index);
+    Ok(done.into_iter().map(|(_, writers)| writers).collect())
+}
+
 /// Sends a result stream to the output (and quarantine) writers.
 async fn write_stream(
     mut stream: SendableRecordBatchStream,
-    output: &mut TableWriter,
-    mut quarantine: Option<(&mut TableWriter, &str)>,
+    writers: &mut Writers,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<()> {
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let good = match quarantine.as_mut() {
+        let good = match writers.quarantine.as_mut() {
             Some((writer, reason)) => {
                 let index = batch.schema().index_of(reason).map_err(|_| {
                     anyhow::anyhow!("the SQL result has no column `{reason}` (the quarantine reason column)")
@@ -323,7 +388,7 @@ async fn write_stream(
             }
             None => batch,
         };
-        output.write(&good).await?;
+        writers.output.write(&good).await?;
         bar.inc(good.num_rows() as u64);
     }
     Ok(())
@@ -335,16 +400,15 @@ async fn merge(
     job: &Job,
     def: &Arc<TableDef>,
     state: Option<&TableState>,
-    output: &mut TableWriter,
-) -> anyhow::Result<SendableRecordBatchStream> {
-    let held = std::mem::take(&mut output.held);
-    output.hold.clear();
+    held: BTreeMap<String, Vec<RecordBatch>>,
+    warehouse: &crate::warehouse::Warehouse,
+) -> anyhow::Result<Vec<SendableRecordBatchStream>> {
     let keys: BTreeSet<String> = held.keys().cloned().collect();
     let batches: Vec<RecordBatch> = held.into_values().flatten().collect();
     let schema = def.table_schema();
     ctx.register_table("__glaux_new", Arc::new(MemTable::try_new(schema.clone(), vec![batches])?))?;
     let pin = Pin { state: state.cloned(), only: Some(keys) };
-    ctx.register_table("__glaux_existing", Arc::new(RegistryTable::pinned(def.clone(), &output.warehouse, pin)))?;
+    ctx.register_table("__glaux_existing", Arc::new(RegistryTable::pinned(def.clone(), warehouse, pin)))?;
     let quote = |name: &str| Ident::with_quote('"', name).to_string();
     let columns = schema.fields().iter().map(|f| quote(f.name())).collect::<Vec<_>>().join(", ");
     let partition_by = job.unique_key.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
@@ -357,31 +421,40 @@ async fn merge(
          ) AS ranked WHERE __glaux_rank = 1"
     );
     let frame = ctx.sql(&sql).await.context("planning the merge into the existing output")?;
-    Ok(frame.execute_stream().await?)
+    Ok(frame.execute_stream_partitioned().await?)
 }
 
-/// Writes result rows into one table's partitions, one file per partition, under the commit's
-/// prefix. Rows for partitions in `hold` are kept in memory for a merge instead.
+/// Writes result rows into one table's partitions, one file per partition named by `index` (the
+/// result partition it writes), under the commit's prefix. Rows for partitions in `hold` are
+/// kept in memory for a merge instead.
 struct TableWriter {
     def: Arc<TableDef>,
     log: TableLog,
     warehouse: crate::warehouse::Warehouse,
     commit_id: String,
+    index: usize,
     hold: BTreeSet<String>,
     held: BTreeMap<String, Vec<RecordBatch>>,
-    sinks: BTreeMap<Vec<String>, ParquetSink>,
+    sinks: HashMap<Vec<String>, ParquetSink>,
 }
 
 impl TableWriter {
-    fn new(project: &Project, def: Arc<TableDef>, commit_id: &str, hold: BTreeSet<String>) -> TableWriter {
+    fn new(
+        project: &Project,
+        def: Arc<TableDef>,
+        commit_id: &str,
+        hold: BTreeSet<String>,
+        index: usize,
+    ) -> TableWriter {
         TableWriter {
             log: project.log(&def),
             def,
             warehouse: project.warehouse.clone(),
             commit_id: commit_id.to_string(),
+            index,
             hold,
             held: BTreeMap::new(),
-            sinks: BTreeMap::new(),
+            sinks: HashMap::new(),
         }
     }
 
@@ -422,19 +495,7 @@ impl TableWriter {
         }
         let table = self.conform(batch)?;
         let file_columns = self.def.file_schema.fields().len();
-        let keys: Vec<StringArray> = (file_columns..table.num_columns())
-            .map(|i| {
-                let text = cast_with_options(table.column(i), &DataType::Utf8, &CastOptions::default())?;
-                Ok(text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let mut groups: BTreeMap<Vec<String>, Vec<u32>> = BTreeMap::new();
-        for row in 0..table.num_rows() {
-            let values =
-                keys.iter().map(|k| if k.is_null(row) { String::new() } else { k.value(row).to_string() }).collect();
-            groups.entry(values).or_default().push(row as u32);
-        }
-        for (values, rows) in groups {
+        for (values, rows) in group_rows(&table.columns()[file_columns..])? {
             let indices = UInt32Array::from(rows);
             let columns: Vec<ArrayRef> =
                 table.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<_, _>>()?;
@@ -446,7 +507,7 @@ impl TableWriter {
             }
             let file_part = part.project(&(0..file_columns).collect::<Vec<_>>())?;
             if !self.sinks.contains_key(&values) {
-                let path = format!("{}{}/{}/part-00000.parquet", self.def.location, key, self.commit_id);
+                let path = format!("{}{}/{}/part-{:05}.parquet", self.def.location, key, self.commit_id, self.index);
                 let path = path.replace("//", "/");
                 let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
                 self.sinks.insert(values.clone(), sink);
@@ -458,11 +519,46 @@ impl TableWriter {
 
     async fn finish(self) -> anyhow::Result<Vec<NewPartition>> {
         let mut partitions = Vec::new();
-        for (values, sink) in self.sinks {
+        let mut sinks: Vec<_> = self.sinks.into_iter().collect();
+        sinks.sort_by(|a, b| a.0.cmp(&b.0));
+        for (values, sink) in sinks {
             let file = sink.finish().await?;
             let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
             partitions.push(NewPartition { values, location, files: vec![file] });
         }
         Ok(partitions)
     }
+}
+
+/// The rows of a batch grouped by the values of its partition columns (as partition path
+/// values: text, NULL as empty), in order of first appearance.
+fn group_rows(columns: &[ArrayRef]) -> anyhow::Result<Vec<(Vec<String>, Vec<u32>)>> {
+    let rows = columns.first().map_or(0, |c| c.len());
+    if columns.is_empty() {
+        return Ok(vec![(Vec::new(), (0..rows as u32).collect())]);
+    }
+    let texts: Vec<StringArray> = columns
+        .iter()
+        .map(|c| {
+            let text = cast_with_options(c, &DataType::Utf8, &CastOptions::default())?;
+            Ok(text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut groups: Vec<(Vec<String>, Vec<u32>)> = Vec::new();
+    let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
+    let mut key: Vec<&str> = Vec::with_capacity(texts.len());
+    for row in 0..rows {
+        key.clear();
+        key.extend(texts.iter().map(|t| if t.is_null(row) { "" } else { t.value(row) }));
+        let group = match index.get(&key) {
+            Some(&group) => group,
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key.iter().map(|v| v.to_string()).collect(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[group].1.push(row as u32);
+    }
+    Ok(groups)
 }

@@ -112,7 +112,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 /// `glaux sql`: -c and -f in order, else the REPL on a terminal, else standard input.
 async fn sql(project: &Project, args: SqlArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let ctx = project.session(&EngineOptions { memory_limit: args.memory_limit })?;
+    let ctx = project.session(&EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() })?;
     let options = PrintOptions { format: args.format, timing: args.timing };
     if args.commands.is_empty() && args.files.is_empty() {
         if std::io::stdin().is_terminal() {
@@ -233,7 +233,10 @@ async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> any
                     })
                     .collect::<Result<_, _>>()?,
             };
-            let options = crate::jobs::run::RunOptions { full, engine: EngineOptions { memory_limit } };
+            let options = crate::jobs::run::RunOptions {
+                full,
+                engine: EngineOptions { memory_limit, ..EngineOptions::default() },
+            };
             for job in chosen {
                 let report = crate::jobs::run::run(project, job, &options).await?;
                 writeln!(out, "{}", report.describe())?;

@@ -41,6 +41,8 @@ pub const DEFAULT_DATABASE: &str = "default";
 pub struct EngineOptions {
     /// Cap on the memory the engine's operators may hold before they spill, in bytes.
     pub memory_limit: Option<usize>,
+    /// Rows per batch, when not DataFusion's default (8192).
+    pub batch_size: Option<usize>,
 }
 
 /// Builds the session for a registry over a warehouse.
@@ -78,6 +80,15 @@ pub fn session_with(
         .with_information_schema(true)
         .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_DATABASE)
         .with_create_default_catalog_and_schema(true);
+    if let Some(rows) = options.batch_size {
+        config = config.with_batch_size(rows);
+    }
+    if options.memory_limit.is_some() {
+        // One partition under a limit: no hash repartitioning, whose spill path in DataFusion
+        // 55.2 can stop forever when two input tasks spill at once (apache/datafusion#24883,
+        // fixed after 55.2), and the one sort gets the whole budget instead of a share.
+        config = config.with_target_partitions(1);
+    }
     if let Some(limit) = options.memory_limit {
         // Each sorting partition reserves this much up front for merging its spills (10 MB by
         // default); keep the reservations to a quarter of the limit so small limits still work.

@@ -44,6 +44,12 @@ use crate::runs::{Run, RunCounts, RunKind, RunStatus};
 /// Table property prefix of a job's bookmark on its output table.
 pub const BOOKMARK_PREFIX: &str = "glaux.job.";
 
+/// Rows per batch in a job without a memory limit. A job's result is split across its output
+/// partitions before it is encoded, so larger batches mean fewer, larger Parquet writes (a
+/// quarter less time on the customer jobs than 8192). Under a memory limit the default stays,
+/// since a sort's merge holds one batch per spilled run.
+const JOB_BATCH_SIZE: usize = 32 * 1024;
+
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -179,11 +185,15 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
         let pin = Pin { state: state.clone(), only };
         overrides.insert(name.clone(), Arc::new(RegistryTable::pinned(def.clone(), &project.warehouse, pin)));
     }
+    let mut engine = options.engine.clone();
+    if engine.memory_limit.is_none() {
+        engine.batch_size.get_or_insert(JOB_BATCH_SIZE);
+    }
     let ctx = crate::engine::session_with(
         &project.registry,
         &project.warehouse,
         &project.settings.warehouse,
-        &options.engine,
+        &engine,
         overrides,
     )?;
     let options_sql = datafusion::execution::context::SQLOptions::new()
@@ -227,6 +237,7 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
         }
     };
 
+    let started = std::time::Instant::now();
     let bar = crate::progress::rows(format!("job {}", job.name));
     let mut written = write_partitioned(streams, writers(&hold, true), &bar).await?;
     let held: BTreeMap<String, Vec<RecordBatch>> =
@@ -241,6 +252,7 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
         written.extend(write_partitioned(merged, writers(&BTreeSet::new(), false), &bar).await?);
     }
     bar.finish_and_clear();
+    tracing::debug!(job = %job.name, elapsed = ?started.elapsed(), "result written");
 
     let (outputs, quarantines): (Vec<TableWriter>, Vec<Option<TableWriter>>) =
         written.into_iter().map(|w| (w.output, w.quarantine.map(|(q, _)| q))).unzip();
@@ -256,10 +268,11 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
     txn.properties.insert(bookmark_key, serde_json::to_value(&bookmark).expect("bookmarks serialise"));
     report.counts.rows_out =
         commit_output(project, &output_def, outputs, output_state.as_ref(), full, txn, &mut report.counts).await?;
+    tracing::debug!(job = %job.name, elapsed = ?started.elapsed(), "committed");
     Ok(report)
 }
 
-/// Finishes the writers of one table and commits their partitions on top of `base`, the snapshot the run read
+/// Commits the files the writers of one table finished, on top of `base`, the snapshot the run read
 /// (replacing everything in a full run), with `txn`'s operation, commit id and properties.
 /// An incremental run that wrote nothing and sets no property commits nothing. Returns the
 /// rows written.
@@ -274,7 +287,7 @@ async fn commit_output(
 ) -> anyhow::Result<u64> {
     let mut by_values: BTreeMap<Vec<String>, NewPartition> = BTreeMap::new();
     for writer in writers {
-        for partition in writer.finish().await? {
+        for partition in writer.finished {
             match by_values.entry(partition.values.clone()) {
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(partition);
@@ -345,8 +358,9 @@ struct Writers {
     quarantine: Option<(TableWriter, String)>,
 }
 
-/// Writes each partition of a result in its own task, into writers made by `writers(index)`
-/// (so Parquet encoding runs in parallel, as the query does). The first failure stops the rest.
+/// Writes each partition of a result in its own task, into writers made by `writers(index)`,
+/// and completes their files (so Parquet encoding and uploads run in parallel, as the query
+/// does). The first failure stops the rest.
 async fn write_partitioned(
     streams: Vec<SendableRecordBatchStream>,
     writers: impl Fn(usize) -> Writers,
@@ -358,6 +372,10 @@ async fn write_partitioned(
         let bar = bar.clone();
         tasks.spawn(async move {
             write_stream(stream, &mut writers, &bar).await?;
+            writers.output.finish().await?;
+            if let Some((quarantine, _)) = writers.quarantine.as_mut() {
+                quarantine.finish().await?;
+            }
             anyhow::Ok((index, writers))
         });
     }
@@ -436,6 +454,7 @@ struct TableWriter {
     hold: BTreeSet<String>,
     held: BTreeMap<String, Vec<RecordBatch>>,
     sinks: HashMap<Vec<String>, ParquetSink>,
+    finished: Vec<NewPartition>,
 }
 
 impl TableWriter {
@@ -455,6 +474,7 @@ impl TableWriter {
             hold,
             held: BTreeMap::new(),
             sinks: HashMap::new(),
+            finished: Vec::new(),
         }
     }
 
@@ -517,16 +537,17 @@ impl TableWriter {
         Ok(())
     }
 
-    async fn finish(self) -> anyhow::Result<Vec<NewPartition>> {
-        let mut partitions = Vec::new();
-        let mut sinks: Vec<_> = self.sinks.into_iter().collect();
-        sinks.sort_by(|a, b| a.0.cmp(&b.0));
-        for (values, sink) in sinks {
+    /// Completes the files written so far (all at once: each is an upload) into `finished`.
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        let sinks = std::mem::take(&mut self.sinks);
+        let files = futures::future::try_join_all(sinks.into_iter().map(|(values, sink)| async move {
             let file = sink.finish().await?;
             let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
-            partitions.push(NewPartition { values, location, files: vec![file] });
-        }
-        Ok(partitions)
+            anyhow::Ok(NewPartition { values, location, files: vec![file] })
+        }))
+        .await?;
+        self.finished.extend(files);
+        Ok(())
     }
 }
 

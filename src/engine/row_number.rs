@@ -213,7 +213,7 @@ impl Numbering {
                 self.count = 0;
             }
             let ranges = match keys.is_empty() {
-                true => vec![0..rows],
+                true => std::iter::once(0..rows).collect(),
                 false => partition(&keys)?.ranges(),
             };
             for (i, range) in ranges.into_iter().enumerate() {

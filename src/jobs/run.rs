@@ -8,8 +8,9 @@
 //!    full recompute; otherwise the incremental input's new and changed partitions.
 //! 3. Run the SQL with every input pinned to the snapshot read in step 1 (the incremental input
 //!    showing only the chosen partitions), so the bookmark records exactly what was read.
-//! 4. Split the result: rows with a quarantine reason to the quarantine table, the rest to the
-//!    output, each row to its partition, as zstd Parquet under the commit's fresh prefix. In
+//! 4. Split the result, each of its partitions in its own task: rows with a quarantine reason to
+//!    the quarantine table, the rest to the output, each row to its table partition, as zstd
+//!    Parquet under the commit's fresh prefix (one file per result partition). In
 //!    `merge` mode, rows for partitions the output already has are merged with them by
 //!    unique key first (newest `order_by` wins, new rows win ties).
 //! 5. Commit the quarantine, then the output together with the new bookmark. Until that last
@@ -306,9 +307,9 @@ async fn commit_output(
     txn.read_version = Some(base.map_or(0, |s| s.version));
     txn.replace_all = full;
     txn.changes = partitions.into_iter().map(Change::Replace).collect();
-    let published = project.log(&def).commit(&txn).await?;
+    let published = project.log(def).commit(&txn).await?;
     counts.commits.push(format!("{}@{}", def.qualified_name(), published.version));
-    crate::glue::sync::after_load(project, &def).await;
+    crate::glue::sync::after_load(project, def).await;
     Ok(rows)
 }
 

@@ -74,6 +74,15 @@ fn incremental_runs_match_a_full_recompute_and_read_only_what_is_new() {
     assert!(full.contains("customer_data_cleansing: full (--full)"), "{full}");
     let recomputed = [digest(&p, "customer_data.customer_base_cleaned"), digest(&p, "customer_data.customer_features")];
     assert_eq!(incremental, recomputed, "an incremental run gives what a full recompute gives");
+
+    // A small run is one task: one file per output partition, not one per core.
+    let list = p.ok(&["catalog", "list", "--format", "csv"]);
+    for table in ["customer_base_cleaned", "customer_features"] {
+        let row: Vec<&str> =
+            list.lines().find(|l| l.starts_with(&format!("customer_data,{table},"))).unwrap().split(',').collect();
+        let (partitions, files) = (row[row.len() - 4], row[row.len() - 3]);
+        assert_eq!(partitions, files, "{table}: {list}");
+    }
 }
 
 #[test]

@@ -43,6 +43,8 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// Rows per batch, when not DataFusion's default (8192).
     pub batch_size: Option<usize>,
+    /// Partitions (parallel tasks) per query stage, when not one per core.
+    pub target_partitions: Option<usize>,
 }
 
 /// Builds the session for a registry over a warehouse.
@@ -82,6 +84,9 @@ pub fn session_with(
         .with_create_default_catalog_and_schema(true);
     if let Some(rows) = options.batch_size {
         config = config.with_batch_size(rows);
+    }
+    if let Some(partitions) = options.target_partitions {
+        config = config.with_target_partitions(partitions.max(1));
     }
     if options.memory_limit.is_some() {
         // One partition under a limit: no hash repartitioning, whose spill path in DataFusion

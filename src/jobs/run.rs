@@ -51,6 +51,17 @@ pub const BOOKMARK_PREFIX: &str = "glaux.job.";
 /// since a sort's merge holds one batch per spilled run.
 const JOB_BATCH_SIZE: usize = 32 * 1024;
 
+/// Input rows that justify one more parallel task (and one more file per output partition).
+const ROWS_PER_TASK: u64 = 256 * 1024;
+
+/// How many partitions a job reading `rows_in` rows runs with: one per core, but no more than
+/// its input fills, so a small or incremental run writes one file per output partition rather
+/// than one per core.
+fn parallelism(rows_in: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    usize::try_from(rows_in.div_ceil(ROWS_PER_TASK)).unwrap_or(usize::MAX).clamp(1, cores)
+}
+
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -189,6 +200,7 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
     let mut engine = options.engine.clone();
     if engine.memory_limit.is_none() {
         engine.batch_size.get_or_insert(JOB_BATCH_SIZE);
+        engine.target_partitions.get_or_insert(parallelism(report.counts.rows_in));
     }
     let ctx = crate::engine::session_with(
         &project.registry,

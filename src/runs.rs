@@ -1,9 +1,11 @@
 //! Run history: one record per job run and per ingest, kept in the warehouse.
 //!
 //! A run writes `_glaux/runs/<run-id>.json` when it starts (status `running`) and rewrites it
-//! when it ends (`succeeded`, `up_to_date`, `failed`), so a run that was killed stays visible as
-//! `running` with no end time. Run ids are UUIDv7, so the names sort by start time. The records
-//! are the rows of the system table `system.job_runs` and of `glaux job history`.
+//! when it ends (`succeeded`, `up_to_date`, `failed`). A run that was killed has no end: it is
+//! shown as `abandoned` when its process, recorded at the start (host, pid and the process's
+//! start time, on Linux), is gone from this host, and as `running` when that cannot be known
+//! (another host). Run ids are UUIDv7, so the names sort by start time. The records are the rows
+//! of the system table `system.job_runs` and of `glaux job history`.
 
 use std::sync::Arc;
 
@@ -39,6 +41,9 @@ pub enum RunStatus {
     UpToDate,
     /// Stopped with an error; nothing it wrote became visible.
     Failed,
+    /// Never finished, and the process that ran it is gone (killed); nothing it wrote became
+    /// visible. Never stored: derived when the record is read.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -48,6 +53,7 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::UpToDate => "up_to_date",
             RunStatus::Failed => "failed",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 }
@@ -72,6 +78,47 @@ pub struct RunRecord {
     pub counts: RunCounts,
     /// The error, one line, when it failed.
     pub error: Option<String>,
+    /// The process running it, where that can be told (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Process>,
+}
+
+/// The process a run ran in: enough to tell later whether it is still alive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    /// The host's name.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+    /// The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), so a
+    /// reused pid is not taken for the run's process.
+    pub start_ticks: u64,
+}
+
+impl Process {
+    /// This process, on Linux.
+    fn current() -> Option<Process> {
+        let pid = std::process::id();
+        Some(Process { host: host_name()?, pid, start_ticks: start_ticks(pid)? })
+    }
+
+    /// Whether the run's process is known to be gone: same host, and no process with its pid
+    /// and start time.
+    fn is_gone(&self) -> bool {
+        host_name().is_some_and(|host| host == self.host) && start_ticks(self.pid) != Some(self.start_ticks)
+    }
+}
+
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string())
+}
+
+/// Field 22 of `/proc/<pid>/stat`, counted after the command name (which may hold spaces).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Counts a run reports when it ends.
@@ -110,6 +157,7 @@ impl Run {
             status: RunStatus::Running,
             counts: RunCounts::default(),
             error: None,
+            process: Process::current(),
         };
         let run = Run { warehouse: warehouse.clone(), record };
         run.write().await?;
@@ -165,8 +213,11 @@ pub async fn list(warehouse: &Warehouse) -> Result<Vec<RunRecord>, CommitError> 
     let mut records = Vec::with_capacity(paths.len());
     for path in paths {
         let Some(bytes) = get_optional(warehouse.store().as_ref(), &path).await? else { continue };
-        let record = serde_json::from_slice(&bytes)
+        let mut record: RunRecord = serde_json::from_slice(&bytes)
             .map_err(|e| CommitError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+        if record.status == RunStatus::Running && record.process.as_ref().is_some_and(Process::is_gone) {
+            record.status = RunStatus::Abandoned;
+        }
         records.push(record);
     }
     Ok(records)
@@ -236,4 +287,19 @@ pub fn to_batch(records: &[RunRecord]) -> arrow::error::Result<RecordBatch> {
         Arc::new(StringArray::from(records.iter().map(|r| r.error.clone()).collect::<Vec<_>>())),
     ];
     RecordBatch::try_new(schema(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_pid_is_not_taken_for_it() {
+        let Some(me) = Process::current() else { return assert!(!cfg!(target_os = "linux"), "Linux has /proc") };
+        assert!(!me.is_gone());
+        let reused = Process { start_ticks: me.start_ticks + 1, ..me.clone() };
+        assert!(reused.is_gone());
+        let elsewhere = Process { host: format!("{}-elsewhere", me.host), start_ticks: 0, ..me };
+        assert!(!elsewhere.is_gone(), "another host's process cannot be judged from here");
+    }
 }

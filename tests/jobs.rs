@@ -183,7 +183,7 @@ fn kill_9_mid_write_leaves_the_previous_state_and_the_next_run_completes() {
         "-c",
         "SELECT status, ended_at IS NULL AS open FROM system.job_runs WHERE kind = 'job'",
     ]);
-    assert_eq!(killed, "status,open\nrunning,true\n", "the killed run stays visible as running");
+    assert_eq!(killed, "status,open\nabandoned,true\n", "the killed run shows as abandoned, with no end");
 
     let rerun = p.ok(&["job", "run", "customer_data_cleansing"]);
     assert!(rerun.contains("full (first run)"), "{rerun}");

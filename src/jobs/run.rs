@@ -26,15 +26,14 @@ use arrow::compute::kernels::boolean::{is_not_null, not};
 use arrow::compute::{CastOptions, cast_with_options, filter_record_batch, take};
 use arrow::datatypes::{DataType, SchemaRef};
 use chrono::Utc;
-use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Ident;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::{Job, WriteMode};
-use crate::catalog::state::{Change, NewPartition, TableLog, TableState, Transaction};
+use crate::catalog::state::{Change, NewPartition, PartitionState, TableLog, TableState, Transaction};
 use crate::catalog::table::TableDef;
 use crate::engine::table::{Pin, RegistryTable};
 use crate::engine::{EngineOptions, Overrides};
@@ -127,7 +126,9 @@ enum Plan {
 pub async fn run(project: &Project, job: &Job, options: &RunOptions) -> anyhow::Result<JobReport> {
     let run = Run::start(&project.warehouse, RunKind::Job, &job.name).await?;
     let run_id = run.id().to_string();
-    match execute(project, job, options, &run_id).await {
+    let result = execute(project, job, options, &run_id).await;
+    remove_staging(&project.warehouse, &run_id).await;
+    match result {
         Ok(report) => {
             let status = match report.mode {
                 Some(_) => RunStatus::Succeeded,
@@ -235,17 +236,18 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
         }
         None => None,
     };
-    // Writers for the job's result (held partitions, quarantine) or for a merged result.
+    // Writers for the job's result (staging held partitions, quarantine) or for a merged result.
     let writers = |hold: &BTreeSet<String>, with_quarantine: bool| {
         let output_def = output_def.clone();
         let quarantine =
             quarantine.as_ref().filter(|_| with_quarantine).map(|(def, _, reason)| (def.clone(), reason.clone()));
         let hold = hold.clone();
         let commit_id = txn.commit_id.clone();
+        let staging = staging_prefix(run_id);
         move |index: usize| Writers {
-            output: TableWriter::new(project, output_def.clone(), &commit_id, hold.clone(), index),
+            output: TableWriter::new(project, output_def.clone(), &commit_id, &staging, hold.clone(), index),
             quarantine: quarantine.as_ref().map(|(def, reason)| {
-                (TableWriter::new(project, def.clone(), &commit_id, BTreeSet::new(), index), reason.clone())
+                (TableWriter::new(project, def.clone(), &commit_id, &staging, BTreeSet::new(), index), reason.clone())
             }),
         }
     };
@@ -253,13 +255,10 @@ async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &st
     let started = std::time::Instant::now();
     let bar = crate::progress::rows(format!("job {}", job.name));
     let mut written = write_partitioned(streams, writers(&hold, true), &bar).await?;
-    let held: BTreeMap<String, Vec<RecordBatch>> =
-        written.iter_mut().flat_map(|w| std::mem::take(&mut w.output.held)).fold(BTreeMap::new(), |mut all, (k, b)| {
-            all.entry(k).or_insert_with(Vec::new).extend(b);
-            all
-        });
-    if !held.is_empty() {
-        let merged = merge(&ctx, job, &output_def, output_state.as_ref(), held, &project.warehouse).await?;
+    let staged: Vec<NewPartition> = written.iter_mut().flat_map(|w| std::mem::take(&mut w.output.staged)).collect();
+    if !staged.is_empty() {
+        let staged = staged_state(&output_def, &output_log, &txn.commit_id, staged);
+        let merged = merge(&ctx, job, &output_def, output_state.as_ref(), staged, &project.warehouse).await?;
         // The merged partitions were held back above, so their files are new names here; the
         // merge reads rows already checked, so it has no quarantine.
         written.extend(write_partitioned(merged, writers(&BTreeSet::new(), false), &bar).await?);
@@ -425,19 +424,19 @@ async fn write_stream(
     Ok(())
 }
 
-/// Merges held rows with the output's existing rows of the same partitions.
+/// Merges the staged rows with the output's existing rows of the same partitions.
 async fn merge(
     ctx: &SessionContext,
     job: &Job,
     def: &Arc<TableDef>,
     state: Option<&TableState>,
-    held: BTreeMap<String, Vec<RecordBatch>>,
+    staged: TableState,
     warehouse: &crate::warehouse::Warehouse,
 ) -> anyhow::Result<Vec<SendableRecordBatchStream>> {
-    let keys: BTreeSet<String> = held.keys().cloned().collect();
-    let batches: Vec<RecordBatch> = held.into_values().flatten().collect();
+    let keys: BTreeSet<String> = staged.partitions.keys().cloned().collect();
     let schema = def.table_schema();
-    ctx.register_table("__glaux_new", Arc::new(MemTable::try_new(schema.clone(), vec![batches])?))?;
+    let new = Pin { state: Some(staged), only: None };
+    ctx.register_table("__glaux_new", Arc::new(RegistryTable::pinned(def.clone(), warehouse, new)))?;
     let pin = Pin { state: state.cloned(), only: Some(keys) };
     ctx.register_table("__glaux_existing", Arc::new(RegistryTable::pinned(def.clone(), warehouse, pin)))?;
     let quote = |name: &str| Ident::with_quote('"', name).to_string();
@@ -457,7 +456,7 @@ async fn merge(
 
 /// Writes result rows into one table's partitions, one file per partition named by `index` (the
 /// result partition it writes), under the commit's prefix. Rows for partitions in `hold` are
-/// kept in memory for a merge instead.
+/// staged instead, in Parquet under the run's staging prefix, for a merge.
 struct TableWriter {
     def: Arc<TableDef>,
     log: TableLog,
@@ -465,9 +464,12 @@ struct TableWriter {
     commit_id: String,
     index: usize,
     hold: BTreeSet<String>,
-    held: BTreeMap<String, Vec<RecordBatch>>,
-    sinks: HashMap<Vec<String>, ParquetSink>,
+    /// Where held rows go, below the warehouse root.
+    staging: String,
+    /// Open files by partition values, and whether each is staged.
+    sinks: HashMap<Vec<String>, (ParquetSink, bool)>,
     finished: Vec<NewPartition>,
+    staged: Vec<NewPartition>,
 }
 
 impl TableWriter {
@@ -475,19 +477,21 @@ impl TableWriter {
         project: &Project,
         def: Arc<TableDef>,
         commit_id: &str,
+        staging: &str,
         hold: BTreeSet<String>,
         index: usize,
     ) -> TableWriter {
         TableWriter {
             log: project.log(&def),
+            staging: format!("{staging}/{}/", def.qualified_name()),
             def,
             warehouse: project.warehouse.clone(),
             commit_id: commit_id.to_string(),
             index,
             hold,
-            held: BTreeMap::new(),
             sinks: HashMap::new(),
             finished: Vec::new(),
+            staged: Vec::new(),
         }
     }
 
@@ -533,33 +537,39 @@ impl TableWriter {
             let columns: Vec<ArrayRef> =
                 table.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<_, _>>()?;
             let part = RecordBatch::try_new(table.schema(), columns)?;
-            let key = self.log.partition_key(&values);
-            if self.hold.contains(&key) {
-                self.held.entry(key).or_default().push(part);
-                continue;
-            }
             let file_part = part.project(&(0..file_columns).collect::<Vec<_>>())?;
             if !self.sinks.contains_key(&values) {
-                let path = format!("{}{}/{}/part-{:05}.parquet", self.def.location, key, self.commit_id, self.index);
+                let key = self.log.partition_key(&values);
+                let staged = self.hold.contains(&key);
+                let path = match staged {
+                    true => format!("{}{}/part-{:05}.parquet", self.staging, key, self.index),
+                    false => format!("{}{}/{}/part-{:05}.parquet", self.def.location, key, self.commit_id, self.index),
+                };
                 let path = path.replace("//", "/");
                 let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
-                self.sinks.insert(values.clone(), sink);
+                self.sinks.insert(values.clone(), (sink, staged));
             }
-            self.sinks.get_mut(&values).expect("inserted above").write(&file_part).await?;
+            self.sinks.get_mut(&values).expect("inserted above").0.write(&file_part).await?;
         }
         Ok(())
     }
 
-    /// Completes the files written so far (all at once: each is an upload) into `finished`.
+    /// Completes the files written so far (all at once: each is an upload) into `finished` and
+    /// `staged`.
     async fn finish(&mut self) -> anyhow::Result<()> {
         let sinks = std::mem::take(&mut self.sinks);
-        let files = futures::future::try_join_all(sinks.into_iter().map(|(values, sink)| async move {
+        let files = futures::future::try_join_all(sinks.into_iter().map(|(values, (sink, staged))| async move {
             let file = sink.finish().await?;
             let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
-            anyhow::Ok(NewPartition { values, location, files: vec![file] })
+            anyhow::Ok((NewPartition { values, location, files: vec![file] }, staged))
         }))
         .await?;
-        self.finished.extend(files);
+        for (partition, staged) in files {
+            match staged {
+                true => self.staged.push(partition),
+                false => self.finished.push(partition),
+            }
+        }
         Ok(())
     }
 }
@@ -595,4 +605,48 @@ fn group_rows(columns: &[ArrayRef]) -> anyhow::Result<Vec<(Vec<String>, Vec<u32>
         groups[group].1.push(row as u32);
     }
     Ok(groups)
+}
+
+/// Where a run stages rows for a merge, below the warehouse root (outside every table, so no
+/// reader sees them).
+fn staging_prefix(run_id: &str) -> String {
+    format!("{}/staging/{run_id}", crate::warehouse::STATE_PREFIX)
+}
+
+/// Deletes what a run staged. A failure is only logged: staged files are never read again.
+async fn remove_staging(warehouse: &crate::warehouse::Warehouse, run_id: &str) {
+    let prefix = warehouse.path(&staging_prefix(run_id));
+    let store = warehouse.store();
+    let paths = store.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
+    let removed: Result<Vec<_>, _> = store.delete_stream(paths).try_collect().await;
+    if let Err(error) = removed {
+        tracing::warn!(run = run_id, %error, "could not remove the run's staged files");
+    }
+}
+
+/// The staged partitions of the output as a snapshot the engine can scan.
+fn staged_state(def: &TableDef, log: &TableLog, commit_id: &str, staged: Vec<NewPartition>) -> TableState {
+    let mut partitions: BTreeMap<String, PartitionState> = BTreeMap::new();
+    for part in staged {
+        let key = log.partition_key(&part.values);
+        let entry = partitions.entry(key).or_insert_with(|| PartitionState {
+            values: part.values.clone(),
+            location: part.location.clone(),
+            files: Vec::new(),
+            version: 0,
+        });
+        entry.files.extend(part.files);
+    }
+    TableState {
+        format: crate::catalog::state::STATE_FORMAT,
+        table: def.qualified_name(),
+        version: 0,
+        commit_id: commit_id.to_string(),
+        committed_at: Utc::now(),
+        operation: "staged for a merge".into(),
+        partitions,
+        properties: BTreeMap::new(),
+        changed_partitions: BTreeSet::new(),
+        changed_properties: BTreeSet::new(),
+    }
 }

@@ -622,6 +622,15 @@ async fn remove_staging(warehouse: &crate::warehouse::Warehouse, run_id: &str) {
     if let Err(error) = removed {
         tracing::warn!(run = run_id, %error, "could not remove the run's staged files");
     }
+    // A local store leaves the emptied directories behind.
+    if let Ok(root) = warehouse.url().to_file_path().map(|root| root.join(staging_prefix(run_id))) {
+        match std::fs::remove_dir_all(&root) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(run = run_id, %error, "could not remove {}", root.display());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The staged partitions of the output as a snapshot the engine can scan.

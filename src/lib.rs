@@ -12,8 +12,8 @@
 //! - [`catalog`]: table definitions (Glue `TableInput` files), types, names, and the commit log
 //!   that holds each table's partitions.
 //! - [`demo`]: deterministic dirty CRM exports for demos, tests and benchmarks.
-//! - [`engine`]: the DataFusion session over the registry (and the `system` database), and the
-//!   one execution path.
+//! - [`engine`]: the DataFusion session over the registry (and the `system` database), the one
+//!   execution path, and a streaming `row_number()` for sorted input.
 //! - [`glue`]: sync with the AWS Glue Data Catalog (push, pull, automatic push after commits).
 //! - [`repl`]: the interactive SQL shell.
 //! - [`ingest`]: writing files into tables through the commit protocol, with row-level rejects.

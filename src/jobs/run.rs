@@ -127,7 +127,11 @@ pub async fn run(project: &Project, job: &Job, options: &RunOptions) -> anyhow::
     let run = Run::start(&project.warehouse, RunKind::Job, &job.name).await?;
     let run_id = run.id().to_string();
     let result = execute(project, job, options, &run_id).await;
-    remove_staging(&project.warehouse, &run_id).await;
+    // Only a merge that did work can have staged rows.
+    let up_to_date = matches!(&result, Ok(report) if report.mode.is_none());
+    if job.write_mode == WriteMode::Merge && !up_to_date {
+        remove_staging(&project.warehouse, &run_id).await;
+    }
     match result {
         Ok(report) => {
             let status = match report.mode {
@@ -297,18 +301,7 @@ async fn commit_output(
     mut txn: Transaction,
     counts: &mut RunCounts,
 ) -> anyhow::Result<u64> {
-    let mut by_values: BTreeMap<Vec<String>, NewPartition> = BTreeMap::new();
-    for writer in writers {
-        for partition in writer.finished {
-            match by_values.entry(partition.values.clone()) {
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(partition);
-                }
-                std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().files.extend(partition.files),
-            }
-        }
-    }
-    let partitions: Vec<NewPartition> = by_values.into_values().collect();
+    let partitions = combine(writers.into_iter().flat_map(|w| w.finished));
     let files = || partitions.iter().flat_map(|p| &p.files);
     let rows = files().map(|f| f.rows).sum();
     counts.bytes_written += files().map(|f| f.size).sum::<u64>();
@@ -635,17 +628,13 @@ async fn remove_staging(warehouse: &crate::warehouse::Warehouse, run_id: &str) {
 
 /// The staged partitions of the output as a snapshot the engine can scan.
 fn staged_state(def: &TableDef, log: &TableLog, commit_id: &str, staged: Vec<NewPartition>) -> TableState {
-    let mut partitions: BTreeMap<String, PartitionState> = BTreeMap::new();
-    for part in staged {
-        let key = log.partition_key(&part.values);
-        let entry = partitions.entry(key).or_insert_with(|| PartitionState {
-            values: part.values.clone(),
-            location: part.location.clone(),
-            files: Vec::new(),
-            version: 0,
-        });
-        entry.files.extend(part.files);
-    }
+    let partitions = combine(staged)
+        .into_iter()
+        .map(|p| {
+            let key = log.partition_key(&p.values);
+            (key, PartitionState { values: p.values, location: p.location, files: p.files, version: 0 })
+        })
+        .collect();
     TableState {
         format: crate::catalog::state::STATE_FORMAT,
         table: def.qualified_name(),
@@ -658,4 +647,19 @@ fn staged_state(def: &TableDef, log: &TableLog, commit_id: &str, staged: Vec<New
         changed_partitions: BTreeSet::new(),
         changed_properties: BTreeSet::new(),
     }
+}
+
+/// One partition per set of values, holding the files every writer wrote for it (the writers of
+/// different result partitions write the same table partitions into one directory).
+fn combine(partitions: impl IntoIterator<Item = NewPartition>) -> Vec<NewPartition> {
+    let mut by_values: BTreeMap<Vec<String>, NewPartition> = BTreeMap::new();
+    for partition in partitions {
+        match by_values.get_mut(&partition.values) {
+            Some(known) => known.files.extend(partition.files),
+            None => {
+                by_values.insert(partition.values.clone(), partition);
+            }
+        }
+    }
+    by_values.into_values().collect()
 }

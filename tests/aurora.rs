@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::{TestProject, glaux_bin, stderr};
 
 fn fixtures() -> PathBuf {
-    crate::support::repo_root().join("../shared/fixtures")
+    crate::support::repo_root().join("tests/fixtures")
 }
 
 /// `glaux logs parse --format json` of `files`.
@@ -170,20 +170,20 @@ fn postgres_fixtures_agree_with_pgbadger() {
     }
 }
 
-/// Logs written by real MariaDB and PostgreSQL servers (`../shared/tools/gen-real-logs.sh`),
-/// generated once per test run.
+/// Logs written by real MariaDB and PostgreSQL servers (`tests/gen_real_logs.py`), generated
+/// once per test run.
 fn real_logs() -> &'static Path {
     static LOGS: OnceLock<PathBuf> = OnceLock::new();
     LOGS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        let output = Command::new("bash")
-            .arg(crate::support::repo_root().join("../shared/tools/gen-real-logs.sh"))
+        let output = Command::new("python3")
+            .arg(crate::support::repo_root().join("tests/gen_real_logs.py"))
             .arg(&dir)
             .output()
-            .expect("run gen-real-logs.sh");
+            .expect("run tests/gen_real_logs.py");
         assert!(
             output.status.success(),
-            "gen-real-logs.sh failed (needs root and the Debian packages mariadb-server and postgresql): {}",
+            "tests/gen_real_logs.py failed (needs root and the Debian packages mariadb-server and postgresql): {}",
             stderr(&output)
         );
         dir

@@ -2,7 +2,7 @@
 """Benchmark (not a test): glaux's log parsers beside pt-query-digest and pgBadger.
 
 Builds logs of at least --size-mb MB per kind by repeating logs written by real MariaDB and
-PostgreSQL servers (../shared/tools/gen-real-logs.sh), then, in one run on the same files:
+PostgreSQL servers (tests/gen_real_logs.py), then, in one run on the same files:
 
 - parse throughput per core of `glaux logs parse` (single-threaded) for every kind;
 - pt-query-digest on the slow and general logs, pgBadger (-j 1) on the PostgreSQL log, with the
@@ -22,14 +22,14 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GEN = os.path.join(HERE, "..", "..", "shared", "tools", "gen-real-logs.sh")
+GEN = os.path.join(HERE, "gen_real_logs.py")
 PREFIX = "%t:%r:%u@%d:[%p]:"
 
 
 def build_inputs(work, size_mb):
     real = os.path.join(work, "real")
     if not os.path.isdir(real):
-        subprocess.run(["bash", GEN, real, "2"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, GEN, real, "--scale", "2"], check=True, stdout=subprocess.DEVNULL)
     pg = os.listdir(os.path.join(real, "postgres"))[0]
     sources = {
         "slow": os.path.join(real, "mysql", "mysql-slowquery.log"),

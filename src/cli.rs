@@ -1,13 +1,15 @@
 //! Command-line arguments: the clap definitions, whose doc comments are the `--help` text.
 //!
-//! Arguments are parsed here and converted once into typed options ([`crate::config::Overrides`],
-//! [`crate::engine::exec::PrintOptions`], …); nothing past [`crate::run`] sees raw arguments.
+//! Arguments are parsed and checked here, once, into typed values (sizes, durations, log kinds,
+//! formats), so a bad value is reported as the flag it came from; [`crate::commands`] turns
+//! them into the typed options of the layers below, which never see raw arguments.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::exec::OutputFormat;
+use crate::logs::LogKind;
 
 /// glaux: the AWS Glue + Athena workflow on one machine.
 ///
@@ -162,17 +164,17 @@ pub enum IngestCommand {
         #[arg(long, value_name = "NAME", conflicts_with = "dir")]
         source: Option<String>,
         /// Files last written within this lookback: 30m, 12h, 7d, 2w [default: the source's, or 7d]
-        #[arg(long, value_name = "DURATION")]
-        since: Option<String>,
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        since: Option<chrono::Duration>,
         /// A log directory to read instead of the configured sources (needs --instance)
         #[arg(long, value_name = "PATH", requires = "instance")]
         dir: Option<PathBuf>,
         /// Instance name the --dir logs are filed under
         #[arg(long, value_name = "NAME")]
         instance: Option<String>,
-        /// Only these log kinds: error, slow, general, audit, postgres (repeatable)
-        #[arg(long = "kind", value_name = "KIND")]
-        kinds: Vec<String>,
+        /// Only these log kinds (repeatable)
+        #[arg(long = "kind", value_name = "KIND", value_enum)]
+        kinds: Vec<LogKindArg>,
         /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
         #[arg(long, value_name = "PREFIX")]
         log_line_prefix: Option<String>,
@@ -191,6 +193,33 @@ pub enum SummaryFormat {
     Json,
 }
 
+/// A kind of database log, as `--kind` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogKindArg {
+    /// MySQL / MariaDB error log
+    Error,
+    /// Slow query log
+    Slow,
+    /// General query log
+    General,
+    /// Aurora advanced audit or MariaDB server_audit log
+    Audit,
+    /// PostgreSQL stderr log
+    Postgres,
+}
+
+impl From<LogKindArg> for LogKind {
+    fn from(kind: LogKindArg) -> LogKind {
+        match kind {
+            LogKindArg::Error => LogKind::Error,
+            LogKindArg::Slow => LogKind::Slow,
+            LogKindArg::General => LogKind::General,
+            LogKindArg::Audit => LogKind::Audit,
+            LogKindArg::Postgres => LogKind::Postgres,
+        }
+    }
+}
+
 /// `glaux logs ...`.
 #[derive(Debug, Subcommand)]
 pub enum LogsCommand {
@@ -199,9 +228,9 @@ pub enum LogsCommand {
         /// Log files
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Log kind: error, slow, general, audit, postgres [default: from the name, else the content]
-        #[arg(long, value_name = "KIND")]
-        kind: Option<String>,
+        /// Log kind [default: from the name, else the content]
+        #[arg(long, value_name = "KIND", value_enum)]
+        kind: Option<LogKindArg>,
         /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
         #[arg(long, value_name = "PREFIX")]
         log_line_prefix: Option<String>,
@@ -266,6 +295,11 @@ pub struct InitArgs {
     pub dir: PathBuf,
 }
 
+/// Parses a lookback such as `30m`, `12h`, `7d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    crate::config::parse_duration(text).map_err(|reason| format!("`{text}`: {reason}"))
+}
+
 /// Parses `512M`, `4G`, `1.5GiB`, `1000000` into bytes.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim();
@@ -303,5 +337,17 @@ mod tests {
         assert_eq!(parse_size("100").unwrap(), 100);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("4X").is_err());
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_as_its_flag() {
+        let error = Cli::try_parse_from(["glaux", "ingest", "aurora", "--since", "7x"]).unwrap_err().to_string();
+        assert!(error.contains("--since"), "{error}");
+        assert!(error.contains("use a unit of m, h, d or w"), "{error}");
+        let error = Cli::try_parse_from(["glaux", "logs", "parse", "--kind", "slo", "f"]).unwrap_err().to_string();
+        assert!(error.contains("--kind") && error.contains("slow"), "{error}");
+        let parsed = Cli::try_parse_from(["glaux", "ingest", "aurora", "--since", "12h", "--kind", "slow"]).unwrap();
+        let Some(Command::Ingest(IngestCommand::Aurora { since, kinds, .. })) = parsed.command else { panic!() };
+        assert_eq!((since, kinds), (Some(chrono::Duration::hours(12)), vec![LogKindArg::Slow]));
     }
 }

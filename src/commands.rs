@@ -1,107 +1,54 @@
-//! What each subcommand does: typed options in, printed output and a result out.
+//! What each subcommand does: the typed arguments of [`crate::cli`] turned into the options of
+//! the layers below, the work handed to the pipeline or the domain, and the result printed.
+//! Results go to standard output, progress and advice to standard error.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
-use anyhow::Context;
-
-use crate::catalog::Registry;
+use crate::catalog::CatalogError;
+use crate::catalog::table::TableDef;
 use crate::cli::{
-    CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, SqlArgs, SummaryFormat,
+    CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, RunArgs, SqlArgs, SummaryFormat,
 };
 use crate::config::Overrides;
 use crate::engine::EngineOptions;
 use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
-use crate::project::{self, Project};
-use crate::repl;
+use crate::error::{Context, Result, UsageError};
+use crate::jobs::Job;
+use crate::jobs::execute::JobOptions;
+use crate::logs::LogKind;
+use crate::logs::ingest::Report as LogReport;
+use crate::logs::inspect::{InspectError, summarise_files};
+use crate::logs::parse::postgres::{Prefix, RDS_PREFIX};
+use crate::logs::request::Request;
+use crate::pipeline;
+use crate::project::Project;
 
-/// A mistake in how glaux was called (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// The reason a job report gives for a run recomputed in full on request.
+const FULL_FLAG: &str = "--full";
 
 /// Runs the command the arguments name.
-pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+pub async fn dispatch(cli: Cli) -> Result<()> {
     let overrides = Overrides { project: cli.project, warehouse: cli.warehouse };
+    // Commands that need no project, or only a part of it.
     let command = match cli.command {
-        Some(Command::Init(args)) => {
-            project::init(&args.dir)?;
-            eprintln!(
-                "created a glaux project in {}; try `glaux --project {} run`",
-                args.dir.display(),
-                args.dir.display()
-            );
-            return Ok(());
-        }
-        Some(Command::Demo(DemoCommand::Generate { customers, seed, out })) => {
-            let project = overrides.project.clone().unwrap_or_else(|| ".".into());
-            let out = out.unwrap_or_else(|| crate::demo::default_out(&project));
-            let report = crate::demo::generate(&crate::demo::GenerateOptions { customers, seed, out })
-                .context("cannot write the demo exports")?;
-            for (file, rows) in report.files.iter().zip(&report.rows) {
-                println!("{}: {rows} rows", file.display());
-            }
-            return Ok(());
-        }
-        Some(Command::Logs(LogsCommand::Parse { files, kind, log_line_prefix, format })) => {
-            let mut stdout = std::io::stdout();
-            return crate::aurora::inspect::parse_files(
-                &files,
-                kind.as_deref(),
-                log_line_prefix.as_deref(),
-                format,
-                &mut stdout,
-            );
+        Some(Command::Init(args)) => return init(&args.dir),
+        Some(Command::Demo(command)) => return demo(&overrides, command),
+        Some(Command::Logs(command)) => return logs(command),
+        Some(Command::Catalog(CatalogCommand::Validate)) => {
+            return validate(&Project::open_without_registry(&overrides)?);
         }
         other => other,
     };
-    let project = match &command {
-        Some(Command::Catalog(CatalogCommand::Validate)) => Project::open_without_registry(&overrides)?,
-        _ => Project::open(&overrides)?,
-    };
+    let project = Project::open(&overrides)?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout());
     match command {
         None => sql(&project, SqlArgs::default(), &mut stdout).await,
         Some(Command::Sql(args)) => sql(&project, args, &mut stdout).await,
         Some(Command::Catalog(command)) => catalog(&project, command, &mut stdout).await,
-        Some(Command::Ingest(IngestCommand::Csv { paths, table, date, force })) => {
-            let def = project.table(&table)?;
-            let inputs = crate::ingest::source::resolve(&paths, "csv", &project.settings.warehouse).await?;
-            let (run_id, report) = project::ingest(&project, def, &inputs, date, force).await?;
-            writeln!(stdout, "{}", project::describe_load(&def.qualified_name(), &report))?;
-            if report.rows_rejected > 0 {
-                eprintln!(
-                    "{} row(s) rejected; see them with: glaux sql -c \"SELECT * FROM system.ingest_rejects WHERE run_id = '{run_id}'\"",
-                    report.rows_rejected
-                );
-            }
-            Ok(())
-        }
-        Some(Command::Ingest(IngestCommand::Aurora {
-            source,
-            since,
-            dir,
-            instance,
-            kinds,
-            log_line_prefix,
-            format,
-        })) => {
-            let request = crate::aurora::run::Request { source, since, dir, instance, kinds, log_line_prefix };
-            let (run_id, report) = crate::aurora::run::run(&project, &request).await?;
-            match format {
-                SummaryFormat::Text => writeln!(stdout, "{}", crate::aurora::run::describe(&report))?,
-                SummaryFormat::Json => writeln!(stdout, "{}", serde_json::to_string(&report)?)?,
-            }
-            if report.rejects > 0 {
-                eprintln!(
-                    "{} line(s) rejected; see them with: glaux sql -c \"SELECT * FROM aurora_logs.rejects WHERE run_id = '{run_id}'\"",
-                    report.rejects
-                );
-            }
-            Ok(())
-        }
+        Some(Command::Ingest(command)) => ingest(&project, command, &mut stdout).await,
         Some(Command::Job(command)) => job(&project, command, &mut stdout).await,
-        Some(Command::Run(args)) => project::run_pipeline(&project, args.format, args.full, &mut stdout).await,
+        Some(Command::Run(args)) => run(&project, args, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -110,13 +57,62 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `glaux init`.
+fn init(dir: &Path) -> Result<()> {
+    crate::scaffold::init(dir)?;
+    eprintln!("created a glaux project in {}; try `glaux --project {} run`", dir.display(), dir.display());
+    Ok(())
+}
+
+/// `glaux demo generate`.
+fn demo(overrides: &Overrides, command: DemoCommand) -> Result<()> {
+    let DemoCommand::Generate { customers, seed, out } = command;
+    let project = overrides.project.clone().unwrap_or_else(|| ".".into());
+    let out = out.unwrap_or_else(|| crate::demo::default_out(&project));
+    let report = crate::demo::generate(&crate::demo::GenerateOptions { customers, seed, out })
+        .context("cannot write the demo exports")?;
+    for (file, rows) in report.files.iter().zip(&report.rows) {
+        println!("{}: {rows} rows", file.display());
+    }
+    Ok(())
+}
+
+/// `glaux logs parse`.
+fn logs(command: LogsCommand) -> Result<()> {
+    let LogsCommand::Parse { files, kind, log_line_prefix, format } = command;
+    let prefix = prefix(log_line_prefix.as_deref())?;
+    let summaries = summarise_files(&files, kind.map(LogKind::from), &prefix).map_err(|e| match e {
+        InspectError::UnknownKind { path } => {
+            UsageError(format!("{}: log kind not recognised from its name or first lines; pass --kind", path.display()))
+                .into()
+        }
+        other => crate::error::Error::from(other),
+    })?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summaries)?)?,
+        SummaryFormat::Text => {
+            for line in summaries.iter().flat_map(|s| s.describe()) {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The PostgreSQL `log_line_prefix` given by `--log-line-prefix`, RDS's by default.
+fn prefix(given: Option<&str>) -> Result<Prefix> {
+    let text = given.unwrap_or(RDS_PREFIX);
+    Ok(Prefix::compile(text).map_err(|e| UsageError(format!("--log-line-prefix: {e}")))?)
+}
+
 /// `glaux sql`: -c and -f in order, else the REPL on a terminal, else standard input.
-async fn sql(project: &Project, args: SqlArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+async fn sql(project: &Project, args: SqlArgs, out: &mut dyn Write) -> Result<()> {
     let ctx = project.session(&EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() })?;
     let options = PrintOptions { format: args.format, timing: args.timing };
     if args.commands.is_empty() && args.files.is_empty() {
         if std::io::stdin().is_terminal() {
-            return repl::run(&ctx, project, options).await;
+            return crate::repl::interact(&ctx, project, options).await;
         }
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("cannot read SQL from standard input")?;
@@ -134,44 +130,151 @@ async fn sql(project: &Project, args: SqlArgs, out: &mut dyn Write) -> anyhow::R
 }
 
 /// Reads a SQL file named by the user; a missing file is a usage error.
-pub fn read_sql_file(path: &Path) -> anyhow::Result<String> {
+pub fn read_sql_file(path: &Path) -> Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read SQL file {}: {e}", path.display())).into())
 }
 
-async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+/// `glaux ingest csv` and `glaux ingest aurora`.
+async fn ingest(project: &Project, command: IngestCommand, out: &mut dyn Write) -> Result<()> {
+    match command {
+        IngestCommand::Csv { paths, table, date, force } => {
+            let def = project.catalog.table(&table)?;
+            let inputs = crate::ingest::source::resolve(&paths, "csv", &project.settings.warehouse).await?;
+            let (run_id, report) = pipeline::load_csv(project, def, &inputs, date, force).await?;
+            writeln!(out, "{}", pipeline::describe_load(&def.qualified_name(), &report))?;
+            if report.rows_rejected > 0 {
+                eprintln!(
+                    "{} row(s) rejected; see them with: glaux sql -c \"SELECT * FROM system.ingest_rejects WHERE run_id = '{run_id}'\"",
+                    report.rows_rejected
+                );
+            }
+        }
+        IngestCommand::Aurora { source, since, dir, instance, kinds, log_line_prefix, format } => {
+            let dir = match (dir, instance) {
+                (Some(dir), Some(instance)) => Some((dir, instance)),
+                (Some(_), None) => {
+                    return Err(UsageError(
+                        "--dir needs --instance NAME: the instance its logs are filed under".into(),
+                    )
+                    .into());
+                }
+                (None, _) => None,
+            };
+            if dir.is_none() && source.is_none() && project.settings.log_sources.is_empty() {
+                let advice = "no log sources: add [[aurora.sources]] to glaux.toml, or pass --dir PATH --instance NAME";
+                return Err(UsageError(advice.into()).into());
+            }
+            let kinds = kinds.into_iter().map(LogKind::from).collect();
+            let request = Request { source, since, dir, kinds, log_line_prefix };
+            let (run_id, report) = pipeline::ingest_logs(project, &request).await?;
+            match format {
+                SummaryFormat::Text => writeln!(out, "{}", describe_logs(&report))?,
+                SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+            }
+            if report.rejects > 0 {
+                eprintln!(
+                    "{} line(s) rejected; see them with: glaux sql -c \"SELECT * FROM aurora_logs.rejects WHERE run_id = '{run_id}'\"",
+                    report.rejects
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The summary `glaux ingest aurora` prints.
+fn describe_logs(report: &LogReport) -> String {
+    let mut lines = Vec::new();
+    if report.files == 0 {
+        lines.push(format!("aurora logs: nothing new ({} file(s) unchanged)", report.unchanged));
+    } else {
+        lines.push(format!(
+            "aurora logs: {} file(s) read, {} bytes; {} unchanged; {} line(s) rejected",
+            report.files, report.bytes, report.unchanged, report.rejects
+        ));
+        for (table, rows) in &report.rows {
+            lines.push(format!("  {table}: {rows} row(s)"));
+        }
+    }
+    for name in &report.restarted {
+        lines.push(format!("  {name}: rotated or replaced; read from the start"));
+    }
+    for name in &report.vanished {
+        lines.push(format!("  {name}: disappeared while being read (rotated); what was read is kept"));
+    }
+    for (name, reason) in &report.skipped {
+        lines.push(format!("  {name}: skipped: {reason}"));
+    }
+    if report.too_old > 0 {
+        lines.push(format!("  {} file(s) last written before the lookback not read (see --since)", report.too_old));
+    }
+    if report.overlapping_pages > 0 {
+        lines.push(format!(
+            "  {} RDS page(s) repeated bytes already read; the repeats were dropped",
+            report.overlapping_pages
+        ));
+    }
+    if report.truncated_lines > 0 {
+        lines.push(format!("  {} line(s) over 1 MB were cut by RDS", report.truncated_lines));
+    }
+    lines.join("\n")
+}
+
+/// `glaux run`.
+async fn run(project: &Project, args: RunArgs, out: &mut dyn Write) -> Result<()> {
+    let full = args.full.then(|| FULL_FLAG.to_string());
+    let summary = pipeline::run(project, full, &|line| eprintln!("{line}")).await?;
+    print_batch(summary, args.format, out).await?;
+    Ok(())
+}
+
+/// `glaux catalog validate`: every definition file checked, every problem reported.
+fn validate(project: &Project) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let (registry, errors) =
+        crate::catalog::Registry::load_all(&project.settings.catalog_dir(), project.catalog.warehouse.url());
+    for error in &errors {
+        eprintln!("glaux: {error}");
+        if let CatalogError::Definition { problems, .. } = error {
+            for problem in problems.iter().skip(1) {
+                eprintln!("glaux:   also {problem}");
+            }
+        }
+    }
+    let good = registry.tables().count();
+    writeln!(out, "{good} table definition(s) valid, {} invalid", errors.len())?;
+    out.flush()?;
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(UsageError(format!("{} definition file(s) have problems", errors.len())).into()),
+    }
+}
+
+async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write) -> Result<()> {
     match command {
         CatalogCommand::List { format } => {
-            let batch = project::table_listing(project).await?;
+            let batch = project.catalog.summary().await?;
             print_batch(batch, format, out).await?;
         }
         CatalogCommand::Show { table } => {
-            let def = project.table(&table)?;
+            let def = project.catalog.table(&table)?;
             serde_json::to_writer_pretty(&mut *out, &def.input)?;
             writeln!(out)?;
-            match project.log(def).latest().await? {
-                Some(state) => eprintln!(
-                    "{}: version {} committed {} by {}; {} partition(s), {} rows, {} bytes at {}",
-                    def.qualified_name(),
-                    state.version,
-                    state.committed_at.to_rfc3339(),
-                    state.operation,
-                    state.partitions.len(),
-                    state.partitions.values().map(|p| p.rows()).sum::<u64>(),
-                    state.partitions.values().map(|p| p.bytes()).sum::<u64>(),
-                    project.warehouse.absolute_url(&def.location),
-                ),
-                None => eprintln!("{}: no data committed yet", def.qualified_name()),
-            }
+            eprintln!("{}", describe_state(project, def).await?);
         }
         CatalogCommand::Push { tables, dry_run, prune } => {
-            let defs: Vec<&crate::catalog::table::TableDef> = match tables.is_empty() {
-                true => project.registry.tables().map(|t| t.as_ref()).collect(),
-                false => tables.iter().map(|t| project.table(t).map(|d| d.as_ref())).collect::<anyhow::Result<_>>()?,
+            let catalog = &project.catalog;
+            let defs: Vec<&TableDef> = match tables.is_empty() {
+                true => catalog.registry.tables().map(|t| t.as_ref()).collect(),
+                false => tables.iter().map(|t| catalog.table(t).map(|d| d.as_ref())).collect::<Result<_, _>>()?,
             };
             let client = crate::glue::connect().await;
-            let plan = crate::glue::plan_push(&client, project, &defs, prune).await?;
+            let plan = crate::glue::plan_push(&client, catalog, &defs, prune).await?;
             write!(out, "{plan}")?;
+            if !plan.kept.is_empty() {
+                writeln!(out, "{} table(s) kept in Glue; --prune deletes them", plan.kept.len())?;
+            }
             if plan.is_empty() {
                 writeln!(out, "Glue already matches the registry; nothing to change")?;
             } else if dry_run {
@@ -183,7 +286,7 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
         }
         CatalogCommand::Pull { databases } => {
             let client = crate::glue::connect().await;
-            let report = crate::glue::pull::pull(&client, project, &databases).await?;
+            let report = crate::glue::pull::pull(&client, &project.catalog, &databases).await?;
             for table in &report.imported {
                 writeln!(out, "imported {table}")?;
             }
@@ -192,28 +295,30 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
             }
             writeln!(out, "{} table(s) imported, {} object(s) skipped", report.imported.len(), report.skipped.len())?;
         }
-        CatalogCommand::Validate => {
-            let (registry, errors) = Registry::load_all(&project.settings.catalog_dir(), project.warehouse.url());
-            for error in &errors {
-                eprintln!("glaux: {error}");
-                if let crate::catalog::CatalogError::Definition { problems, .. } = error {
-                    for problem in problems.iter().skip(1) {
-                        eprintln!("glaux:   also {problem}");
-                    }
-                }
-            }
-            let good = registry.tables().count();
-            writeln!(out, "{good} table definition(s) valid, {} invalid", errors.len())?;
-            if !errors.is_empty() {
-                out.flush()?;
-                return Err(UsageError(format!("{} definition file(s) have problems", errors.len())).into());
-            }
-        }
+        CatalogCommand::Validate => unreachable!("handled before the registry is loaded"),
     }
     Ok(())
 }
 
-async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+/// One line on a table's newest commit, for `glaux catalog show`.
+async fn describe_state(project: &Project, def: &TableDef) -> Result<String> {
+    let name = def.qualified_name();
+    Ok(match project.catalog.log(def).latest().await? {
+        Some(state) => format!(
+            "{name}: version {} committed {} by {}; {} partition(s), {} rows, {} bytes at {}",
+            state.version,
+            state.committed_at.to_rfc3339(),
+            state.operation,
+            state.partitions.len(),
+            state.partitions.values().map(|p| p.rows()).sum::<u64>(),
+            state.partitions.values().map(|p| p.bytes()).sum::<u64>(),
+            project.catalog.warehouse.absolute_url(&def.location),
+        ),
+        None => format!("{name}: no data committed yet"),
+    })
+}
+
+async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> Result<()> {
     match command {
         JobCommand::List { format } => {
             let jobs = project.jobs()?;
@@ -221,24 +326,16 @@ async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> any
         }
         JobCommand::Run { names, all, full, memory_limit } => {
             let jobs = project.jobs()?;
-            let chosen: Vec<&crate::jobs::Job> = match all {
+            let chosen = match all {
                 true => crate::jobs::order(&jobs)?,
-                false => names
-                    .iter()
-                    .map(|name| {
-                        jobs.iter().find(|j| &j.name == name).ok_or_else(|| {
-                            let known: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
-                            UsageError(format!("no job named {name} in sql/; the jobs are: {}", known.join(", ")))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
+                false => names.iter().map(|name| find_job(&jobs, name)).collect::<Result<_>>()?,
             };
-            let options = crate::jobs::run::RunOptions {
-                full,
+            let options = JobOptions {
+                full: full.then(|| FULL_FLAG.to_string()),
                 engine: EngineOptions { memory_limit, ..EngineOptions::default() },
             };
             for job in chosen {
-                let report = crate::jobs::run::run(project, job, &options).await?;
+                let report = pipeline::run_job(project, job, &options).await?;
                 writeln!(out, "{}", report.describe())?;
                 out.flush()?;
             }
@@ -260,4 +357,12 @@ async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> any
         }
     }
     Ok(())
+}
+
+/// The job named `name`; an unknown name is a usage error listing the jobs.
+fn find_job<'a>(jobs: &'a [Job], name: &str) -> Result<&'a Job> {
+    jobs.iter().find(|j| j.name == name).ok_or_else(|| {
+        let known: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        UsageError(format!("no job named {name} in sql/; the jobs are: {}", known.join(", "))).into()
+    })
 }

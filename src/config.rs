@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::error::{Categorize, Category};
+
 /// Name of the project configuration file.
 pub const CONFIG_FILE: &str = "glaux.toml";
 
@@ -50,6 +52,13 @@ pub enum ConfigError {
         /// the directory
         path: PathBuf,
     },
+}
+
+impl Categorize for ConfigError {
+    fn category(&self) -> Category {
+        // An unreadable glaux.toml is a configuration problem too: the user fixes the file.
+        Category::Usage
+    }
 }
 
 /// The contents of `glaux.toml`. Unknown keys are errors.
@@ -251,16 +260,24 @@ impl Settings {
 
 /// A lookback such as `7d`, `12h`, `30m` or `2w`.
 pub fn parse_lookback(name: &str, text: &str) -> Result<chrono::Duration, ConfigError> {
-    let bad = |reason: &str| ConfigError::BadValue { name: name.into(), value: text.into(), reason: reason.into() };
+    parse_duration(text).map_err(|reason| ConfigError::BadValue {
+        name: name.into(),
+        value: text.into(),
+        reason: reason.into(),
+    })
+}
+
+/// Parses a duration such as `30m`, `12h`, `7d` or `2w`; the error says what to write instead.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, &'static str> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| bad("add a unit: m, h, d or w (7d)"))?;
-    let number: i64 = text[..split].parse().map_err(|_| bad("start with a whole number (7d)"))?;
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or("add a unit: m, h, d or w (7d)")?;
+    let number: i64 = text[..split].parse().map_err(|_| "start with a whole number (7d)")?;
     let duration = match &text[split..] {
         "m" => chrono::Duration::minutes(number),
         "h" => chrono::Duration::hours(number),
         "d" => chrono::Duration::days(number),
         "w" => chrono::Duration::weeks(number),
-        _ => return Err(bad("use a unit of m, h, d or w (7d)")),
+        _ => return Err("use a unit of m, h, d or w (7d)"),
     };
     Ok(duration)
 }

@@ -1,6 +1,7 @@
 //! Run history: one record per job run and per ingest, kept in the warehouse.
 //!
-//! A run writes `_glaux/runs/<run-id>.json` when it starts (status `running`) and rewrites it
+//! [`record`] wraps a unit of work: it records the start, runs the work with the run's id, and
+//! records how it ended, so the work itself knows nothing of the history. A run writes `_glaux/runs/<run-id>.json` when it starts (status `running`) and rewrites it
 //! when it ends (`succeeded`, `up_to_date`, `failed`). A run that was killed has no end: it is
 //! shown as `abandoned` when its process, recorded at the start (host, pid and the process's
 //! start time, on Linux), is gone from this host, and as `running` when that cannot be known
@@ -17,7 +18,86 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::state::{CommitError, get_optional, new_commit_id};
+use crate::error::{Categorize, Category, Error};
 use crate::warehouse::Warehouse;
+
+/// Why the run history could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The store failed.
+    #[error("run history {path}: {source}")]
+    Store {
+        /// the record
+        path: String,
+        /// what the store said
+        source: object_store::Error,
+    },
+    /// A record is not what glaux wrote.
+    #[error("run record {path} is corrupt: {reason}; remove it (it only describes a past run)")]
+    Corrupt {
+        /// the record
+        path: String,
+        /// what is wrong
+        reason: String,
+    },
+}
+
+impl Categorize for HistoryError {
+    fn category(&self) -> Category {
+        match self {
+            HistoryError::Store { .. } => Category::Io,
+            HistoryError::Corrupt { .. } => Category::Data,
+        }
+    }
+}
+
+impl From<CommitError> for HistoryError {
+    fn from(error: CommitError) -> HistoryError {
+        match error {
+            CommitError::Store { path, source } => HistoryError::Store { path, source },
+            other => HistoryError::Corrupt { path: String::new(), reason: other.to_string() },
+        }
+    }
+}
+
+/// A unit of work to record: what it is, and the inputs to name if it fails.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// Job or ingest.
+    pub kind: RunKind,
+    /// The job's name, or what an ingest loads.
+    pub name: String,
+    /// Inputs known before the work starts (files to load), recorded if it fails.
+    pub inputs: Vec<String>,
+}
+
+/// Runs `work` as a recorded run: the start is recorded before `work` is given the run's id,
+/// and the end after it returns, with the status and counts `outcome` reads from its result,
+/// or the error on one line. Returns the run id with the result.
+pub async fn record<T, Fut>(
+    warehouse: &Warehouse,
+    unit: Unit,
+    work: impl FnOnce(String) -> Fut,
+    outcome: impl FnOnce(&T) -> (RunStatus, RunCounts),
+) -> Result<(String, T), Error>
+where
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let run = Run::start(warehouse, unit.kind, &unit.name).await?;
+    let run_id = run.id().to_string();
+    match work(run_id.clone()).await {
+        Ok(result) => {
+            let (status, counts) = outcome(&result);
+            run.finish(status, counts, None).await;
+            Ok((run_id, result))
+        }
+        Err(error) => {
+            let counts = RunCounts { inputs: unit.inputs, ..RunCounts::default() };
+            run.finish(RunStatus::Failed, counts, Some(error.line())).await;
+            Err(error)
+        }
+    }
+}
 
 /// What kind of work a run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,14 +220,14 @@ pub struct RunCounts {
 
 /// A run in progress; [`Run::finish`] records its end.
 #[derive(Debug)]
-pub struct Run {
+struct Run {
     warehouse: Warehouse,
     record: RunRecord,
 }
 
 impl Run {
     /// Records the start of a run.
-    pub async fn start(warehouse: &Warehouse, kind: RunKind, name: &str) -> Result<Run, CommitError> {
+    async fn start(warehouse: &Warehouse, kind: RunKind, name: &str) -> Result<Run, HistoryError> {
         let record = RunRecord {
             run_id: new_commit_id(),
             kind,
@@ -165,13 +245,13 @@ impl Run {
     }
 
     /// The run's id.
-    pub fn id(&self) -> &str {
+    fn id(&self) -> &str {
         &self.record.run_id
     }
 
     /// Records the end of the run. A failure to write the record is logged, not returned: the
     /// run's own outcome is what the caller reports.
-    pub async fn finish(mut self, status: RunStatus, counts: RunCounts, error: Option<String>) -> RunRecord {
+    async fn finish(mut self, status: RunStatus, counts: RunCounts, error: Option<String>) -> RunRecord {
         let r = &mut self.record;
         r.ended_at = Some(Utc::now());
         r.status = status;
@@ -183,14 +263,14 @@ impl Run {
         self.record
     }
 
-    async fn write(&self) -> Result<(), CommitError> {
+    async fn write(&self) -> Result<(), HistoryError> {
         let path = record_path(&self.warehouse, &self.record.run_id);
         let body = serde_json::to_vec_pretty(&self.record).expect("run records serialise");
         self.warehouse
             .store()
             .put(&path, PutPayload::from(body))
             .await
-            .map_err(|source| CommitError::Store { path: path.to_string(), source })?;
+            .map_err(|source| HistoryError::Store { path: path.to_string(), source })?;
         Ok(())
     }
 }
@@ -200,21 +280,21 @@ fn record_path(warehouse: &Warehouse, run_id: &str) -> object_store::path::Path 
 }
 
 /// Every recorded run, oldest first. A record that cannot be read is an error naming it.
-pub async fn list(warehouse: &Warehouse) -> Result<Vec<RunRecord>, CommitError> {
+pub async fn list(warehouse: &Warehouse) -> Result<Vec<RunRecord>, HistoryError> {
     let prefix = warehouse.state_path("runs");
     let objects: Vec<_> = warehouse
         .store()
         .list(Some(&prefix))
         .try_collect()
         .await
-        .map_err(|source| CommitError::Store { path: prefix.to_string(), source })?;
+        .map_err(|source| HistoryError::Store { path: prefix.to_string(), source })?;
     let mut paths: Vec<_> = objects.into_iter().map(|o| o.location).filter(|p| p.extension() == Some("json")).collect();
     paths.sort();
     let mut records = Vec::with_capacity(paths.len());
     for path in paths {
         let Some(bytes) = get_optional(warehouse.store().as_ref(), &path).await? else { continue };
         let mut record: RunRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| CommitError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+            .map_err(|e| HistoryError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
         if record.status == RunStatus::Running && record.process.as_ref().is_some_and(Process::is_gone) {
             record.status = RunStatus::Abandoned;
         }

@@ -1,4 +1,4 @@
-//! The `glaux` binary: parse arguments, set up logging, run, map the result to an exit code.
+//! The `glaux` binary: parse arguments, set up logging, dispatch, map the result to an exit code.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -17,15 +17,15 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("glaux: cannot start the async runtime: {e}");
-            return ExitCode::from(glaux::EXIT_FAILURE);
+            return ExitCode::from(glaux::error::EXIT_FAILURE);
         }
     };
-    match runtime.block_on(glaux::run(cli)) {
+    match runtime.block_on(glaux::dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if glaux::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("glaux: {}", glaux::error_line(&e));
-            glaux::exit_code(&e)
+            eprintln!("glaux: {}", e.line());
+            ExitCode::from(e.exit_code())
         }
     }
 }

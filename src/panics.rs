@@ -25,7 +25,7 @@ pub fn install_hook() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
         let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        let message = crate::one_line(&format!("{payload}{location}"));
+        let message = crate::error::one_line(&format!("{payload}{location}"));
         if CONTAINED.load(Ordering::SeqCst) > 0 {
             *LAST_MESSAGE.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
         } else {

@@ -13,12 +13,13 @@ use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::Utc;
 use datafusion::prelude::SessionContext;
+use glaux::catalog::Catalog;
+use glaux::catalog::files::ParquetSink;
 use glaux::catalog::state::{Change, NewPartition, TableLog, Transaction};
 use glaux::catalog::table::{Column, parquet_table_input};
 use glaux::catalog::{Registry, write_definition};
 use glaux::config::WarehouseSettings;
-use glaux::engine::{EngineOptions, session};
-use glaux::ingest::ParquetSink;
+use glaux::engine::{Engine, EngineOptions};
 use glaux::warehouse::Warehouse;
 
 const RUNS: usize = 7;
@@ -96,7 +97,8 @@ async fn glaux_table(warehouse: &Warehouse, root: &std::path::Path, partitions: 
         sse: None,
         sse_kms_key_id: None,
     };
-    session(&registry, warehouse, &settings, &EngineOptions::default()).unwrap()
+    let catalog = Catalog { registry, warehouse: warehouse.clone() };
+    Engine::new(&catalog, &settings).session(&EngineOptions::default()).unwrap()
 }
 
 /// The same rows in a plain Hive layout, registered as DataFusion registers it.

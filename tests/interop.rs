@@ -7,10 +7,10 @@ use std::process::Command;
 use arrow::compute::cast;
 use chrono::Utc;
 use datafusion::prelude::SessionContext;
+use glaux::catalog::files::ParquetSink;
 use glaux::catalog::state::{Change, NewPartition, TableLog, Transaction};
 use glaux::catalog::table::{Column, parquet_table_input};
 use glaux::catalog::{Registry, write_definition};
-use glaux::ingest::ParquetSink;
 use glaux::warehouse::Warehouse;
 
 use crate::support::{TestProject, stderr, stdout};

@@ -1,9 +1,28 @@
 //! Black-box tests of glaux, compiled as one test binary: the real binary on real files, a
-//! pseudo-terminal for the REPL, and moto's server on loopback for S3 and Glue.
+//! pseudo-terminal for the REPL, moto's server on loopback for S3 and Glue, an RDS-protocol test
+//! server, and real MariaDB and PostgreSQL servers writing logs. Unit tests of pure logic live
+//! at the bottom of each source file instead.
+//!
+//! Where a test belongs:
+//!
+//! - [`cli`]: the binary from the outside — one-shot SQL in every form and format, `glaux run`,
+//!   the catalog commands, and bad input giving one line on stderr and the documented exit code.
+//! - [`repl`]: the interactive shell under a pseudo-terminal.
+//! - [`commits`]: the commit protocol's contract, run against every backend (local, S3), and
+//!   processes racing to commit.
+//! - [`jobs`]: jobs and loads as users run them — incremental equals full, up-to-date runs that
+//!   read no data, `kill -9` and races.
+//! - [`aurora`]: database logs — the parsers against pt-query-digest and pgBadger on the corpora
+//!   in `tests/fixtures/` and on logs of real servers (`tests/gen_real_logs.py`), ingest from a
+//!   directory and from the RDS test server (`tests/rds_server.py`), exactly once across
+//!   `kill -9`.
+//! - [`glue`]: the registry against the Glue API (moto): definitions accepted as they are,
+//!   push and pull, throttling and refused partitions.
+//! - [`s3`]: the warehouse on S3: encryption settings and endpoints.
+//! - [`interop`]: glaux's Parquet read back by DuckDB, pyarrow and PySpark.
+//! - [`support`]: what the tests share — temporary projects, the binary, loopback servers.
 
 mod aurora;
-mod support;
-
 mod cli;
 mod commits;
 mod glue;
@@ -11,3 +30,4 @@ mod interop;
 mod jobs;
 mod repl;
 mod s3;
+mod support;

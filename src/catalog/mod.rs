@@ -3,9 +3,14 @@
 //! Definitions live in the project as `catalog/<database>/<table>.json`, one Glue `TableInput`
 //! per file ([`table`]), versioned like infrastructure code. What changes with every write —
 //! which partitions exist and where their files are — lives in the warehouse as a commit log per
-//! table ([`state`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
+//! table ([`state`]), whose commits list the data files ([`files`]) and the rejected input rows
+//! ([`rejects`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
+//! [`Catalog`] is the registry opened over its warehouse, what the layers above are handed;
+//! [`CommitHook`] is how they are told a commit was published.
 
+pub mod files;
 pub mod names;
+pub mod rejects;
 pub mod state;
 pub mod table;
 pub mod types;
@@ -14,7 +19,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use names::{NameKind, validate_name};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use async_trait::async_trait;
+
+use crate::error::{Categorize, Category};
+use crate::warehouse::Warehouse;
+use names::{NameKind, RESERVED_DATABASES, parse_qualified, validate_name};
+use state::{CommitError, TableLog};
 use table::{DefinitionProblem, TableDef, TableInput};
 
 /// Why the registry could not be loaded.
@@ -56,6 +68,12 @@ pub enum CatalogError {
         /// what is wrong and what to do
         reason: String,
     },
+}
+
+impl Categorize for CatalogError {
+    fn category(&self) -> Category {
+        Category::Usage
+    }
 }
 
 fn more_problems(count: usize) -> String {
@@ -130,6 +148,109 @@ impl Registry {
     }
 }
 
+/// A table name that is not in the registry.
+#[derive(Debug, thiserror::Error)]
+#[error("table {name} is not in the registry (catalog/); `glaux catalog list` shows the tables")]
+pub struct UnknownTable {
+    /// as given
+    pub name: String,
+}
+
+impl Categorize for UnknownTable {
+    fn category(&self) -> Category {
+        Category::Data
+    }
+}
+
+/// Why a table could not be looked up by its qualified name.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The name is not `database.table` with valid parts.
+    #[error(transparent)]
+    Name(#[from] names::InvalidName),
+    /// No such table.
+    #[error(transparent)]
+    Unknown(#[from] UnknownTable),
+}
+
+impl Categorize for LookupError {
+    fn category(&self) -> Category {
+        match self {
+            LookupError::Name(e) => e.category(),
+            LookupError::Unknown(e) => e.category(),
+        }
+    }
+}
+
+/// The registry opened over its warehouse: definitions and where their commits are.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The table definitions.
+    pub registry: Registry,
+    /// Where the tables' data and commit logs are.
+    pub warehouse: Warehouse,
+}
+
+impl Catalog {
+    /// A table by `database.table`.
+    pub fn table(&self, qualified: &str) -> Result<&Arc<TableDef>, LookupError> {
+        let (database, table) = parse_qualified(qualified)?;
+        Ok(self.registry.table(&database, &table).ok_or_else(|| UnknownTable { name: qualified.to_string() })?)
+    }
+
+    /// The commit log of a table.
+    pub fn log(&self, def: &TableDef) -> TableLog {
+        TableLog::of(&self.warehouse, def)
+    }
+
+    /// One row per table: what the definition says and what the newest snapshot holds (version,
+    /// partitions, files, rows, bytes). `glaux catalog list` and `glaux run` print it.
+    pub async fn summary(&self) -> Result<RecordBatch, CommitError> {
+        let mut text: [Vec<String>; 4] = Default::default();
+        let mut numbers: [Vec<Option<u64>>; 5] = Default::default();
+        for def in self.registry.tables() {
+            let state = self.log(def).latest().await?;
+            text[0].push(def.database.clone());
+            text[1].push(def.name().to_string());
+            text[2].push(def.partition_keys.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "));
+            text[3].push(def.location.clone());
+            let parts: Vec<_> = state.iter().flat_map(|s| s.partitions.values()).collect();
+            let committed = |value: u64| state.as_ref().map(|_| value);
+            numbers[0].push(state.as_ref().map(|s| s.version));
+            numbers[1].push(committed(parts.len() as u64));
+            numbers[2].push(committed(parts.iter().map(|p| p.files.len() as u64).sum()));
+            numbers[3].push(committed(parts.iter().map(|p| p.rows()).sum()));
+            numbers[4].push(committed(parts.iter().map(|p| p.bytes()).sum()));
+        }
+        let text_fields = ["database", "table", "partition_keys", "location"];
+        let number_fields = ["version", "partitions", "files", "rows", "bytes"];
+        let mut fields: Vec<Field> = text_fields.iter().map(|n| Field::new(*n, DataType::Utf8, false)).collect();
+        fields.extend(number_fields.iter().map(|n| Field::new(*n, DataType::UInt64, true)));
+        let mut columns: Vec<ArrayRef> = text.into_iter().map(|c| Arc::new(StringArray::from(c)) as ArrayRef).collect();
+        columns.extend(numbers.into_iter().map(|c| Arc::new(UInt64Array::from(c)) as ArrayRef));
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the summary schema"))
+    }
+}
+
+/// Told when a commit to a table has been published: side effects that follow a commit (the
+/// automatic Glue push) are installed by whoever starts the work and passed down to the
+/// writers, which call it after each commit and know nothing of what it does.
+#[async_trait]
+pub trait CommitHook: Send + Sync {
+    /// `def`'s new snapshot is published. The hook reports its own failures: the commit
+    /// stands either way.
+    async fn committed(&self, def: &TableDef);
+}
+
+/// The hook that does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHook;
+
+#[async_trait]
+impl CommitHook for NoHook {
+    async fn committed(&self, _def: &TableDef) {}
+}
+
 /// Writes a definition file as Glue would take it, creating the database directory.
 pub fn write_definition(dir: &Path, database: &str, input: &TableInput) -> Result<PathBuf, CatalogError> {
     let db_dir = dir.join(database);
@@ -156,12 +277,10 @@ fn definition_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> 
         if let Err(e) = validate_name(&name, NameKind::Database) {
             return Err(CatalogError::Layout { path: db_dir, reason: e.to_string() });
         }
-        if name == crate::engine::system::SYSTEM_DATABASE {
+        if let Some((_, why)) = RESERVED_DATABASES.iter().find(|(reserved, _)| *reserved == name) {
             return Err(CatalogError::Layout {
                 path: db_dir,
-                reason: "the database name `system` is reserved for glaux's own tables (system.job_runs, \
-                         system.ingest_rejects); rename the directory"
-                    .into(),
+                reason: format!("the database name `{name}` is reserved {why}; rename the directory"),
             });
         }
         for file in sorted_entries(&db_dir)? {

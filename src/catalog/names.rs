@@ -6,8 +6,17 @@
 
 use std::fmt;
 
+use crate::error::{Categorize, Category};
+
 /// Longest name Glue accepts.
 pub const MAX_NAME_LEN: usize = 255;
+
+/// The database glaux's own records are shown in (`system.job_runs`, `system.ingest_rejects`).
+pub const SYSTEM_DATABASE: &str = "system";
+
+/// Database names the registry refuses, with what they are reserved for.
+pub const RESERVED_DATABASES: &[(&str, &str)] =
+    &[(SYSTEM_DATABASE, "for glaux's own tables (system.job_runs, system.ingest_rejects)")];
 
 /// What a name is for, to word the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +49,12 @@ pub struct InvalidName {
     pub name: String,
     /// what rule it breaks
     pub reason: &'static str,
+}
+
+impl Categorize for InvalidName {
+    fn category(&self) -> Category {
+        Category::Usage
+    }
 }
 
 /// Checks a name: 1 to 255 characters, lower-case ASCII letters, digits and `_`, not starting

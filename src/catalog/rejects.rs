@@ -3,7 +3,8 @@
 //! A load writes its rejects as one Parquet file under `_glaux/rejects/<db>/<table>/` and lists
 //! it in the table property [`REJECTS_PROPERTY`] of the same commit that publishes its rows, so
 //! rows and rejects become visible together, and a load that fails or is killed leaves neither.
-//! `system.ingest_rejects` reads the files every table's newest snapshot lists.
+//! `system.ingest_rejects` reads the files every table's newest snapshot lists. CSV and log
+//! ingest both write their rejects here.
 
 use std::sync::Arc;
 
@@ -12,8 +13,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ParquetSink, WriteError};
-use crate::catalog::state::DataFile;
+use super::files::{ParquetSink, WriteError};
+use super::state::{DataFile, TableState, Transaction};
 use crate::warehouse::{STATE_PREFIX, Warehouse};
 
 /// Table property listing a table's reject files ([`RejectFile`]s).
@@ -155,27 +156,13 @@ pub fn reject_files(properties: &std::collections::BTreeMap<String, serde_json::
     }
 }
 
-/// The value of [`REJECTS_PROPERTY`] after a load: the current list (if any) plus `file`.
-pub fn list_with(current: Option<serde_json::Value>, file: &RejectFile) -> serde_json::Value {
-    let mut listed = match current {
-        Some(serde_json::Value::Array(list)) => list,
+/// Lists `file` in `txn`'s [`REJECTS_PROPERTY`]: the list of `base`, the snapshot the writer
+/// read, plus `file`. The rejects become visible with the commit's rows, or not at all.
+pub fn list_in(txn: &mut Transaction, base: Option<&TableState>, file: &RejectFile) {
+    let mut listed = match base.and_then(|s| s.properties.get(REJECTS_PROPERTY)) {
+        Some(serde_json::Value::Array(list)) => list.clone(),
         _ => Vec::new(),
     };
     listed.push(serde_json::to_value(file).expect("reject files serialise"));
-    serde_json::Value::Array(listed)
-}
-
-/// Fields as one CSV line, quoted where needed.
-pub fn csv_text(fields: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    fields
-        .into_iter()
-        .map(|f| {
-            let f = f.as_ref();
-            match f.contains([',', '"', '\n', '\r']) {
-                true => format!("\"{}\"", f.replace('"', "\"\"")),
-                false => f.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    txn.properties.insert(REJECTS_PROPERTY.to_string(), serde_json::Value::Array(listed));
 }

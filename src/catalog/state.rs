@@ -23,6 +23,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
 /// Version of the snapshot file format.
@@ -139,7 +140,15 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    /// An empty transaction with a fresh time-ordered commit id.
+    /// An empty transaction based on `base`, the snapshot the writer read before deciding what
+    /// to write: a commit published after `base` that touched the same partitions or properties
+    /// makes this one fail rather than rebase. No snapshot reads as version 0, the empty table,
+    /// so two first commits of the same partitions conflict instead of one overwriting the other.
+    pub fn on(base: Option<&TableState>, operation: impl Into<String>, at: DateTime<Utc>) -> Transaction {
+        Transaction { read_version: Some(base.map_or(0, |s| s.version)), ..Transaction::new(operation, at) }
+    }
+
+    /// An empty blind transaction (it rebases over anything) with a fresh time-ordered commit id.
     pub fn new(operation: impl Into<String>, at: DateTime<Utc>) -> Transaction {
         Transaction {
             commit_id: new_commit_id(),
@@ -220,6 +229,14 @@ pub enum CommitError {
         /// the values given
         values: Vec<String>,
     },
+    /// A partition's earlier files could not be copied into the new commit's prefix.
+    #[error("copying {path} into the new commit: {source}")]
+    Copy {
+        /// the file
+        path: String,
+        /// the store error
+        source: object_store::Error,
+    },
     /// The race was lost too many times in a row.
     #[error("commit to {table} lost the race to other writers {attempts} times; try again later")]
     Contended {
@@ -228,6 +245,20 @@ pub enum CommitError {
         /// attempts made
         attempts: usize,
     },
+}
+
+impl Categorize for CommitError {
+    fn category(&self) -> Category {
+        match self {
+            CommitError::Store { .. } | CommitError::Copy { .. } => Category::Io,
+            CommitError::Corrupt { .. } | CommitError::BadPartition { .. } | CommitError::PartitionMissing { .. } => {
+                Category::Data
+            }
+            CommitError::Conflict { .. } | CommitError::PartitionExists { .. } | CommitError::Contended { .. } => {
+                Category::Conflict
+            }
+        }
+    }
 }
 
 /// The commit log of one table.
@@ -251,7 +282,7 @@ impl TableLog {
     }
 
     /// The log of a registered table.
-    pub fn of(warehouse: &Warehouse, def: &crate::catalog::table::TableDef) -> TableLog {
+    pub fn of(warehouse: &Warehouse, def: &super::table::TableDef) -> TableLog {
         let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
         TableLog::new(warehouse, &def.database, def.name(), keys)
     }
@@ -264,6 +295,35 @@ impl TableLog {
             .map(|(k, v)| format!("{k}={}", escape_partition_value(v)))
             .collect::<Vec<_>>()
             .join("/")
+    }
+
+    /// Adds `files`, written under `location` for `txn`, to partition `values` as of `base`.
+    /// The partition's files in `base` are copied under `location` too (numbered after
+    /// `files`), so that a partition's location holds exactly its files (Athena reads a
+    /// partition as its directory); the partition is then replaced by the union.
+    pub async fn append_partition(
+        &self,
+        txn: &mut Transaction,
+        base: Option<&TableState>,
+        values: Vec<String>,
+        location: String,
+        mut files: Vec<DataFile>,
+    ) -> Result<(), CommitError> {
+        let key = self.partition_key(&values);
+        if let Some(existing) = base.and_then(|s| s.partitions.get(&key)) {
+            let first_index = files.len();
+            for (i, file) in existing.files.iter().enumerate() {
+                let target = format!("{location}part-{:05}.parquet", first_index + i);
+                let store = self.warehouse.store();
+                store
+                    .copy(&self.warehouse.path(&file.path), &self.warehouse.path(&target))
+                    .await
+                    .map_err(|source| CommitError::Copy { path: file.path.clone(), source })?;
+                files.push(DataFile { path: target, ..file.clone() });
+            }
+        }
+        txn.changes.push(Change::Replace(NewPartition { values, location, files }));
+        Ok(())
     }
 
     /// The newest snapshot, or `None` before the first commit.

@@ -161,39 +161,8 @@ impl TableDef {
         if let Err(e) = validate_name(&input.name, NameKind::Table) {
             problem("Name".into(), e.to_string());
         }
-        if let Some(kind) = &input.table_type
-            && kind != "EXTERNAL_TABLE"
-        {
-            problem("TableType".into(), format!("`{kind}` is not supported; use EXTERNAL_TABLE"));
-        }
-        if let Some(class) = input.parameters.get("classification")
-            && !class.eq_ignore_ascii_case("parquet")
-        {
-            problem(
-                "Parameters.classification".into(),
-                format!("`{class}` is not supported; glaux tables are parquet"),
-            );
-        }
+        check_format(&input, &mut problem);
         let sd = &input.storage_descriptor;
-        let formats = [
-            ("StorageDescriptor.InputFormat", &sd.input_format, PARQUET_INPUT_FORMAT),
-            ("StorageDescriptor.OutputFormat", &sd.output_format, PARQUET_OUTPUT_FORMAT),
-            (
-                "StorageDescriptor.SerdeInfo.SerializationLibrary",
-                &sd.serde_info.as_ref().and_then(|s| s.serialization_library.clone()),
-                PARQUET_SERDE,
-            ),
-        ];
-        for (field, value, expected) in formats {
-            if let Some(value) = value
-                && value != expected
-            {
-                problem(field.into(), format!("`{value}` is not Parquet; use {expected}"));
-            }
-        }
-        if sd.columns.is_empty() {
-            problem("StorageDescriptor.Columns".into(), "a table needs at least one column".into());
-        }
 
         let mut seen = HashSet::new();
         let mut fields = Vec::new();
@@ -267,6 +236,41 @@ impl TableDef {
     pub fn all_columns(&self) -> impl Iterator<Item = (&Column, bool)> {
         let data = self.input.storage_descriptor.columns.iter().map(|c| (c, false));
         data.chain(self.input.partition_keys.iter().map(|c| (c, true)))
+    }
+}
+
+/// Problems with what kind of table `input` is: glaux tables are external Parquet tables with
+/// at least one column.
+fn check_format(input: &TableInput, problem: &mut impl FnMut(String, String)) {
+    if let Some(kind) = &input.table_type
+        && kind != "EXTERNAL_TABLE"
+    {
+        problem("TableType".into(), format!("`{kind}` is not supported; use EXTERNAL_TABLE"));
+    }
+    if let Some(class) = input.parameters.get("classification")
+        && !class.eq_ignore_ascii_case("parquet")
+    {
+        problem("Parameters.classification".into(), format!("`{class}` is not supported; glaux tables are parquet"));
+    }
+    let sd = &input.storage_descriptor;
+    let formats = [
+        ("StorageDescriptor.InputFormat", &sd.input_format, PARQUET_INPUT_FORMAT),
+        ("StorageDescriptor.OutputFormat", &sd.output_format, PARQUET_OUTPUT_FORMAT),
+        (
+            "StorageDescriptor.SerdeInfo.SerializationLibrary",
+            &sd.serde_info.as_ref().and_then(|s| s.serialization_library.clone()),
+            PARQUET_SERDE,
+        ),
+    ];
+    for (field, value, expected) in formats {
+        if let Some(value) = value
+            && value != expected
+        {
+            problem(field.into(), format!("`{value}` is not Parquet; use {expected}"));
+        }
+    }
+    if sd.columns.is_empty() {
+        problem("StorageDescriptor.Columns".into(), "a table needs at least one column".into());
     }
 }
 

@@ -20,6 +20,8 @@ use datafusion::sql::parser::DFParserBuilder;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use futures::StreamExt;
 
+use crate::error::{Categorize, Category};
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -73,6 +75,15 @@ pub enum ExecError {
         /// the panic's message
         message: String,
     },
+}
+
+impl Categorize for ExecError {
+    fn category(&self) -> Category {
+        match self {
+            ExecError::Output(_) => Category::Io,
+            ExecError::Query(_) | ExecError::Format(_) | ExecError::Panicked { .. } => Category::Data,
+        }
+    }
 }
 
 /// What one call ran.
@@ -229,7 +240,7 @@ fn print_table(schema: &SchemaRef, batches: &[RecordBatch], rows: usize, out: &m
 
 /// A statement shortened for an error message.
 fn abbreviate(statement: &str) -> String {
-    let one_line = crate::one_line(statement);
+    let one_line = crate::error::one_line(statement);
     match one_line.char_indices().nth(120) {
         Some((cut, _)) => format!("{}…", &one_line[..cut]),
         None => one_line,

@@ -5,6 +5,7 @@
 //! `awsdatacatalog.customer_data.customer_base_raw` too. Ad-hoc paths work as in datafusion-cli
 //! (`SELECT * FROM 'data/x.parquet'`, `'s3://bucket/key.parquet'`): S3 buckets other than the
 //! warehouse's are opened on first use with the same endpoint settings and credential chain.
+//! Every session — REPL, `-c`, `-f`, jobs — is built by [`Engine`].
 
 pub mod exec;
 pub mod row_number;
@@ -25,7 +26,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
 use url::Url;
 
-use crate::catalog::Registry;
+use crate::catalog::Catalog;
+use crate::catalog::names::SYSTEM_DATABASE;
 use crate::catalog::table::TableDef;
 use crate::config::WarehouseSettings;
 use crate::warehouse::Warehouse;
@@ -47,37 +49,91 @@ pub struct EngineOptions {
     pub target_partitions: Option<usize>,
 }
 
-/// Builds the session for a registry over a warehouse.
-pub fn session(
-    registry: &Registry,
-    warehouse: &Warehouse,
-    settings: &WarehouseSettings,
-    options: &EngineOptions,
-) -> Result<SessionContext> {
-    session_with(registry, warehouse, settings, options, HashMap::new())
-}
-
-/// Tables that a session shows in place of the registry's, by `database.table`.
+/// Tables that a session shows in place of the registry's, or beside them, by
+/// `database.table` (the database must be one the registry has).
 pub type Overrides = HashMap<String, Arc<dyn TableProvider>>;
 
-/// Builds the session, with some registry tables replaced (a job pins its inputs).
-pub fn session_with(
-    registry: &Registry,
-    warehouse: &Warehouse,
-    settings: &WarehouseSettings,
-    options: &EngineOptions,
-    overrides: Overrides,
-) -> Result<SessionContext> {
-    let stores = Arc::new(StoreRegistry::new(S3Connector::new(settings)));
-    let warehouse_url = Url::parse(&warehouse.store_url()).map_err(|e| DataFusionError::External(Box::new(e)))?;
-    stores.register_store(&warehouse_url, warehouse.store().clone());
-    let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
-    if let Some(limit) = options.memory_limit {
-        // The top consumers are named when the pool runs out.
-        let top = std::num::NonZeroUsize::new(5).expect("non-zero");
-        let pool = TrackConsumersPool::new(GreedyMemoryPool::new(limit), top);
-        runtime = runtime.with_memory_pool(Arc::new(pool));
+/// What sessions are built from: the registry's tables in their warehouse, how to reach other
+/// S3 buckets, and tables installed over or beside the registry's (views such as
+/// `aurora_logs.rejects`, which the layers above provide: the engine knows no database by name
+/// but `system`).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    catalog: Catalog,
+    settings: WarehouseSettings,
+    tables: Overrides,
+}
+
+impl Engine {
+    /// An engine over `catalog`, reaching S3 with `settings`.
+    pub fn new(catalog: &Catalog, settings: &WarehouseSettings) -> Engine {
+        Engine { catalog: catalog.clone(), settings: settings.clone(), tables: HashMap::new() }
     }
+
+    /// Shows `provider` as `name` (`database.table`) in every session.
+    pub fn with_table(mut self, name: String, provider: Arc<dyn TableProvider>) -> Engine {
+        self.tables.insert(name, provider);
+        self
+    }
+
+    /// The catalog the sessions read.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// A session.
+    pub fn session(&self, options: &EngineOptions) -> Result<SessionContext> {
+        self.session_with(options, HashMap::new())
+    }
+
+    /// A session with some tables replaced (a job pins its inputs to the snapshots it read).
+    pub fn session_with(&self, options: &EngineOptions, overrides: Overrides) -> Result<SessionContext> {
+        let stores = Arc::new(StoreRegistry::new(S3Connector::new(&self.settings)));
+        let warehouse = &self.catalog.warehouse;
+        let warehouse_url = Url::parse(&warehouse.store_url()).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        stores.register_store(&warehouse_url, warehouse.store().clone());
+        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
+        if let Some(limit) = options.memory_limit {
+            // The top consumers are named when the pool runs out.
+            let top = std::num::NonZeroUsize::new(5).expect("non-zero");
+            let pool = TrackConsumersPool::new(GreedyMemoryPool::new(limit), top);
+            runtime = runtime.with_memory_pool(Arc::new(pool));
+        }
+        let state = SessionStateBuilder::new()
+            .with_config(session_config(options))
+            .with_runtime_env(runtime.build_arc()?)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber))
+            .build();
+        let ctx = SessionContext::new_with_state(state).enable_url_table();
+        self.register_databases(&ctx, overrides)?;
+        Ok(ctx)
+    }
+
+    /// Every registry database as a schema of the default catalog, with the engine's tables and
+    /// `overrides` in place, and the `system` database.
+    fn register_databases(&self, ctx: &SessionContext, overrides: Overrides) -> Result<()> {
+        let catalog =
+            ctx.catalog(DEFAULT_CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
+        let (registry, warehouse) = (&self.catalog.registry, &self.catalog.warehouse);
+        for database in registry.databases() {
+            let mut schema = DatabaseSchema::new(registry.tables_in(&database), warehouse);
+            // The session's own overrides win over the engine's tables.
+            for (name, provider) in self.tables.iter().chain(&overrides) {
+                if let Some(table) = name.strip_prefix(&format!("{database}.")) {
+                    schema.overrides.insert(table.to_string(), provider.clone());
+                }
+            }
+            catalog.register_schema(&database, Arc::new(schema))?;
+        }
+        let system = system::SystemSchema::new(registry.tables().cloned().collect(), warehouse);
+        catalog.register_schema(SYSTEM_DATABASE, Arc::new(system))?;
+        Ok(())
+    }
+}
+
+/// The session configuration for `options`.
+fn session_config(options: &EngineOptions) -> SessionConfig {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_DATABASE)
@@ -88,45 +144,17 @@ pub fn session_with(
     if let Some(partitions) = options.target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
-    if options.memory_limit.is_some() {
+    if let Some(limit) = options.memory_limit {
         // One partition under a limit: no hash repartitioning, whose spill path in DataFusion
         // 55.2 can stop forever when two input tasks spill at once (apache/datafusion#24883,
         // fixed after 55.2), and the one sort gets the whole budget instead of a share.
         config = config.with_target_partitions(1);
-    }
-    if let Some(limit) = options.memory_limit {
         // Each sorting partition reserves this much up front for merging its spills (10 MB by
         // default); keep the reservations to a quarter of the limit so small limits still work.
-        let partitions = config.target_partitions().max(1);
         let execution = &mut config.options_mut().execution;
-        execution.sort_spill_reservation_bytes = execution.sort_spill_reservation_bytes.min(limit / (4 * partitions));
+        execution.sort_spill_reservation_bytes = execution.sort_spill_reservation_bytes.min(limit / 4);
     }
-    let state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(runtime.build_arc()?)
-        .with_default_features()
-        .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber))
-        .build();
-    let ctx = SessionContext::new_with_state(state).enable_url_table();
-    let catalog =
-        ctx.catalog(DEFAULT_CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
-    for database in registry.databases() {
-        let mut schema = DatabaseSchema::new(registry.tables_in(&database), warehouse);
-        if database == crate::aurora::DATABASE && registry.table(&database, crate::aurora::REJECTS_TABLE).is_none() {
-            let tables = registry.tables_in(&database).into_iter().cloned().collect();
-            let view = system::RejectsTable::new(tables, warehouse);
-            schema.overrides.insert(crate::aurora::REJECTS_TABLE.to_string(), Arc::new(view));
-        }
-        for (name, provider) in &overrides {
-            if let Some(table) = name.strip_prefix(&format!("{database}.")) {
-                schema.overrides.insert(table.to_string(), provider.clone());
-            }
-        }
-        catalog.register_schema(&database, Arc::new(schema))?;
-    }
-    let system = system::SystemSchema::new(registry.tables().cloned().collect(), warehouse);
-    catalog.register_schema(system::SYSTEM_DATABASE, Arc::new(system))?;
-    Ok(ctx)
+    config
 }
 
 /// One registry database as a DataFusion schema.
@@ -206,5 +234,25 @@ impl ObjectStoreRegistry for StoreRegistry {
             }
             _ => self.inner.get_store(url),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_limit_runs_one_partition_and_caps_the_sort_reservation() {
+        let unlimited = session_config(&EngineOptions { target_partitions: Some(8), ..EngineOptions::default() });
+        assert_eq!(unlimited.target_partitions(), 8);
+        let default_reservation = unlimited.options().execution.sort_spill_reservation_bytes;
+
+        let limited = EngineOptions { memory_limit: Some(16 << 20), target_partitions: Some(8), batch_size: None };
+        let config = session_config(&limited);
+        assert_eq!(config.target_partitions(), 1, "a limit overrides the parallelism");
+        assert_eq!(config.options().execution.sort_spill_reservation_bytes, 4 << 20, "a quarter of the limit");
+
+        let roomy = session_config(&EngineOptions { memory_limit: Some(1 << 34), ..EngineOptions::default() });
+        assert_eq!(roomy.options().execution.sort_spill_reservation_bytes, default_reservation, "never raised");
     }
 }

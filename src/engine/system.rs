@@ -1,8 +1,11 @@
 //! The `system` database: glaux's own records as read-only tables.
 //!
-//! - `system.job_runs`: every job run and ingest (see [`crate::runs`]).
+//! - `system.job_runs`: every job run and ingest (see [`crate::history`]).
 //! - `system.ingest_rejects`: every rejected input row of every table, read from the reject
-//!   files that the tables' newest snapshots list (see [`crate::ingest::rejects`]).
+//!   files that the tables' newest snapshots list (see [`crate::catalog::rejects`]).
+//!
+//! [`RejectsTable`] over some tables is also how a domain shows its own rejects view (the log
+//! ingest's `aurora_logs.rejects`), installed with [`super::Engine::with_table`].
 
 use std::sync::Arc;
 
@@ -19,13 +22,10 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
+use crate::catalog::rejects::reject_files;
 use crate::catalog::state::TableLog;
 use crate::catalog::table::TableDef;
-use crate::ingest::rejects::reject_files;
 use crate::warehouse::Warehouse;
-
-/// The system database's name.
-pub const SYSTEM_DATABASE: &str = "system";
 
 const JOB_RUNS: &str = "job_runs";
 const INGEST_REJECTS: &str = "ingest_rejects";
@@ -57,8 +57,8 @@ impl SchemaProvider for SystemSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match name {
             JOB_RUNS => {
-                let records = crate::runs::list(&self.warehouse).await.map_err(external)?;
-                let batch = crate::runs::to_batch(&records)?;
+                let records = crate::history::list(&self.warehouse).await.map_err(external)?;
+                let batch = crate::history::to_batch(&records)?;
                 Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
             }
             INGEST_REJECTS => {
@@ -76,14 +76,14 @@ impl SchemaProvider for SystemSchema {
 /// `system.ingest_rejects` (and `aurora_logs.rejects`): the reject files of the newest
 /// snapshot of each of `tables`.
 #[derive(Debug)]
-pub(crate) struct RejectsTable {
+pub struct RejectsTable {
     tables: Vec<Arc<TableDef>>,
     warehouse: Warehouse,
 }
 
 impl RejectsTable {
     /// The rejects of `tables`.
-    pub(crate) fn new(tables: Vec<Arc<TableDef>>, warehouse: &Warehouse) -> RejectsTable {
+    pub fn new(tables: Vec<Arc<TableDef>>, warehouse: &Warehouse) -> RejectsTable {
         RejectsTable { tables, warehouse: warehouse.clone() }
     }
 }
@@ -91,7 +91,7 @@ impl RejectsTable {
 #[async_trait]
 impl TableProvider for RejectsTable {
     fn schema(&self) -> SchemaRef {
-        crate::ingest::rejects::schema()
+        crate::catalog::rejects::schema()
     }
 
     fn table_type(&self) -> TableType {

@@ -1,6 +1,6 @@
 //! Sync with the AWS Glue Data Catalog, so Athena, Glue and Spark see the registry's tables.
 //!
-//! `push` makes Glue match the registry: it reads what Glue has, computes a [`Plan`] of
+//! `push` makes Glue match the registry: it reads what Glue has, computes a [`PushPlan`] of
 //! per-object actions (create or update databases and tables, create, update and delete
 //! partitions, delete tables only with `--prune`) and applies it in batches within Glue's limits
 //! (BatchCreatePartition 100, BatchUpdatePartition 100, BatchDeletePartition 25). UpdateTable is
@@ -22,8 +22,9 @@ use aws_sdk_glue::types::{
     BatchUpdatePartitionRequestEntry, DatabaseInput, ErrorDetail, PartitionInput, PartitionValueList,
 };
 
+use crate::catalog::Catalog;
 use crate::catalog::table::{TableDef, TableInput};
-use crate::project::Project;
+use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
 /// Glue's BatchCreatePartition limit.
@@ -38,7 +39,7 @@ pub const DELETE_BATCH: usize = 25;
 pub enum GlueError {
     /// The warehouse is local: Glue would point Athena at paths only this machine has.
     #[error(
-        "cannot push {table}: its data is on the local warehouse {warehouse}; point --warehouse at s3://bucket/prefix first"
+        "cannot push {table}: its data is on the local warehouse {warehouse}; put the warehouse on S3 (s3://bucket/prefix) first"
     )]
     LocalWarehouse {
         /// the table
@@ -81,18 +82,30 @@ pub enum GlueError {
     },
 }
 
+impl Categorize for GlueError {
+    fn category(&self) -> Category {
+        match self {
+            GlueError::Api { .. } => Category::Io,
+            // The tables' data cannot be pointed at from AWS: a data problem, as the README's
+            // exit codes have it, not a mistake in the call.
+            GlueError::LocalWarehouse { .. } | GlueError::Partitions { .. } | GlueError::Build { .. } => Category::Data,
+            GlueError::State(e) => e.category(),
+        }
+    }
+}
+
 fn api<E: std::error::Error>(operation: &'static str, target: &str, error: E) -> GlueError {
     GlueError::Api {
         operation,
         target: target.to_string(),
-        message: crate::one_line(&DisplayErrorContext(error).to_string()),
+        message: crate::error::one_line(&DisplayErrorContext(error).to_string()),
     }
 }
 
 /// A Glue client from the standard AWS chain (endpoint from `AWS_ENDPOINT_URL_GLUE` or
 /// `AWS_ENDPOINT_URL`), retrying throttling with backoff up to eight attempts.
 pub async fn connect() -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = crate::warehouse::aws_defaults()
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
         .load()
         .await;
@@ -129,21 +142,21 @@ pub enum Action {
 
 /// Everything a push would change.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Plan {
+pub struct PushPlan {
     /// The changes, in the order they are applied.
     pub actions: Vec<Action>,
-    /// Tables in Glue's databases that the registry lacks, kept because `--prune` was not given.
+    /// Tables in Glue's databases that the registry lacks, kept because pruning was not asked for.
     pub kept: Vec<String>,
 }
 
-impl Plan {
+impl PushPlan {
     /// Whether Glue already matches.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for PushPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let partition = |keys: &TableInput, values: &[String]| {
             keys.partition_keys.iter().zip(values).map(|(k, v)| format!("{}={v}", k.name)).collect::<Vec<_>>().join("/")
@@ -174,7 +187,7 @@ impl fmt::Display for Plan {
             }
         }
         for table in &self.kept {
-            writeln!(f, "keep table {table} (in Glue, not in the registry; --prune deletes it)")?;
+            writeln!(f, "keep table {table} (in Glue, not in the registry)")?;
         }
         Ok(())
     }
@@ -188,8 +201,8 @@ fn desired_input(def: &TableDef, warehouse: &Warehouse) -> TableInput {
 }
 
 /// The partitions Glue should hold for a table, from its newest snapshot.
-async fn desired_partitions(project: &Project, def: &TableDef) -> Result<Vec<GluePartition>, GlueError> {
-    let state = project.log(def).latest().await?;
+async fn desired_partitions(catalog: &Catalog, def: &TableDef) -> Result<Vec<GluePartition>, GlueError> {
+    let state = catalog.log(def).latest().await?;
     Ok(state
         .map(|s| {
             s.partitions
@@ -197,7 +210,7 @@ async fn desired_partitions(project: &Project, def: &TableDef) -> Result<Vec<Glu
                 .filter(|_| !def.partition_keys.is_empty())
                 .map(|p| GluePartition {
                     values: p.values.clone(),
-                    location: project.warehouse.absolute_url(&p.location),
+                    location: catalog.warehouse.absolute_url(&p.location),
                 })
                 .collect()
         })
@@ -240,11 +253,11 @@ fn differences(desired: &TableInput, current: &TableInput) -> Vec<&'static str> 
 /// are deleted.
 pub async fn plan_push(
     client: &Client,
-    project: &Project,
+    catalog: &Catalog,
     tables: &[&TableDef],
     prune: bool,
-) -> Result<Plan, GlueError> {
-    let mut plan = Plan::default();
+) -> Result<PushPlan, GlueError> {
+    let mut plan = PushPlan::default();
     let databases: BTreeSet<&str> = tables.iter().map(|t| t.database.as_str()).collect();
     let mut existing_tables: BTreeMap<String, BTreeMap<String, TableInput>> = BTreeMap::new();
     for db in &databases {
@@ -260,14 +273,14 @@ pub async fn plan_push(
         }
     }
     for def in tables {
-        if project.warehouse.is_local() {
+        if catalog.warehouse.is_local() {
             return Err(GlueError::LocalWarehouse {
                 table: def.qualified_name(),
-                warehouse: project.warehouse.url().to_string(),
+                warehouse: catalog.warehouse.url().to_string(),
             });
         }
-        let desired = desired_input(def, &project.warehouse);
-        let wanted = desired_partitions(project, def).await?;
+        let desired = desired_input(def, &catalog.warehouse);
+        let wanted = desired_partitions(catalog, def).await?;
         match existing_tables[&def.database].get(def.name()) {
             None => {
                 plan.actions.push(Action::CreateTable(def.database.clone(), desired.clone()));
@@ -285,7 +298,7 @@ pub async fn plan_push(
         }
     }
     for (db, existing) in &existing_tables {
-        for name in existing.keys().filter(|name| project.registry.table(db, name).is_none()) {
+        for name in existing.keys().filter(|name| catalog.registry.table(db, name).is_none()) {
             match prune {
                 true => plan.actions.push(Action::DeleteTable(db.clone(), name.clone())),
                 false => plan.kept.push(format!("{db}.{name}")),
@@ -297,24 +310,13 @@ pub async fn plan_push(
 
 async fn plan_partitions(
     client: &Client,
-    plan: &mut Plan,
+    plan: &mut PushPlan,
     def: &TableDef,
     desired: &TableInput,
     wanted: Vec<GluePartition>,
 ) -> Result<(), GlueError> {
     let current = list_partitions(client, &def.database, def.name()).await?;
-    let (mut create, mut update) = (Vec::new(), Vec::new());
-    for partition in &wanted {
-        match current.get(&partition.values) {
-            None => create.push(partition.clone()),
-            Some(location) if location.trim_end_matches('/') != partition.location.trim_end_matches('/') => {
-                update.push(partition.clone())
-            }
-            Some(_) => {}
-        }
-    }
-    let wanted_values: BTreeSet<&Vec<String>> = wanted.iter().map(|p| &p.values).collect();
-    let delete: Vec<Vec<String>> = current.keys().filter(|v| !wanted_values.contains(v)).cloned().collect();
+    let PartitionDiff { create, update, delete } = diff_partitions(&current, &wanted);
     let db = def.database.clone();
     if !create.is_empty() {
         plan.actions.push(Action::CreatePartitions(db.clone(), desired.clone(), create));
@@ -326,6 +328,35 @@ async fn plan_partitions(
         plan.actions.push(Action::DeletePartitions(db, def.name().to_string(), delete));
     }
     Ok(())
+}
+
+/// What makes Glue's partitions of a table the wanted ones.
+#[derive(Debug, Default, PartialEq)]
+struct PartitionDiff {
+    /// Wanted, not in Glue.
+    create: Vec<GluePartition>,
+    /// In Glue at another location.
+    update: Vec<GluePartition>,
+    /// In Glue, not wanted (their values).
+    delete: Vec<Vec<String>>,
+}
+
+/// Compares Glue's partitions (values to location) with the wanted ones. Locations are compared
+/// without a trailing slash, which Glue and the registry write differently.
+fn diff_partitions(current: &BTreeMap<Vec<String>, String>, wanted: &[GluePartition]) -> PartitionDiff {
+    let mut diff = PartitionDiff::default();
+    for partition in wanted {
+        match current.get(&partition.values) {
+            None => diff.create.push(partition.clone()),
+            Some(location) if location.trim_end_matches('/') != partition.location.trim_end_matches('/') => {
+                diff.update.push(partition.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    let wanted_values: BTreeSet<&Vec<String>> = wanted.iter().map(|p| &p.values).collect();
+    diff.delete = current.keys().filter(|v| !wanted_values.contains(v)).cloned().collect();
+    diff
 }
 
 /// Every table of a Glue database, as registry inputs.
@@ -384,7 +415,7 @@ impl fmt::Display for PushReport {
 }
 
 /// Applies a plan. Partition batches that Glue partly refuses are finished, then reported.
-pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError> {
+pub async fn apply(client: &Client, plan: &PushPlan) -> Result<PushReport, GlueError> {
     let mut report = PushReport::default();
     let mut refused: Vec<(String, String)> = Vec::new();
     for action in &plan.actions {
@@ -399,29 +430,10 @@ pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError
                     .map_err(|e| api("CreateDatabase", db, e))?;
                 report.databases_created += 1;
             }
-            Action::CreateTable(db, input) => {
-                let target = format!("{db}.{}", input.name);
-                let table = convert::to_glue_table(input).map_err(|e| build(&target, e))?;
-                client
-                    .create_table()
-                    .database_name(db)
-                    .table_input(table)
-                    .send()
-                    .await
-                    .map_err(|e| api("CreateTable", &target, e))?;
-                report.tables[0] += 1;
-            }
-            Action::UpdateTable(db, input, _) => {
-                let target = format!("{db}.{}", input.name);
-                let table = convert::to_glue_table(input).map_err(|e| build(&target, e))?;
-                client
-                    .update_table()
-                    .database_name(db)
-                    .table_input(table)
-                    .send()
-                    .await
-                    .map_err(|e| api("UpdateTable", &target, e))?;
-                report.tables[1] += 1;
+            Action::CreateTable(db, input) | Action::UpdateTable(db, input, _) => {
+                let created = matches!(action, Action::CreateTable(..));
+                put_table(client, db, input, created).await?;
+                report.tables[usize::from(!created)] += 1;
             }
             Action::DeleteTable(db, name) => {
                 let target = format!("{db}.{name}");
@@ -435,73 +447,13 @@ pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError
                 report.tables[2] += 1;
             }
             Action::CreatePartitions(db, input, partitions) => {
-                let target = format!("{db}.{}", input.name);
-                for batch in partitions.chunks(CREATE_BATCH) {
-                    let inputs = batch.iter().map(|p| partition_input(input, p)).collect::<Result<Vec<_>, _>>()?;
-                    let out = client
-                        .batch_create_partition()
-                        .database_name(db)
-                        .table_name(&input.name)
-                        .set_partition_input_list(Some(inputs))
-                        .send()
-                        .await
-                        .map_err(|e| api("BatchCreatePartition", &target, e))?;
-                    refused
-                        .extend(out.errors().iter().map(|e| refusal(&target, e.partition_values(), e.error_detail())));
-                    report.partitions[0] += batch.len() - out.errors().len();
-                }
+                report.partitions[0] += create_partitions(client, db, input, partitions, &mut refused).await?;
             }
             Action::UpdatePartitions(db, input, partitions) => {
-                let target = format!("{db}.{}", input.name);
-                for batch in partitions.chunks(UPDATE_BATCH) {
-                    let entries = batch
-                        .iter()
-                        .map(|p| {
-                            BatchUpdatePartitionRequestEntry::builder()
-                                .set_partition_value_list(Some(p.values.clone()))
-                                .partition_input(partition_input(input, p)?)
-                                .build()
-                                .map_err(|e| build(&target, e))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let out = client
-                        .batch_update_partition()
-                        .database_name(db)
-                        .table_name(&input.name)
-                        .set_entries(Some(entries))
-                        .send()
-                        .await
-                        .map_err(|e| api("BatchUpdatePartition", &target, e))?;
-                    refused.extend(
-                        out.errors().iter().map(|e| refusal(&target, e.partition_value_list(), e.error_detail())),
-                    );
-                    report.partitions[1] += batch.len() - out.errors().len();
-                }
+                report.partitions[1] += update_partitions(client, db, input, partitions, &mut refused).await?;
             }
             Action::DeletePartitions(db, table, values) => {
-                let target = format!("{db}.{table}");
-                for batch in values.chunks(DELETE_BATCH) {
-                    let lists = batch
-                        .iter()
-                        .map(|v| {
-                            PartitionValueList::builder()
-                                .set_values(Some(v.clone()))
-                                .build()
-                                .map_err(|e| build(&target, e))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let out = client
-                        .batch_delete_partition()
-                        .database_name(db)
-                        .table_name(table)
-                        .set_partitions_to_delete(Some(lists))
-                        .send()
-                        .await
-                        .map_err(|e| api("BatchDeletePartition", &target, e))?;
-                    refused
-                        .extend(out.errors().iter().map(|e| refusal(&target, e.partition_values(), e.error_detail())));
-                    report.partitions[2] += batch.len() - out.errors().len();
-                }
+                report.partitions[2] += delete_partitions(client, db, table, values, &mut refused).await?;
             }
         }
     }
@@ -509,6 +461,114 @@ pub async fn apply(client: &Client, plan: &Plan) -> Result<PushReport, GlueError
         return Err(GlueError::Partitions { table: table.clone(), count: refused.len(), first: first.clone() });
     }
     Ok(report)
+}
+
+/// CreateTable (`created`) or UpdateTable.
+async fn put_table(client: &Client, db: &str, input: &TableInput, created: bool) -> Result<(), GlueError> {
+    let target = format!("{db}.{}", input.name);
+    let table = convert::to_glue_table(input).map_err(|e| build(&target, e))?;
+    match created {
+        true => {
+            let sent = client.create_table().database_name(db).table_input(table).send().await;
+            sent.map(|_| ()).map_err(|e| api("CreateTable", &target, e))
+        }
+        false => {
+            let sent = client.update_table().database_name(db).table_input(table).send().await;
+            sent.map(|_| ()).map_err(|e| api("UpdateTable", &target, e))
+        }
+    }
+}
+
+/// A batch's partitions Glue refused: their values and Glue's reason.
+type Refused = Vec<(Vec<String>, Option<ErrorDetail>)>;
+
+/// Sends `items` in batches of `size` with `send`; returns how many partitions Glue took, and
+/// adds `(target, why)` for each it refused to `refused` (Glue applies the rest of a batch).
+async fn in_batches<T: Clone, Fut>(
+    items: &[T],
+    size: usize,
+    target: &str,
+    refused: &mut Vec<(String, String)>,
+    send: impl Fn(Vec<T>) -> Fut,
+) -> Result<usize, GlueError>
+where
+    Fut: std::future::Future<Output = Result<Refused, GlueError>>,
+{
+    let mut taken = 0;
+    for batch in items.chunks(size) {
+        let errors = send(batch.to_vec()).await?;
+        taken += batch.len() - errors.len();
+        refused.extend(errors.iter().map(|(values, detail)| refusal(target, values, detail.as_ref())));
+    }
+    Ok(taken)
+}
+
+/// BatchCreatePartition in batches of [`CREATE_BATCH`].
+async fn create_partitions(
+    client: &Client,
+    db: &str,
+    input: &TableInput,
+    partitions: &[GluePartition],
+    refused: &mut Vec<(String, String)>,
+) -> Result<usize, GlueError> {
+    let target = format!("{db}.{}", input.name);
+    let target = &target;
+    in_batches(partitions, CREATE_BATCH, target, refused, |batch| async move {
+        let inputs = batch.iter().map(|p| partition_input(input, p)).collect::<Result<Vec<_>, _>>()?;
+        let request = client.batch_create_partition().database_name(db).table_name(&input.name);
+        let out = request.set_partition_input_list(Some(inputs)).send().await;
+        let out = out.map_err(|e| api("BatchCreatePartition", target, e))?;
+        Ok(out.errors().iter().map(|e| (e.partition_values().to_vec(), e.error_detail().cloned())).collect())
+    })
+    .await
+}
+
+/// BatchUpdatePartition in batches of [`UPDATE_BATCH`].
+async fn update_partitions(
+    client: &Client,
+    db: &str,
+    input: &TableInput,
+    partitions: &[GluePartition],
+    refused: &mut Vec<(String, String)>,
+) -> Result<usize, GlueError> {
+    let target = format!("{db}.{}", input.name);
+    let target = &target;
+    in_batches(partitions, UPDATE_BATCH, target, refused, |batch| async move {
+        let entry = |p: &GluePartition| {
+            BatchUpdatePartitionRequestEntry::builder()
+                .set_partition_value_list(Some(p.values.clone()))
+                .partition_input(partition_input(input, p)?)
+                .build()
+                .map_err(|e| build(target, e))
+        };
+        let entries = batch.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+        let request = client.batch_update_partition().database_name(db).table_name(&input.name);
+        let out = request.set_entries(Some(entries)).send().await;
+        let out = out.map_err(|e| api("BatchUpdatePartition", target, e))?;
+        Ok(out.errors().iter().map(|e| (e.partition_value_list().to_vec(), e.error_detail().cloned())).collect())
+    })
+    .await
+}
+
+/// BatchDeletePartition in batches of [`DELETE_BATCH`].
+async fn delete_partitions(
+    client: &Client,
+    db: &str,
+    table: &str,
+    values: &[Vec<String>],
+    refused: &mut Vec<(String, String)>,
+) -> Result<usize, GlueError> {
+    let target = format!("{db}.{table}");
+    let target = &target;
+    in_batches(values, DELETE_BATCH, target, refused, |batch| async move {
+        let list = |v: &Vec<String>| PartitionValueList::builder().set_values(Some(v.clone())).build();
+        let lists = batch.iter().map(list).collect::<Result<Vec<_>, _>>().map_err(|e| build(target, e))?;
+        let request = client.batch_delete_partition().database_name(db).table_name(table);
+        let out = request.set_partitions_to_delete(Some(lists)).send().await;
+        let out = out.map_err(|e| api("BatchDeletePartition", target, e))?;
+        Ok(out.errors().iter().map(|e| (e.partition_values().to_vec(), e.error_detail().cloned())).collect())
+    })
+    .await
 }
 
 /// `(table, "[values]: Code message")` for a partition Glue refused.
@@ -530,48 +590,61 @@ fn partition_input(table: &TableInput, partition: &GluePartition) -> Result<Part
     Ok(PartitionInput::builder().set_values(Some(partition.values.clone())).storage_descriptor(storage).build())
 }
 
-/// Pushes `tables` after a commit when automatic sync is on. A failure never touches the local
+/// Pushes a table after a commit when automatic sync is on. A failure never touches the local
 /// commit: it is logged and the table is marked pending, and every later automatic push retries
 /// the pending tables first.
 pub mod sync {
+    use async_trait::async_trait;
     use object_store::{ObjectStoreExt, PutPayload};
 
     use super::*;
+    use crate::catalog::CommitHook;
 
     const PENDING: &str = "glue/pending";
 
-    /// After a load committed `def`: push when automatic sync is on; a failure is a warning,
-    /// since the local commit stands either way.
-    pub async fn after_load(project: &Project, def: &TableDef) {
-        if !project.settings.glue_auto_push {
-            return;
+    /// The commit hook that pushes each committed table to Glue (`[glue] auto_push`); a
+    /// failure is a warning, since the local commit stands either way.
+    pub struct AutoPush {
+        catalog: Catalog,
+    }
+
+    impl AutoPush {
+        /// Pushes tables of `catalog`.
+        pub fn new(catalog: &Catalog) -> AutoPush {
+            AutoPush { catalog: catalog.clone() }
         }
-        if let Some(failure) = after_commit(project, def).await {
-            eprintln!("glaux: warning: the commit stands, but the Glue push failed and will be retried: {failure}");
+    }
+
+    #[async_trait]
+    impl CommitHook for AutoPush {
+        async fn committed(&self, def: &TableDef) {
+            if let Some(failure) = after_commit(&self.catalog, def).await {
+                eprintln!("glaux: warning: the commit stands, but the Glue push failed and will be retried: {failure}");
+            }
         }
     }
 
     /// Pushes `def` (and any table still pending from an earlier failure); returns what failed.
-    pub async fn after_commit(project: &Project, def: &TableDef) -> Option<String> {
-        let mut targets: Vec<&TableDef> = pending(project).await;
+    pub async fn after_commit(catalog: &Catalog, def: &TableDef) -> Option<String> {
+        let mut targets: Vec<&TableDef> = pending(catalog).await;
         if !targets.iter().any(|t| t.qualified_name() == def.qualified_name()) {
             targets.push(def);
         }
         let client = connect().await;
         let mut failure = None;
         for table in targets {
-            let marker = project.warehouse.state_path(&format!("{PENDING}/{}", table.qualified_name()));
-            let result = match plan_push(&client, project, &[table], false).await {
+            let marker = catalog.warehouse.state_path(&format!("{PENDING}/{}", table.qualified_name()));
+            let result = match plan_push(&client, catalog, &[table], false).await {
                 Ok(plan) => apply(&client, &plan).await.map(|_| ()),
                 Err(e) => Err(e),
             };
             match result {
                 Ok(()) => {
-                    let _ = project.warehouse.store().delete(&marker).await;
+                    let _ = catalog.warehouse.store().delete(&marker).await;
                 }
                 Err(e) => {
                     tracing::warn!(table = %table.qualified_name(), error = %e, "Glue push failed; it will be retried");
-                    let _ = project.warehouse.store().put(&marker, PutPayload::from(e.to_string())).await;
+                    let _ = catalog.warehouse.store().put(&marker, PutPayload::from(e.to_string())).await;
                     failure.get_or_insert(format!("{}: {e}", table.qualified_name()));
                 }
             }
@@ -580,17 +653,49 @@ pub mod sync {
     }
 
     /// Tables whose last automatic push failed.
-    async fn pending(project: &Project) -> Vec<&TableDef> {
+    async fn pending(catalog: &Catalog) -> Vec<&TableDef> {
         use futures::TryStreamExt;
-        let prefix = project.warehouse.state_path(PENDING);
-        let markers: Vec<_> = project.warehouse.store().list(Some(&prefix)).try_collect().await.unwrap_or_default();
+        let prefix = catalog.warehouse.state_path(PENDING);
+        let markers: Vec<_> = catalog.warehouse.store().list(Some(&prefix)).try_collect().await.unwrap_or_default();
         markers
             .iter()
             .filter_map(|m| {
                 let name = m.location.filename()?;
                 let (db, table) = name.split_once('.')?;
-                project.registry.table(db, table).map(|t| t.as_ref())
+                catalog.registry.table(db, table).map(|t| t.as_ref())
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(day: &str, location: &str) -> GluePartition {
+        GluePartition { values: vec![day.to_string()], location: location.to_string() }
+    }
+
+    #[test]
+    fn partitions_are_created_moved_and_deleted_by_values() {
+        let current: BTreeMap<Vec<String>, String> = [
+            (vec!["2026-11-01".to_string()], "s3://b/t/d=2026-11-01/c1/".to_string()),
+            (vec!["2026-11-02".to_string()], "s3://b/t/d=2026-11-02/c1".to_string()),
+            (vec!["2026-10-31".to_string()], "s3://b/t/d=2026-10-31/c0/".to_string()),
+        ]
+        .into();
+        let wanted = [
+            // Same place, written without the trailing slash: unchanged.
+            partition("2026-11-01", "s3://b/t/d=2026-11-01/c1"),
+            // A newer commit's prefix: moved.
+            partition("2026-11-02", "s3://b/t/d=2026-11-02/c2/"),
+            partition("2026-11-03", "s3://b/t/d=2026-11-03/c2/"),
+        ];
+        let diff = diff_partitions(&current, &wanted);
+        assert_eq!(diff.create, vec![wanted[2].clone()]);
+        assert_eq!(diff.update, vec![wanted[1].clone()]);
+        assert_eq!(diff.delete, vec![vec!["2026-10-31".to_string()]]);
+        assert_eq!(diff_partitions(&current, &[]).delete.len(), 3);
+        assert_eq!(diff_partitions(&BTreeMap::new(), &wanted).create.len(), 3);
     }
 }

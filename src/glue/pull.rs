@@ -10,12 +10,11 @@ use futures::TryStreamExt;
 use aws_sdk_glue::Client;
 
 use super::{GlueError, list_partitions, list_tables};
+use crate::catalog::files::parquet_row_count;
 use crate::catalog::names::{NameKind, validate_name};
 use crate::catalog::state::{Change, DataFile, NewPartition, Transaction};
 use crate::catalog::table::{PARQUET_INPUT_FORMAT, PARQUET_SERDE, TableDef, TableInput};
-use crate::catalog::write_definition;
-use crate::ingest::parquet_row_count;
-use crate::project::Project;
+use crate::catalog::{Catalog, write_definition};
 use crate::warehouse::relative_location;
 
 /// What a pull did.
@@ -28,7 +27,7 @@ pub struct PullReport {
 }
 
 /// Imports every table of `databases` (all of Glue's when empty).
-pub async fn pull(client: &Client, project: &Project, databases: &[String]) -> anyhow::Result<PullReport> {
+pub async fn pull(client: &Client, catalog: &Catalog, databases: &[String]) -> Result<PullReport, GlueError> {
     let databases = match databases.is_empty() {
         false => databases.to_vec(),
         true => all_databases(client).await?,
@@ -42,7 +41,7 @@ pub async fn pull(client: &Client, project: &Project, databases: &[String]) -> a
         }
         for (name, input) in list_tables(client, db).await? {
             let qualified = format!("{db}.{name}");
-            match import_table(client, project, db, input, &mut report).await {
+            match import_table(client, catalog, db, input, &mut report).await {
                 Ok(partitions) => report.imported.push(format!("{qualified} ({partitions} partitions)")),
                 Err(reason) => report.skipped.push((qualified, reason)),
             }
@@ -71,7 +70,7 @@ fn is_parquet(input: &TableInput) -> bool {
 /// Imports one table; `Err` is the reason it was skipped.
 async fn import_table(
     client: &Client,
-    project: &Project,
+    catalog: &Catalog,
     db: &str,
     mut input: TableInput,
     report: &mut PullReport,
@@ -81,39 +80,38 @@ async fn import_table(
         return Err(format!("not a Parquet table ({format})"));
     }
     let location = input.storage_descriptor.location.clone().ok_or("it has no location")?;
-    let relative = relative_location(project.warehouse.url(), &location).map_err(|e| e.to_string())?;
+    let relative = relative_location(catalog.warehouse.url(), &location).map_err(|e| e.to_string())?;
     input.storage_descriptor.location = Some(relative);
-    let def = TableDef::from_input(db, input.clone(), project.warehouse.url())
+    let def = TableDef::from_input(db, input.clone(), catalog.warehouse.url())
         .map_err(|problems| format!("its definition is not usable: {}", problems[0]))?;
 
     let mut changes = Vec::new();
     if def.partition_keys.is_empty() {
-        changes.push(Change::Replace(scan_partition(project, Vec::new(), &def.location).await?));
+        changes.push(Change::Replace(scan_partition(catalog, Vec::new(), &def.location).await?));
     } else {
         let partitions = list_partitions(client, db, def.name()).await.map_err(|e| e.to_string())?;
         for (values, location) in partitions {
             let object = format!("{}.{} partition {values:?}", db, def.name());
-            match relative_location(project.warehouse.url(), &location) {
-                Ok(relative) => changes.push(Change::Replace(scan_partition(project, values, &relative).await?)),
+            match relative_location(catalog.warehouse.url(), &location) {
+                Ok(relative) => changes.push(Change::Replace(scan_partition(catalog, values, &relative).await?)),
                 Err(e) => report.skipped.push((object, e.to_string())),
             }
         }
     }
-    let log = project.log(&def);
+    let log = catalog.log(&def);
     let base = log.latest().await.map_err(|e| e.to_string())?;
-    let mut txn = Transaction::new("catalog pull", chrono::Utc::now());
-    txn.read_version = Some(base.map_or(0, |s| s.version));
+    let mut txn = Transaction::on(base.as_ref(), "catalog pull", chrono::Utc::now());
     txn.replace_all = true;
     let count = changes.len();
     txn.changes = changes;
-    write_definition(&project.settings.catalog_dir(), db, &input).map_err(|e| e.to_string())?;
+    write_definition(catalog.registry.dir(), db, &input).map_err(|e| e.to_string())?;
     log.commit(&txn).await.map_err(|e| e.to_string())?;
     Ok(count)
 }
 
 /// A partition made of the Parquet files found at `location` (hidden and `_` files skipped).
-async fn scan_partition(project: &Project, values: Vec<String>, location: &str) -> Result<NewPartition, String> {
-    let warehouse = &project.warehouse;
+async fn scan_partition(catalog: &Catalog, values: Vec<String>, location: &str) -> Result<NewPartition, String> {
+    let warehouse = &catalog.warehouse;
     let prefix = warehouse.path(location);
     let objects: Vec<_> = warehouse.store().list(Some(&prefix)).try_collect().await.map_err(|e| e.to_string())?;
     let mut files = Vec::new();

@@ -24,12 +24,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use indicatif::ProgressBar;
 use serde_json::{Map, Value, json};
 
-use super::rejects::{REJECTS_PROPERTY, Reject, RejectSink, csv_text};
 use super::source::Input;
-use super::{ParquetSink, WriteError};
-use crate::catalog::state::{Change, CommitError, DataFile, NewPartition, TableLog, Transaction};
+use crate::catalog::files::{ParquetSink, WriteError};
+use crate::catalog::rejects::{Reject, RejectSink};
+use crate::catalog::state::{CommitError, DataFile, TableLog, Transaction};
 use crate::catalog::table::TableDef;
 use crate::catalog::types::GlueType;
+use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
 /// The partition key that a CSV load fills with the load's date.
@@ -79,14 +80,17 @@ pub enum CsvError {
     /// Committing failed.
     #[error(transparent)]
     Commit(#[from] CommitError),
-    /// Copying the partition's earlier files into the new commit failed.
-    #[error("copying {path} into the new commit: {source}")]
-    Copy {
-        /// the file
-        path: String,
-        /// the store error
-        source: object_store::Error,
-    },
+}
+
+impl Categorize for CsvError {
+    fn category(&self) -> Category {
+        match self {
+            CsvError::Read { .. } => Category::Io,
+            CsvError::Partitioning { .. } | CsvError::Header { .. } | CsvError::Data { .. } => Category::Data,
+            CsvError::Write(e) => e.category(),
+            CsvError::Commit(e) => e.category(),
+        }
+    }
 }
 
 /// Table property recording every loaded file by content hash, advanced in the same commit
@@ -159,7 +163,7 @@ pub async fn ingest_csv(
     };
     let next_version = base.as_ref().map_or(1, |s| s.version + 1);
 
-    let mut txn = Transaction::new("ingest csv", options.at);
+    let mut txn = Transaction::on(base.as_ref(), "ingest csv", options.at);
     let partition_path = log.partition_key(&values);
     let location = format!("{}{}{}/", def.location, with_slash(&partition_path), txn.commit_id);
     let mut rejects = RejectSink::new(warehouse, &def.qualified_name(), &txn.commit_id, &options.run_id, options.at);
@@ -195,20 +199,12 @@ pub async fn ingest_csv(
         report.version = base.map_or(0, |s| s.version);
         return Ok(report);
     }
-    let key = log.partition_key(&values);
     if !files.is_empty() {
-        if let Some(existing) = base.as_ref().and_then(|s| s.partitions.get(&key)) {
-            let copied = super::carry_over(warehouse, &existing.files, &location, files.len()).await;
-            files.extend(copied.map_err(|e| CsvError::Copy { path: e.path, source: e.source })?);
-        }
-        txn.changes.push(Change::Replace(NewPartition { values, location, files }));
+        log.append_partition(&mut txn, base.as_ref(), values, location, files).await?;
     }
     if let Some(file) = rejects.finish().await? {
-        let listed = super::rejects::list_with(property(REJECTS_PROPERTY), &file);
-        txn.properties.insert(REJECTS_PROPERTY.to_string(), listed);
+        crate::catalog::rejects::list_in(&mut txn, base.as_ref(), &file);
     }
-    // Version 0 is the empty table: a concurrent first commit must conflict, not be overwritten.
-    txn.read_version = Some(base.as_ref().map_or(0, |s| s.version));
     txn.properties.insert(INGESTED_FILES_PROPERTY.to_string(), Value::Object(ledger));
     let state = log.commit(&txn).await?;
     report.version = state.version;
@@ -218,10 +214,18 @@ pub async fn ingest_csv(
 /// SHA-256 of an input's bytes, hex.
 fn content_hash(input: &Input) -> Result<String, CsvError> {
     use sha2::{Digest, Sha256};
+    use std::io::Read;
     let read_err = |source| CsvError::Read { path: input.name.clone().into(), source };
     let mut file = File::open(&input.path).map_err(read_err)?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(read_err)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -515,4 +519,19 @@ fn match_columns(def: &TableDef, header: &[String], input: &Input) -> Result<Vec
 
 fn with_slash(path: &str) -> String {
     if path.is_empty() { String::new() } else { format!("{path}/") }
+}
+
+/// Fields as one CSV line, quoted where needed.
+pub fn csv_text(fields: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    fields
+        .into_iter()
+        .map(|f| {
+            let f = f.as_ref();
+            match f.contains([',', '"', '\n', '\r']) {
+                true => format!("\"{}\"", f.replace('"', "\"\"")),
+                false => f.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -12,6 +12,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
 
 use crate::config::WarehouseSettings;
+use crate::error::{Categorize, Category};
 use crate::warehouse::s3::S3Connector;
 
 /// Why an input could not be resolved.
@@ -52,6 +53,15 @@ pub enum SourceError {
         /// the I/O error
         source: std::io::Error,
     },
+}
+
+impl Categorize for SourceError {
+    fn category(&self) -> Category {
+        match self {
+            SourceError::Pattern { .. } | SourceError::NoMatch(_) => Category::Data,
+            _ => Category::Io,
+        }
+    }
 }
 
 /// One input, readable as a local file.

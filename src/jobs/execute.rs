@@ -4,7 +4,7 @@
 //!    the job's bookmark (the input partition versions its last successful run read, and the
 //!    fingerprint of the definition and SQL).
 //! 2. Compare: nothing new means no data file is opened and the run ends at once; a changed
-//!    definition, a changed non-incremental input, a removed input partition or `--full` means a
+//!    definition, a changed non-incremental input, a removed input partition or a full run asked for means a
 //!    full recompute; otherwise the incremental input's new and changed partitions.
 //! 3. Run the SQL with every input pinned to the snapshot read in step 1 (the incremental input
 //!    showing only the chosen partitions), so the bookmark records exactly what was read.
@@ -20,7 +20,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use anyhow::Context;
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::kernels::boolean::{is_not_null, not};
 use arrow::compute::{CastOptions, cast_with_options, filter_record_batch, take};
@@ -33,13 +32,13 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::{Job, WriteMode};
+use crate::catalog::files::ParquetSink;
 use crate::catalog::state::{Change, NewPartition, PartitionState, TableLog, TableState, Transaction};
 use crate::catalog::table::TableDef;
+use crate::catalog::{Catalog, CommitHook};
 use crate::engine::table::{Pin, RegistryTable};
-use crate::engine::{EngineOptions, Overrides};
-use crate::ingest::ParquetSink;
-use crate::project::Project;
-use crate::runs::{Run, RunCounts, RunKind, RunStatus};
+use crate::engine::{Engine, EngineOptions, Overrides};
+use crate::error::{Context, Error, Result};
 
 /// Table property prefix of a job's bookmark on its output table.
 pub const BOOKMARK_PREFIX: &str = "glaux.job.";
@@ -61,13 +60,30 @@ fn parallelism(rows_in: u64) -> usize {
     usize::try_from(rows_in.div_ceil(ROWS_PER_TASK)).unwrap_or(usize::MAX).clamp(1, cores)
 }
 
-/// How to run.
+/// How to run a job.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Recompute everything, ignoring the bookmark.
-    pub full: bool,
+pub struct JobOptions {
+    /// Recompute everything, ignoring the bookmark, for the reason given (shown in the report).
+    pub full: Option<String>,
     /// Engine settings (memory limit).
     pub engine: EngineOptions,
+}
+
+/// What a run read and wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Input partitions read (`db.table/key=value`).
+    pub inputs: Vec<String>,
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows written to the output.
+    pub rows_out: u64,
+    /// Rows sent to the quarantine.
+    pub rows_rejected: u64,
+    /// Bytes of Parquet written.
+    pub bytes_written: u64,
+    /// Table versions committed (`db.table@7`).
+    pub commits: Vec<String>,
 }
 
 /// What a run did.
@@ -80,7 +96,7 @@ pub struct JobReport {
     /// `None` when nothing was new; otherwise why it ran full, or `incremental`.
     pub mode: Option<String>,
     /// Counts.
-    pub counts: RunCounts,
+    pub counts: JobCounts,
 }
 
 impl JobReport {
@@ -114,193 +130,254 @@ struct Bookmark {
     inputs: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-/// What this run has to do.
+/// What this run has to recompute.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Plan {
-    UpToDate,
+enum Recompute {
+    /// Nothing: no input changed since the bookmark.
+    Nothing,
+    /// Everything, for the reason given.
     Full(String),
-    Incremental(BTreeSet<String>),
+    /// Only these partitions of the incremental input.
+    Partitions(BTreeSet<String>),
 }
 
-/// Runs `job`, recording the run in the run history.
-pub async fn run(project: &Project, job: &Job, options: &RunOptions) -> anyhow::Result<JobReport> {
-    let run = Run::start(&project.warehouse, RunKind::Job, &job.name).await?;
-    let run_id = run.id().to_string();
-    let result = execute(project, job, options, &run_id).await;
+/// Partition versions by input (`db.table` → partition key → version).
+type InputVersions = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// The snapshots a run read: every input's definition and newest state, by `db.table`.
+type Snapshots = BTreeMap<String, (Arc<TableDef>, Option<TableState>)>;
+
+/// Runs `job` over the tables of `engine` as run `run_id`, calling `hook` after each commit.
+/// In merge mode the run's staged rows are removed when it ends, whatever the outcome.
+pub async fn execute_job(
+    engine: &Engine,
+    job: &Job,
+    options: &JobOptions,
+    run_id: &str,
+    hook: &dyn CommitHook,
+) -> Result<JobReport> {
+    let result = execute(engine, job, options, run_id, hook).await;
     // Only a merge that did work can have staged rows.
     let up_to_date = matches!(&result, Ok(report) if report.mode.is_none());
     if job.write_mode == WriteMode::Merge && !up_to_date {
-        remove_staging(&project.warehouse, &run_id).await;
+        remove_staging(&engine.catalog().warehouse, run_id).await;
     }
-    match result {
-        Ok(report) => {
-            let status = match report.mode {
-                Some(_) => RunStatus::Succeeded,
-                None => RunStatus::UpToDate,
-            };
-            run.finish(status, report.counts.clone(), None).await;
-            Ok(report)
-        }
-        Err(error) => {
-            let error = error.context(format!("job {}", job.name));
-            run.finish(RunStatus::Failed, RunCounts::default(), Some(crate::error_line(&error))).await;
-            Err(error)
-        }
-    }
+    result
 }
 
-async fn execute(project: &Project, job: &Job, options: &RunOptions, run_id: &str) -> anyhow::Result<JobReport> {
-    let output_def = project.table(&job.output)?.clone();
-    let output_log = project.log(&output_def);
-    let output_state = output_log.latest().await?;
-    let bookmark_key = format!("{BOOKMARK_PREFIX}{}", job.name);
-    let bookmark: Option<Bookmark> = output_state
-        .as_ref()
-        .and_then(|s| s.properties.get(&bookmark_key))
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
-
-    let mut snapshots = BTreeMap::new();
-    for input in &job.inputs {
-        let def = project.table(input)?.clone();
-        let state = project.log(&def).latest().await?;
-        snapshots.insert(input.clone(), (def, state));
-    }
-    let current: BTreeMap<String, BTreeMap<String, u64>> =
+async fn execute(
+    engine: &Engine,
+    job: &Job,
+    options: &JobOptions,
+    run_id: &str,
+    hook: &dyn CommitHook,
+) -> Result<JobReport> {
+    let catalog = engine.catalog();
+    let output = Output::read(catalog, job).await?;
+    let snapshots = read_inputs(catalog, job).await?;
+    let current: InputVersions =
         snapshots.iter().map(|(name, (_, state))| (name.clone(), partition_versions(state.as_ref()))).collect();
-    let plan = decide(job, bookmark.as_ref(), &current, options.full);
-    tracing::debug!(job = %job.name, ?plan, "planned run");
+    let recompute = decide(job, output.bookmark.as_ref(), &current, options.full.as_deref());
+    tracing::debug!(job = %job.name, ?recompute, "planned run");
     let mut report =
-        JobReport { job: job.name.clone(), run_id: run_id.to_string(), mode: None, counts: RunCounts::default() };
-    let changed = match &plan {
-        Plan::UpToDate => return Ok(report),
-        Plan::Full(reason) => {
+        JobReport { job: job.name.clone(), run_id: run_id.to_string(), mode: None, counts: JobCounts::default() };
+    let changed = match recompute {
+        Recompute::Nothing => return Ok(report),
+        Recompute::Full(reason) => {
             report.mode = Some(format!("full ({reason})"));
             None
         }
-        Plan::Incremental(changed) => {
+        Recompute::Partitions(changed) => {
             report.mode = Some("incremental".into());
-            Some(changed.clone())
+            Some(changed)
         }
     };
+    let overrides = pin_inputs(catalog, job, &snapshots, changed.as_ref(), &mut report.counts);
+    let ctx = engine.session_with(&job_engine_options(options, report.counts.rows_in), overrides)?;
+    let streams = run_sql(&ctx, job).await?;
 
-    // Pin every input to the snapshot just read.
+    let full = changed.is_none();
+    let txn = Transaction::on(output.state.as_ref(), format!("job {}", job.name), Utc::now());
+    let quarantine = match &job.quarantine {
+        Some(q) => {
+            let def = catalog.table(&q.table)?.clone();
+            let state = catalog.log(&def).latest().await?;
+            Some((def, state, q.reason_column.clone()))
+        }
+        None => None,
+    };
+    let written = write_result(&ctx, catalog, job, &output, quarantine.as_ref(), &txn, full, run_id, streams).await?;
+
+    let (outputs, quarantines): (Vec<TableWriter>, Vec<Option<TableWriter>>) =
+        written.into_iter().map(|w| (w.output, w.quarantine.map(|(q, _)| q))).unzip();
+    // The quarantine is committed first: a run killed between the two commits leaves the
+    // output and its bookmark as they were, so the next run redoes the work and replaces the
+    // quarantine's partitions rather than adding to them.
+    if let Some((q_def, state, _)) = &quarantine {
+        let mut q_txn = Transaction::on(state.as_ref(), format!("job {} (quarantine)", job.name), txn.at);
+        q_txn.commit_id = txn.commit_id.clone();
+        let writers = quarantines.into_iter().flatten().collect();
+        report.counts.rows_rejected = commit_output(catalog, q_def, writers, full, q_txn, &mut report.counts).await?;
+        hook.committed(q_def).await;
+    }
+    let mut txn = txn;
+    let bookmark = Bookmark { fingerprint: job.fingerprint.clone(), run_id: run_id.to_string(), inputs: current };
+    txn.properties.insert(bookmark_key(job), serde_json::to_value(&bookmark).expect("bookmarks serialise"));
+    report.counts.rows_out = commit_output(catalog, &output.def, outputs, full, txn, &mut report.counts).await?;
+    hook.committed(&output.def).await;
+    Ok(report)
+}
+
+/// The output table property that holds `job`'s bookmark.
+fn bookmark_key(job: &Job) -> String {
+    format!("{BOOKMARK_PREFIX}{}", job.name)
+}
+
+/// The job's output table as the run found it, with the bookmark of its last run.
+struct Output {
+    def: Arc<TableDef>,
+    log: TableLog,
+    state: Option<TableState>,
+    bookmark: Option<Bookmark>,
+}
+
+impl Output {
+    async fn read(catalog: &Catalog, job: &Job) -> Result<Output> {
+        let def = catalog.table(&job.output)?.clone();
+        let log = catalog.log(&def);
+        let state = log.latest().await?;
+        let bookmark = state
+            .as_ref()
+            .and_then(|s| s.properties.get(&bookmark_key(job)))
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        Ok(Output { def, log, state, bookmark })
+    }
+}
+
+/// The newest snapshot of every input.
+async fn read_inputs(catalog: &Catalog, job: &Job) -> Result<Snapshots> {
+    let mut snapshots = BTreeMap::new();
+    for input in &job.inputs {
+        let def = catalog.table(input)?.clone();
+        let state = catalog.log(&def).latest().await?;
+        snapshots.insert(input.clone(), (def, state));
+    }
+    Ok(snapshots)
+}
+
+/// Every input pinned to the snapshot the run read — the incremental input showing only the
+/// `changed` partitions when given — so the bookmark records exactly what the SQL saw. Counts
+/// the partitions and rows shown into `counts`.
+fn pin_inputs(
+    catalog: &Catalog,
+    job: &Job,
+    snapshots: &Snapshots,
+    changed: Option<&BTreeSet<String>>,
+    counts: &mut JobCounts,
+) -> Overrides {
     let mut overrides: Overrides = HashMap::new();
-    for (name, (def, state)) in &snapshots {
-        let only = match Some(name) == job.incremental_input.as_ref() {
-            true => changed.clone(),
-            false => None,
-        };
+    for (name, (def, state)) in snapshots {
+        let only = changed.filter(|_| Some(name) == job.incremental_input.as_ref()).cloned();
         for (key, partition) in state.iter().flat_map(|s| s.partitions.iter()) {
             if only.as_ref().is_none_or(|only| only.contains(key)) {
-                report.counts.rows_in += partition.rows();
-                report.counts.inputs.push(match key.is_empty() {
+                counts.rows_in += partition.rows();
+                counts.inputs.push(match key.is_empty() {
                     true => name.clone(),
                     false => format!("{name}/{key}"),
                 });
             }
         }
         let pin = Pin { state: state.clone(), only };
-        overrides.insert(name.clone(), Arc::new(RegistryTable::pinned(def.clone(), &project.warehouse, pin)));
+        overrides.insert(name.clone(), Arc::new(RegistryTable::pinned(def.clone(), &catalog.warehouse, pin)));
     }
+    overrides
+}
+
+/// The engine options of a run reading `rows_in` rows: large batches and as many partitions as
+/// the input fills, unless a memory limit asks for DataFusion's defaults.
+fn job_engine_options(options: &JobOptions, rows_in: u64) -> EngineOptions {
     let mut engine = options.engine.clone();
     if engine.memory_limit.is_none() {
         engine.batch_size.get_or_insert(JOB_BATCH_SIZE);
-        engine.target_partitions.get_or_insert(parallelism(report.counts.rows_in));
+        engine.target_partitions.get_or_insert(parallelism(rows_in));
     }
-    let ctx = crate::engine::session_with(
-        &project.registry,
-        &project.warehouse,
-        &project.settings.warehouse,
-        &engine,
-        overrides,
-    )?;
-    let options_sql = datafusion::execution::context::SQLOptions::new()
+    engine
+}
+
+/// Plans and starts the job's SQL (a plain query: no DDL, DML or other statements).
+async fn run_sql(ctx: &SessionContext, job: &Job) -> Result<Vec<SendableRecordBatchStream>> {
+    let only_queries = datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
     let frame = ctx
-        .sql_with_options(&job.sql, options_sql)
+        .sql_with_options(&job.sql, only_queries)
         .await
         .with_context(|| format!("planning {}", job.sql_path.display()))?;
-    let streams =
-        frame.execute_stream_partitioned().await.with_context(|| format!("running {}", job.sql_path.display()))?;
+    frame.execute_stream_partitioned().await.with_context(|| format!("running {}", job.sql_path.display()))
+}
 
-    let full = changed.is_none();
-    let commit_at = Utc::now();
-    let txn = Transaction::new(format!("job {}", job.name), commit_at);
-    let hold: BTreeSet<String> = match (job.write_mode, &output_state, full) {
+/// Writes the result streams into the output (and quarantine) under the commit's prefix. In an
+/// incremental merge, rows of partitions the output already has are staged first, then merged
+/// with the existing rows and written like the rest.
+#[allow(clippy::too_many_arguments)]
+async fn write_result(
+    ctx: &SessionContext,
+    catalog: &Catalog,
+    job: &Job,
+    output: &Output,
+    quarantine: Option<&(Arc<TableDef>, Option<TableState>, String)>,
+    txn: &Transaction,
+    full: bool,
+    run_id: &str,
+    streams: Vec<SendableRecordBatchStream>,
+) -> Result<Vec<Writers>> {
+    let hold: BTreeSet<String> = match (job.write_mode, &output.state, full) {
         (WriteMode::Merge, Some(state), false) => state.partitions.keys().cloned().collect(),
         _ => BTreeSet::new(),
     };
-    let quarantine = match &job.quarantine {
-        Some(q) => {
-            let def = project.table(&q.table)?.clone();
-            let state = project.log(&def).latest().await?;
-            Some((def, state, q.reason_column.clone()))
-        }
-        None => None,
-    };
     // Writers for the job's result (staging held partitions, quarantine) or for a merged result.
     let writers = |hold: &BTreeSet<String>, with_quarantine: bool| {
-        let output_def = output_def.clone();
-        let quarantine =
-            quarantine.as_ref().filter(|_| with_quarantine).map(|(def, _, reason)| (def.clone(), reason.clone()));
+        let output_def = output.def.clone();
+        let quarantine = quarantine.filter(|_| with_quarantine).map(|(def, _, reason)| (def.clone(), reason.clone()));
         let hold = hold.clone();
         let commit_id = txn.commit_id.clone();
         let staging = staging_prefix(run_id);
         move |index: usize| Writers {
-            output: TableWriter::new(project, output_def.clone(), &commit_id, &staging, hold.clone(), index),
+            output: TableWriter::new(catalog, output_def.clone(), &commit_id, &staging, hold.clone(), index),
             quarantine: quarantine.as_ref().map(|(def, reason)| {
-                (TableWriter::new(project, def.clone(), &commit_id, &staging, BTreeSet::new(), index), reason.clone())
+                (TableWriter::new(catalog, def.clone(), &commit_id, &staging, BTreeSet::new(), index), reason.clone())
             }),
         }
     };
-
     let started = std::time::Instant::now();
     let bar = crate::progress::rows(format!("job {}", job.name));
     let mut written = write_partitioned(streams, writers(&hold, true), &bar).await?;
     let staged: Vec<NewPartition> = written.iter_mut().flat_map(|w| std::mem::take(&mut w.output.staged)).collect();
     if !staged.is_empty() {
-        let staged = staged_state(&output_def, &output_log, &txn.commit_id, staged);
-        let merged = merge(&ctx, job, &output_def, output_state.as_ref(), staged, &project.warehouse).await?;
+        let staged = staged_state(&output.def, &output.log, &txn.commit_id, staged);
+        let merged = merge(ctx, job, &output.def, output.state.as_ref(), staged, &catalog.warehouse).await?;
         // The merged partitions were held back above, so their files are new names here; the
         // merge reads rows already checked, so it has no quarantine.
         written.extend(write_partitioned(merged, writers(&BTreeSet::new(), false), &bar).await?);
     }
     bar.finish_and_clear();
     tracing::debug!(job = %job.name, elapsed = ?started.elapsed(), "result written");
-
-    let (outputs, quarantines): (Vec<TableWriter>, Vec<Option<TableWriter>>) =
-        written.into_iter().map(|w| (w.output, w.quarantine.map(|(q, _)| q))).unzip();
-    if let Some((q_def, state, _)) = &quarantine {
-        let mut q_txn = Transaction::new(format!("job {} (quarantine)", job.name), commit_at);
-        q_txn.commit_id = txn.commit_id.clone();
-        let writers = quarantines.into_iter().flatten().collect();
-        report.counts.rows_rejected =
-            commit_output(project, q_def, writers, state.as_ref(), full, q_txn, &mut report.counts).await?;
-    }
-    let mut txn = txn;
-    let bookmark = Bookmark { fingerprint: job.fingerprint.clone(), run_id: run_id.to_string(), inputs: current };
-    txn.properties.insert(bookmark_key, serde_json::to_value(&bookmark).expect("bookmarks serialise"));
-    report.counts.rows_out =
-        commit_output(project, &output_def, outputs, output_state.as_ref(), full, txn, &mut report.counts).await?;
-    tracing::debug!(job = %job.name, elapsed = ?started.elapsed(), "committed");
-    Ok(report)
+    Ok(written)
 }
 
-/// Commits the files the writers of one table finished, on top of `base`, the snapshot the run read
-/// (replacing everything in a full run), with `txn`'s operation, commit id and properties.
+/// Commits the files the writers of one table finished, on top of the snapshot `txn` is based
+/// on (replacing everything in a full run), with `txn`'s operation, commit id and properties.
 /// An incremental run that wrote nothing and sets no property commits nothing. Returns the
 /// rows written.
 async fn commit_output(
-    project: &Project,
+    catalog: &Catalog,
     def: &Arc<TableDef>,
     writers: Vec<TableWriter>,
-    base: Option<&TableState>,
     full: bool,
     mut txn: Transaction,
-    counts: &mut RunCounts,
-) -> anyhow::Result<u64> {
+    counts: &mut JobCounts,
+) -> Result<u64> {
     let partitions = combine(writers.into_iter().flat_map(|w| w.finished));
     let files = || partitions.iter().flat_map(|p| &p.files);
     let rows = files().map(|f| f.rows).sum();
@@ -308,12 +385,10 @@ async fn commit_output(
     if !full && partitions.is_empty() && txn.properties.is_empty() {
         return Ok(rows);
     }
-    txn.read_version = Some(base.map_or(0, |s| s.version));
     txn.replace_all = full;
     txn.changes = partitions.into_iter().map(Change::Replace).collect();
-    let published = project.log(def).commit(&txn).await?;
+    let published = catalog.log(def).commit(&txn).await?;
     counts.commits.push(format!("{}@{}", def.qualified_name(), published.version));
-    crate::glue::sync::after_load(project, def).await;
     Ok(rows)
 }
 
@@ -323,18 +398,13 @@ fn partition_versions(state: Option<&TableState>) -> BTreeMap<String, u64> {
 }
 
 /// Compares what the inputs hold now with what the last run read.
-fn decide(
-    job: &Job,
-    bookmark: Option<&Bookmark>,
-    current: &BTreeMap<String, BTreeMap<String, u64>>,
-    full: bool,
-) -> Plan {
-    let Some(bookmark) = bookmark else { return Plan::Full("first run".into()) };
-    if full {
-        return Plan::Full("--full".into());
+fn decide(job: &Job, bookmark: Option<&Bookmark>, current: &InputVersions, full: Option<&str>) -> Recompute {
+    let Some(bookmark) = bookmark else { return Recompute::Full("first run".into()) };
+    if let Some(reason) = full {
+        return Recompute::Full(reason.into());
     }
     if bookmark.fingerprint != job.fingerprint {
-        return Plan::Full("definition or SQL changed since the last run".into());
+        return Recompute::Full("definition or SQL changed since the last run".into());
     }
     let empty = BTreeMap::new();
     let mut changed = BTreeSet::new();
@@ -342,17 +412,17 @@ fn decide(
         let before = bookmark.inputs.get(input).unwrap_or(&empty);
         if Some(input) == job.incremental_input.as_ref() {
             if let Some(gone) = before.keys().find(|k| !now.contains_key(*k)) {
-                return Plan::Full(format!("partition {gone} of {input} was removed"));
+                return Recompute::Full(format!("partition {gone} of {input} was removed"));
             }
             changed.extend(now.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()));
         } else if before != now {
-            return Plan::Full(format!("{input} changed"));
+            return Recompute::Full(format!("{input} changed"));
         }
     }
     match (changed.is_empty(), job.write_mode) {
-        (true, _) => Plan::UpToDate,
-        (false, WriteMode::Overwrite) => Plan::Full("new input; write_mode is overwrite".into()),
-        (false, _) => Plan::Incremental(changed),
+        (true, _) => Recompute::Nothing,
+        (false, WriteMode::Overwrite) => Recompute::Full("new input; write_mode is overwrite".into()),
+        (false, _) => Recompute::Partitions(changed),
     }
 }
 
@@ -370,7 +440,7 @@ async fn write_partitioned(
     streams: Vec<SendableRecordBatchStream>,
     writers: impl Fn(usize) -> Writers,
     bar: &indicatif::ProgressBar,
-) -> anyhow::Result<Vec<Writers>> {
+) -> Result<Vec<Writers>> {
     let mut tasks = tokio::task::JoinSet::new();
     for (index, stream) in streams.into_iter().enumerate() {
         let mut writers = writers(index);
@@ -381,7 +451,7 @@ async fn write_partitioned(
             if let Some((quarantine, _)) = writers.quarantine.as_mut() {
                 quarantine.finish().await?;
             }
-            anyhow::Ok((index, writers))
+            Ok::<_, Error>((index, writers))
         });
     }
     let mut done = Vec::new();
@@ -397,13 +467,13 @@ async fn write_stream(
     mut stream: SendableRecordBatchStream,
     writers: &mut Writers,
     bar: &indicatif::ProgressBar,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let good = match writers.quarantine.as_mut() {
             Some((writer, reason)) => {
                 let index = batch.schema().index_of(reason).map_err(|_| {
-                    anyhow::anyhow!("the SQL result has no column `{reason}` (the quarantine reason column)")
+                    Error::msg(format!("the SQL result has no column `{reason}` (the quarantine reason column)"))
                 })?;
                 let bad: BooleanArray = is_not_null(batch.column(index))?;
                 writer.write(&filter_record_batch(&batch, &bad)?).await?;
@@ -425,7 +495,7 @@ async fn merge(
     state: Option<&TableState>,
     staged: TableState,
     warehouse: &crate::warehouse::Warehouse,
-) -> anyhow::Result<Vec<SendableRecordBatchStream>> {
+) -> Result<Vec<SendableRecordBatchStream>> {
     let keys: BTreeSet<String> = staged.partitions.keys().cloned().collect();
     let schema = def.table_schema();
     let new = Pin { state: Some(staged), only: None };
@@ -467,7 +537,7 @@ struct TableWriter {
 
 impl TableWriter {
     fn new(
-        project: &Project,
+        catalog: &Catalog,
         def: Arc<TableDef>,
         commit_id: &str,
         staging: &str,
@@ -475,10 +545,10 @@ impl TableWriter {
         index: usize,
     ) -> TableWriter {
         TableWriter {
-            log: project.log(&def),
+            log: catalog.log(&def),
             staging: format!("{staging}/{}/", def.qualified_name()),
             def,
-            warehouse: project.warehouse.clone(),
+            warehouse: catalog.warehouse.clone(),
             commit_id: commit_id.to_string(),
             index,
             hold,
@@ -489,18 +559,18 @@ impl TableWriter {
     }
 
     /// Picks the table's columns from `batch` by name, cast to the table's types.
-    fn conform(&self, batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let schema: SchemaRef = self.def.table_schema();
         let options = CastOptions { safe: false, ..CastOptions::default() };
         let mut columns = Vec::with_capacity(schema.fields().len());
         for field in schema.fields() {
             let index = batch.schema().index_of(field.name()).map_err(|_| {
-                anyhow::anyhow!(
+                Error::msg(format!(
                     "the SQL result has no column `{}`, which {} needs; select it (with AS `{}` if renamed)",
                     field.name(),
                     self.def.qualified_name(),
                     field.name()
-                )
+                ))
             })?;
             let column = batch.column(index);
             let column = match column.data_type() == field.data_type() {
@@ -519,7 +589,7 @@ impl TableWriter {
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
-    async fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -549,12 +619,12 @@ impl TableWriter {
 
     /// Completes the files written so far (all at once: each is an upload) into `finished` and
     /// `staged`.
-    async fn finish(&mut self) -> anyhow::Result<()> {
+    async fn finish(&mut self) -> Result<()> {
         let sinks = std::mem::take(&mut self.sinks);
         let files = futures::future::try_join_all(sinks.into_iter().map(|(values, (sink, staged))| async move {
             let file = sink.finish().await?;
             let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
-            anyhow::Ok((NewPartition { values, location, files: vec![file] }, staged))
+            Ok::<_, Error>((NewPartition { values, location, files: vec![file] }, staged))
         }))
         .await?;
         for (partition, staged) in files {
@@ -569,7 +639,7 @@ impl TableWriter {
 
 /// The rows of a batch grouped by the values of its partition columns (as partition path
 /// values: text, NULL as empty), in order of first appearance.
-fn group_rows(columns: &[ArrayRef]) -> anyhow::Result<Vec<(Vec<String>, Vec<u32>)>> {
+fn group_rows(columns: &[ArrayRef]) -> Result<Vec<(Vec<String>, Vec<u32>)>> {
     let rows = columns.first().map_or(0, |c| c.len());
     if columns.is_empty() {
         return Ok(vec![(Vec::new(), (0..rows as u32).collect())]);
@@ -580,7 +650,7 @@ fn group_rows(columns: &[ArrayRef]) -> anyhow::Result<Vec<(Vec<String>, Vec<u32>
             let text = cast_with_options(c, &DataType::Utf8, &CastOptions::default())?;
             Ok(text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_>>()?;
     let mut groups: Vec<(Vec<String>, Vec<u32>)> = Vec::new();
     let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
     let mut key: Vec<&str> = Vec::with_capacity(texts.len());
@@ -662,4 +732,88 @@ fn combine(partitions: impl IntoIterator<Item = NewPartition>) -> Vec<NewPartiti
         }
     }
     by_values.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(write_mode: WriteMode) -> Job {
+        Job {
+            name: "clean".into(),
+            description: String::new(),
+            path: "sql/clean.toml".into(),
+            sql_path: "sql/clean.sql".into(),
+            sql: "SELECT 1".into(),
+            inputs: vec!["db.raw".into(), "db.regions".into()],
+            incremental_input: Some("db.raw".into()),
+            output: "db.cleaned".into(),
+            partition_by: Vec::new(),
+            write_mode,
+            unique_key: Vec::new(),
+            order_by: Vec::new(),
+            quarantine: None,
+            fingerprint: "f1".into(),
+        }
+    }
+
+    fn versions(raw: &[(&str, u64)], regions: &[(&str, u64)]) -> InputVersions {
+        let map = |parts: &[(&str, u64)]| parts.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        [("db.raw".to_string(), map(raw)), ("db.regions".to_string(), map(regions))].into()
+    }
+
+    fn bookmark(inputs: InputVersions) -> Bookmark {
+        Bookmark { fingerprint: "f1".into(), run_id: "r1".into(), inputs }
+    }
+
+    #[test]
+    fn only_new_and_changed_partitions_of_the_incremental_input_are_recomputed() {
+        let job = job(WriteMode::Merge);
+        let before = bookmark(versions(&[("d=1", 1), ("d=2", 2)], &[("", 1)]));
+        let same = versions(&[("d=1", 1), ("d=2", 2)], &[("", 1)]);
+        assert_eq!(decide(&job, Some(&before), &same, None), Recompute::Nothing);
+
+        let grown = versions(&[("d=1", 1), ("d=2", 3), ("d=3", 3)], &[("", 1)]);
+        let expected = BTreeSet::from(["d=2".to_string(), "d=3".to_string()]);
+        assert_eq!(decide(&job, Some(&before), &grown, None), Recompute::Partitions(expected));
+    }
+
+    #[test]
+    fn anything_else_recomputes_everything_and_says_why() {
+        let job = job(WriteMode::Merge);
+        let before = bookmark(versions(&[("d=1", 1), ("d=2", 2)], &[("", 1)]));
+        let full = |job: &Job, bookmark: Option<&Bookmark>, now: &InputVersions, asked: Option<&str>| match decide(
+            job, bookmark, now, asked,
+        ) {
+            Recompute::Full(reason) => reason,
+            other => panic!("expected a full run, got {other:?}"),
+        };
+        let now = versions(&[("d=1", 1), ("d=2", 2)], &[("", 1)]);
+        assert_eq!(full(&job, None, &now, None), "first run");
+        assert_eq!(full(&job, Some(&before), &now, Some("--full")), "--full");
+        let changed_sql = Bookmark { fingerprint: "f0".into(), ..before.clone() };
+        assert_eq!(full(&job, Some(&changed_sql), &now, None), "definition or SQL changed since the last run");
+        let regions = versions(&[("d=1", 1), ("d=2", 2)], &[("", 2)]);
+        assert_eq!(full(&job, Some(&before), &regions, None), "db.regions changed");
+        let removed = versions(&[("d=2", 2)], &[("", 1)]);
+        assert_eq!(full(&job, Some(&before), &removed, None), "partition d=1 of db.raw was removed");
+        let grown = versions(&[("d=1", 1), ("d=2", 2), ("d=3", 3)], &[("", 1)]);
+        assert_eq!(
+            full(&self::job(WriteMode::Overwrite), Some(&before), &grown, None),
+            "new input; write_mode is overwrite"
+        );
+    }
+
+    #[test]
+    fn small_inputs_run_in_fewer_partitions_than_cores() {
+        assert_eq!(parallelism(0), 1);
+        assert_eq!(parallelism(ROWS_PER_TASK), 1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(parallelism(ROWS_PER_TASK + 1), 2.min(cores));
+        assert_eq!(parallelism(u64::MAX), cores);
+        let limited =
+            JobOptions { engine: EngineOptions { memory_limit: Some(1 << 30), ..Default::default() }, full: None };
+        let options = job_engine_options(&limited, 10 * ROWS_PER_TASK);
+        assert_eq!((options.batch_size, options.target_partitions), (None, None), "a limit keeps the defaults");
+    }
 }

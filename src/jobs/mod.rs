@@ -15,7 +15,7 @@
 //! reason column is not NULL to a second table. [`run`] executes a job; [`order`] sorts jobs so
 //! that each runs after the jobs that write its inputs.
 
-pub mod run;
+pub mod execute;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::catalog::Registry;
 use crate::catalog::names::{parse_qualified, validate_name};
+use crate::error::{Categorize, Category};
 
 /// How a job writes its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -120,6 +121,12 @@ pub struct JobError {
     pub problem: String,
 }
 
+impl Categorize for JobError {
+    fn category(&self) -> Category {
+        Category::Usage
+    }
+}
+
 /// Loads and checks every `*.toml` in `sql_dir` against the registry, sorted by name.
 pub fn load_all(sql_dir: &Path, registry: &Registry) -> Result<Vec<Job>, JobError> {
     let entries = match std::fs::read_dir(sql_dir) {
@@ -155,7 +162,7 @@ fn load(path: &Path, registry: &Registry) -> Result<Job, JobError> {
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let file: JobFile = toml::from_str(&text).map_err(|e| {
         let line = e.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
-        fail(format!("line {line}: {}", crate::one_line(e.message())))
+        fail(format!("line {line}: {}", crate::error::one_line(e.message())))
     })?;
     if file.sql.contains('/') || file.sql.contains('\\') || !file.sql.ends_with(".sql") {
         return Err(fail(format!("sql = \"{}\" must name a .sql file beside the definition", file.sql)));

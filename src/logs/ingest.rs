@@ -24,10 +24,12 @@ use super::parse::postgres::Prefix;
 use super::parse::{LineFeeder, Parsed, time};
 use super::source::{LogFile, LogSource, Resume, SourceError};
 use super::{DATABASE, LogKind};
-use crate::catalog::state::{Change, CommitError, NewPartition, TableLog, TableState, Transaction};
+use crate::catalog::CommitHook;
+use crate::catalog::files::{ParquetSink, WriteError};
+use crate::catalog::rejects::{Reject, RejectSink};
+use crate::catalog::state::{CommitError, TableLog, TableState, Transaction};
 use crate::catalog::table::TableDef;
-use crate::ingest::rejects::{REJECTS_PROPERTY, Reject, RejectSink};
-use crate::ingest::{CopyError, ParquetSink, WriteError};
+use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
 /// Prefix of landed raw copies in the warehouse (seed 000's layout).
@@ -41,7 +43,7 @@ const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// Why a log ingest failed.
 #[derive(Debug, thiserror::Error)]
-pub enum AuroraError {
+pub enum LogIngestError {
     /// A source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -59,9 +61,6 @@ pub enum AuroraError {
     /// Writing a data or reject file failed.
     #[error(transparent)]
     Write(#[from] WriteError),
-    /// Carrying a partition's files into the new commit failed.
-    #[error(transparent)]
-    Copy(#[from] CopyError),
     /// A ledger could not be read.
     #[error(transparent)]
     Ledger(#[from] ledger::LedgerError),
@@ -73,6 +72,19 @@ pub enum AuroraError {
         /// what failed
         source: std::io::Error,
     },
+}
+
+impl Categorize for LogIngestError {
+    fn category(&self) -> Category {
+        match self {
+            LogIngestError::Source(e) => e.category(),
+            LogIngestError::MissingTable { .. } => Category::Data,
+            LogIngestError::Commit(e) => e.category(),
+            LogIngestError::Write(e) => e.category(),
+            LogIngestError::Ledger(_) => Category::Data,
+            LogIngestError::Land { .. } => Category::Io,
+        }
+    }
 }
 
 /// What a run should do.
@@ -128,12 +140,12 @@ pub struct Tables(BTreeMap<LogKind, Arc<TableDef>>);
 
 impl Tables {
     /// The log tables of the registry; every kind must have its table.
-    pub fn from_registry(registry: &crate::catalog::Registry) -> Result<Tables, AuroraError> {
+    pub fn from_registry(registry: &crate::catalog::Registry) -> Result<Tables, LogIngestError> {
         let mut tables = BTreeMap::new();
         for kind in LogKind::ALL {
             let def = registry
                 .table(DATABASE, kind.table())
-                .ok_or_else(|| AuroraError::MissingTable { table: kind.table().to_string() })?;
+                .ok_or_else(|| LogIngestError::MissingTable { table: kind.table().to_string() })?;
             tables.insert(kind, def.clone());
         }
         Ok(Tables(tables))
@@ -155,14 +167,14 @@ struct Pending {
 }
 
 impl Pending {
-    async fn open(warehouse: &Warehouse, def: &Arc<TableDef>, options: &Options) -> Result<Pending, AuroraError> {
+    async fn open(warehouse: &Warehouse, def: &Arc<TableDef>, options: &Options) -> Result<Pending, LogIngestError> {
         let log = TableLog::of(warehouse, def);
         let base = log.latest().await?;
         let ledger = match &base {
             Some(state) => ledger::read(&def.qualified_name(), &state.properties)?,
             None => Ledger::new(),
         };
-        let txn = Transaction::new("ingest aurora", options.at);
+        let txn = Transaction::on(base.as_ref(), "ingest aurora", options.at);
         let rejects = RejectSink::new(warehouse, &def.qualified_name(), &txn.commit_id, &options.run_id, options.at);
         Ok(Pending {
             def: def.clone(),
@@ -189,7 +201,7 @@ impl Pending {
         instance: &str,
         source_file: &str,
         parsed: Parsed,
-    ) -> Result<(), AuroraError> {
+    ) -> Result<(), LogIngestError> {
         for reject in parsed.rejects {
             let reject = Reject {
                 source_file: source_file.to_string(),
@@ -212,29 +224,22 @@ impl Pending {
     }
 
     /// Finishes the files and publishes them with the ledger; returns (rows, bytes, version).
-    async fn commit(mut self, warehouse: &Warehouse) -> Result<(u64, u64, u64), AuroraError> {
+    async fn commit(mut self) -> Result<(u64, u64, u64), LogIngestError> {
         let (mut rows, mut bytes) = (0, 0);
         let sinks: Vec<_> = self.sinks.drain().collect();
         for ((instance, day), sink) in sinks {
-            let mut files = vec![sink.finish().await?];
-            rows += files[0].rows;
-            bytes += files[0].size;
-            let values = partition_values(&instance, day);
-            let key = self.log.partition_key(&values);
+            let file = sink.finish().await?;
+            rows += file.rows;
+            bytes += file.size;
             let location = self.location(&instance, day);
-            if let Some(existing) = self.base.as_ref().and_then(|s| s.partitions.get(&key)) {
-                files.extend(crate::ingest::carry_over(warehouse, &existing.files, &location, 1).await?);
-            }
-            self.txn.changes.push(Change::Replace(NewPartition { values, location, files }));
+            let values = partition_values(&instance, day);
+            self.log.append_partition(&mut self.txn, self.base.as_ref(), values, location, vec![file]).await?;
         }
-        let property = |name: &str| self.base.as_ref().and_then(|s| s.properties.get(name)).cloned();
         if let Some(file) = self.rejects.finish().await? {
-            let listed = crate::ingest::rejects::list_with(property(REJECTS_PROPERTY), &file);
-            self.txn.properties.insert(REJECTS_PROPERTY.to_string(), listed);
+            crate::catalog::rejects::list_in(&mut self.txn, self.base.as_ref(), &file);
         }
+        // The ledger advances in the same commit as the rows it accounts for.
         self.txn.properties.insert(ledger::LEDGER_PROPERTY.to_string(), ledger::to_value(&self.ledger));
-        // Version 0 is the empty table: a concurrent first commit must conflict, not be overwritten.
-        self.txn.read_version = Some(self.base.as_ref().map_or(0, |s| s.version));
         let state = self.log.commit(&self.txn).await?;
         Ok((rows, bytes, state.version))
     }
@@ -263,7 +268,7 @@ fn split_by_day(batch: &RecordBatch, days: &[i32]) -> Vec<(i32, RecordBatch)> {
 }
 
 /// Where to read a file from, decided from the ledger.
-struct Plan {
+struct ReadPlan {
     resume: Resume,
     /// Bytes from a previous read that did not end in a newline yet.
     carry: Vec<u8>,
@@ -278,15 +283,15 @@ struct Plan {
     predecessors: Vec<FileEntry>,
 }
 
-async fn plan(
+async fn read_plan(
     source: &dyn LogSource,
     file: &LogFile,
     entry: Option<&FileEntry>,
     rotated: &[&FileEntry],
-) -> Result<Plan, AuroraError> {
+) -> Result<ReadPlan, LogIngestError> {
     let head = source.head(file, HEAD_BYTES).await?;
     let head_hash = |len: u64| head.as_ref().map(|h| ledger::sha256(&h[..(len as usize).min(h.len())]));
-    let fresh = Plan {
+    let fresh = ReadPlan {
         resume: Resume::default(),
         carry: Vec::new(),
         skip: 0,
@@ -299,9 +304,9 @@ async fn plan(
         let replaced = head.as_ref().is_some_and(|h| h.len() as u64 >= entry.head_len)
             && head_hash(entry.head_len).as_deref() != Some(entry.head_hash.as_str());
         if file.size < entry.offset || replaced {
-            return Ok(Plan { restarted: true, ..fresh });
+            return Ok(ReadPlan { restarted: true, ..fresh });
         }
-        return Ok(Plan {
+        return Ok(ReadPlan {
             resume: Resume { offset: entry.offset, marker: entry.marker.clone(), tail: entry.tail_bytes() },
             carry: entry.carry_bytes(),
             skip: 0,
@@ -312,14 +317,14 @@ async fn plan(
         });
     }
     if head.is_none() {
-        return Ok(Plan { predecessors: rotated.iter().map(|e| (*e).clone()).collect(), ..fresh });
+        return Ok(ReadPlan { predecessors: rotated.iter().map(|e| (*e).clone()).collect(), ..fresh });
     }
     // A new name: is it a file that rotated away under another name?
     let predecessor = rotated.iter().find(|e| {
         e.head_len > 0 && e.offset <= file.size && head_hash(e.head_len).as_deref() == Some(e.head_hash.as_str())
     });
     match predecessor {
-        Some(pred) => Ok(Plan {
+        Some(pred) => Ok(ReadPlan {
             resume: Resume { offset: pred.offset, marker: None, tail: Vec::new() },
             carry: pred.carry_bytes(),
             skip: 0,
@@ -344,61 +349,68 @@ impl Landing {
         Landing { writer: BufWriter::new(warehouse.store().clone(), warehouse.path(&path)), path }
     }
 
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), AuroraError> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), LogIngestError> {
         let frame = zstd::bulk::compress(bytes, 3).map_err(|source| self.error(source))?;
         self.writer.write_all(&frame).await.map_err(|source| self.error(source))
     }
 
-    async fn finish(mut self) -> Result<String, AuroraError> {
+    async fn finish(mut self) -> Result<String, LogIngestError> {
         self.writer.shutdown().await.map_err(|source| self.error(source))?;
         Ok(self.path)
     }
 
-    fn error(&self, source: std::io::Error) -> AuroraError {
-        AuroraError::Land { path: self.path.clone(), source }
+    fn error(&self, source: std::io::Error) -> LogIngestError {
+        LogIngestError::Land { path: self.path.clone(), source }
     }
 }
 
-/// Reads, lands and parses one file from `plan`; returns its new ledger entry.
-#[allow(clippy::too_many_arguments)]
-async fn ingest_file(
-    warehouse: &Warehouse,
-    source: &dyn LogSource,
-    file: &LogFile,
+/// What the files of one ingest run share while they are read.
+struct Reading<'a> {
+    warehouse: &'a Warehouse,
+    options: &'a Options,
+    report: Report,
+    bar: indicatif::ProgressBar,
+}
+
+/// One file to read: where from, what kind, and where the ledger says to start.
+struct FileWork<'a> {
+    source: &'a dyn LogSource,
+    file: &'a LogFile,
     kind: LogKind,
-    plan: Plan,
+    plan: ReadPlan,
+}
+
+/// Reads, lands and parses one file into `pending`, its table's share of the run; returns its
+/// new ledger entry, `None` when nothing was new.
+async fn ingest_file(
+    reading: &mut Reading<'_>,
+    work: FileWork<'_>,
     pending: &mut Pending,
-    options: &Options,
-    report: &mut Report,
-    bar: &indicatif::ProgressBar,
-) -> Result<Option<FileEntry>, AuroraError> {
+) -> Result<Option<FileEntry>, LogIngestError> {
+    let FileWork { source, file, kind, plan } = work;
+    let (warehouse, options, bar) = (reading.warehouse, reading.options, &reading.bar);
     let instance = source.instance();
     let source_file = ledger::key(instance, &file.name);
     let mut reader = source.open(file, &plan.resume).await?;
     let default_day = time::day_of(options.at.timestamp_micros());
     let mut parser = kind.parser(pending.def.file_schema.clone(), &options.prefix, &source_file, default_day);
     let carry_offset = plan.resume.offset - plan.carry.len() as u64;
-    let mut feeder = LineFeeder::new(plan.carry, carry_offset, plan.lines);
+    let mut state = ReadState {
+        feeder: LineFeeder::new(plan.carry, carry_offset, plan.lines),
+        head: plan.head,
+        head_bytes: Vec::new(),
+        landing: None,
+        read: 0,
+        digest: <sha2::Sha256 as sha2::Digest>::new(),
+    };
     let mut skip = plan.skip;
-    let mut head = plan.head;
     let mut predecessors = plan.predecessors;
-    let mut head_bytes: Vec<u8> = Vec::new();
-    let mut landing: Option<Landing> = None;
-    let mut read = 0u64;
-    let mut digest = <sha2::Sha256 as sha2::Digest>::new();
     while let Some(mut piece) = reader.next().await? {
         if !predecessors.is_empty() {
             // The first bytes of a new file read from the start: a rotated file continues
             // where its entry under the old name stopped.
-            let matching = predecessors.iter().find(|e| {
-                e.head_len as usize <= piece.len() && ledger::sha256(&piece[..e.head_len as usize]) == e.head_hash
-            });
-            if let Some(pred) = matching {
-                skip = pred.offset;
-                let carry = pred.carry_bytes();
-                let carry_offset = pred.offset - carry.len() as u64;
-                feeder = LineFeeder::new(carry, carry_offset, pred.lines);
-                head = Some((pred.head_hash.clone(), pred.head_len));
+            if let Some((offset, feeder, head)) = continued_from(&predecessors, &piece) {
+                (skip, state.feeder, state.head) = (offset, feeder, Some(head));
             }
             predecessors.clear();
         }
@@ -410,64 +422,120 @@ async fn ingest_file(
         if piece.is_empty() {
             continue;
         }
-        if head.is_none() && head_bytes.len() < HEAD_BYTES {
-            let take = (HEAD_BYTES - head_bytes.len()).min(piece.len());
-            head_bytes.extend_from_slice(&piece[..take]);
-        }
-        let start = feeder.carry_offset() + feeder.carry().len() as u64;
-        let landing = match &mut landing {
-            Some(landing) => landing,
-            None => landing.insert(Landing::create(warehouse, instance, &file.name, start, options.at)),
-        };
-        landing.write(&piece).await?;
-        sha2::Digest::update(&mut digest, &piece);
-        read += piece.len() as u64;
+        state.land(warehouse, instance, &file.name, options.at, &piece).await?;
         bar.inc(piece.len() as u64);
-        feeder.push(&piece, parser.as_mut());
-        if feeder.carry().len() > MAX_LINE_BYTES {
+        state.feeder.push(&piece, parser.as_mut());
+        if state.feeder.carry().len() > MAX_LINE_BYTES {
             let reason = format!("line longer than {MAX_LINE_BYTES} bytes without a newline; cut here");
-            let (offset, number) = (feeder.carry_offset(), feeder.lines() + 1);
-            let line = feeder.drop_carry();
+            let (offset, number) = (state.feeder.carry_offset(), state.feeder.lines() + 1);
+            let line = state.feeder.drop_carry();
             pending.rejects.push(long_line(&source_file, offset, number, reason, &line)).await?;
         }
         if parser.buffered() >= BATCH_ROWS {
             pending.write(warehouse, instance, &source_file, parser.take()).await?;
         }
     }
+    let report = &mut reading.report;
     if reader.vanished() {
         report.vanished.push(source_file.clone());
     }
     report.truncated_lines += reader.truncated_lines();
     report.overlapping_pages += reader.overlapping_pages();
     let resume = reader.resume();
-    if read == 0 && resume == plan.resume {
+    if state.read == 0 && resume == plan.resume {
         return Ok(None);
     }
     parser.finish();
     pending.write(warehouse, instance, &source_file, parser.take()).await?;
-    let head = match head {
-        Some(head) => head,
-        None => (ledger::sha256(&head_bytes), head_bytes.len() as u64),
-    };
-    let mut landed = pending.ledger.get(&source_file).map(|e| e.landed.clone()).unwrap_or_default();
-    if let Some(landing) = landing {
-        landed.push(landing.finish().await?);
+    report.bytes += state.read;
+    let landed = pending.ledger.get(&source_file).map(|e| e.landed.clone()).unwrap_or_default();
+    Ok(Some(state.entry(file, resume, landed, &options.run_id).await?))
+}
+
+/// A new file read from the start whose first bytes are those of a file that rotated away
+/// continues where that file's entry stopped: the bytes to skip, the line state, the head.
+fn continued_from(predecessors: &[FileEntry], first: &[u8]) -> Option<(u64, LineFeeder, (String, u64))> {
+    let pred = predecessors
+        .iter()
+        .find(|e| e.head_len as usize <= first.len() && ledger::sha256(&first[..e.head_len as usize]) == e.head_hash)?;
+    let carry = pred.carry_bytes();
+    let carry_offset = pred.offset - carry.len() as u64;
+    let feeder = LineFeeder::new(carry, carry_offset, pred.lines);
+    Some((pred.offset, feeder, (pred.head_hash.clone(), pred.head_len)))
+}
+
+/// What reading one file's new bytes builds up for its ledger entry.
+struct ReadState {
+    /// Lines so far, and the unfinished last one.
+    feeder: LineFeeder,
+    /// Hash and length of the file's first bytes, when known from the ledger.
+    head: Option<(String, u64)>,
+    /// The first bytes read, when the head is not known yet.
+    head_bytes: Vec<u8>,
+    /// The compressed copy of the bytes read, opened with the first piece.
+    landing: Option<Landing>,
+    /// New bytes read.
+    read: u64,
+    /// Hash of the new bytes read.
+    digest: sha2::Sha256,
+}
+
+impl ReadState {
+    /// Lands `piece` (read from `file` of `instance`) and counts it.
+    async fn land(
+        &mut self,
+        warehouse: &Warehouse,
+        instance: &str,
+        file: &str,
+        at: DateTime<Utc>,
+        piece: &[u8],
+    ) -> Result<(), LogIngestError> {
+        if self.head.is_none() && self.head_bytes.len() < HEAD_BYTES {
+            let take = (HEAD_BYTES - self.head_bytes.len()).min(piece.len());
+            self.head_bytes.extend_from_slice(&piece[..take]);
+        }
+        let start = self.feeder.carry_offset() + self.feeder.carry().len() as u64;
+        let landing = match &mut self.landing {
+            Some(landing) => landing,
+            None => self.landing.insert(Landing::create(warehouse, instance, file, start, at)),
+        };
+        landing.write(piece).await?;
+        sha2::Digest::update(&mut self.digest, piece);
+        self.read += piece.len() as u64;
+        Ok(())
     }
-    report.bytes += read;
-    Ok(Some(FileEntry {
-        offset: resume.offset,
-        tail: ledger::hex(&resume.tail),
-        marker: resume.marker,
-        carry: ledger::hex(feeder.carry()),
-        lines: feeder.lines(),
-        size: file.size.max(resume.offset),
-        last_written: file.last_written,
-        head_hash: head.0,
-        head_len: head.1,
-        chunk_hash: ledger::hex(&sha2::Digest::finalize(digest)),
-        landed,
-        run_id: options.run_id.clone(),
-    }))
+
+    /// The file's ledger entry after this read: where to resume, the line state, the head, the
+    /// landed copies (`landed` before this read, plus this one).
+    async fn entry(
+        self,
+        file: &LogFile,
+        resume: Resume,
+        mut landed: Vec<String>,
+        run_id: &str,
+    ) -> Result<FileEntry, LogIngestError> {
+        let head = match self.head {
+            Some(head) => head,
+            None => (ledger::sha256(&self.head_bytes), self.head_bytes.len() as u64),
+        };
+        if let Some(landing) = self.landing {
+            landed.push(landing.finish().await?);
+        }
+        Ok(FileEntry {
+            offset: resume.offset,
+            tail: ledger::hex(&resume.tail),
+            marker: resume.marker,
+            carry: ledger::hex(self.feeder.carry()),
+            lines: self.feeder.lines(),
+            size: file.size.max(resume.offset),
+            last_written: file.last_written,
+            head_hash: head.0,
+            head_len: head.1,
+            chunk_hash: ledger::hex(&sha2::Digest::finalize(self.digest)),
+            landed,
+            run_id: run_id.to_string(),
+        })
+    }
 }
 
 fn long_line(source_file: &str, offset: u64, line: u64, reason: String, bytes: &[u8]) -> Reject {
@@ -481,13 +549,15 @@ fn long_line(source_file: &str, offset: u64, line: u64, reason: String, bytes: &
     }
 }
 
-/// Ingests every new byte of `sources` into the log tables.
+/// Ingests every new byte of `sources` into the log tables, calling `hook` after each table's
+/// commit.
 pub async fn ingest(
     warehouse: &Warehouse,
     tables: &Tables,
     sources: &[Box<dyn LogSource>],
     options: &Options,
-) -> Result<Report, AuroraError> {
+    hook: &dyn CommitHook,
+) -> Result<Report, LogIngestError> {
     let mut report = Report::default();
     let mut pending: BTreeMap<LogKind, Pending> = BTreeMap::new();
     let mut work = Vec::new();
@@ -523,33 +593,37 @@ pub async fn ingest(
         })
         .sum();
     let bar = crate::progress::bytes(total, "ingesting logs".to_string());
+    let mut reading = Reading { warehouse, options, report, bar };
     let listed: BTreeSet<String> = work.iter().map(|(s, f, _)| ledger::key(s.instance(), &f.name)).collect();
     for (source, file, kind) in &work {
         let table = pending.get_mut(kind).expect("opened above");
         let key = ledger::key(source.instance(), &file.name);
         let rotated = rotated_entries(&table.base_ledger, source.instance(), &listed, &work);
-        let plan = plan(*source, file, table.ledger.get(&key), &rotated).await?;
+        let plan = read_plan(*source, file, table.ledger.get(&key), &rotated).await?;
         if plan.restarted {
-            report.restarted.push(key.clone());
+            reading.report.restarted.push(key.clone());
         }
-        match ingest_file(warehouse, *source, file, *kind, plan, table, options, &mut report, &bar).await? {
+        match ingest_file(&mut reading, FileWork { source: *source, file, kind: *kind, plan }, table).await? {
             Some(entry) => {
-                report.files += 1;
-                report.inputs.push(key.clone());
+                reading.report.files += 1;
+                reading.report.inputs.push(key.clone());
                 table.ledger.insert(key, entry);
                 table.changed = true;
             }
-            None => report.unchanged += 1,
+            None => reading.report.unchanged += 1,
         }
     }
-    bar.finish_and_clear();
+    reading.bar.finish_and_clear();
+    let mut report = reading.report;
     for (kind, table) in pending {
         if !table.changed {
             continue;
         }
         report.rejects += table.rejects.rows();
         let name = format!("{DATABASE}.{}", kind.table());
-        let (rows, bytes, version) = table.commit(warehouse).await?;
+        let def = table.def.clone();
+        let (rows, bytes, version) = table.commit().await?;
+        hook.committed(&def).await;
         *report.rows.entry(name.clone()).or_default() += rows;
         report.bytes_written += bytes;
         report.commits.push(format!("{name}@{version}"));

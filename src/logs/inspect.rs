@@ -5,21 +5,47 @@
 //! before it is ingested, and the parse throughput measured on its own.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 use serde::Serialize;
 
 use super::LogKind;
-use super::parse::postgres::{Prefix, RDS_PREFIX};
+use super::parse::postgres::Prefix;
 use super::parse::{LineFeeder, time};
 use crate::catalog::table::TableDef;
-use crate::cli::SummaryFormat;
-use crate::commands::UsageError;
+use crate::error::{Categorize, Category};
+
+/// Why a file could not be inspected.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// the file
+        path: PathBuf,
+        /// the I/O failure
+        source: std::io::Error,
+    },
+    /// Neither the name nor the first lines say what kind of log the file is.
+    #[error("{path}: log kind not recognised from its name or first lines")]
+    UnknownKind {
+        /// the file
+        path: PathBuf,
+    },
+}
+
+impl Categorize for InspectError {
+    fn category(&self) -> Category {
+        match self {
+            InspectError::Read { .. } => Category::Io,
+            InspectError::UnknownKind { .. } => Category::Usage,
+        }
+    }
+}
 
 /// What one file holds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -54,7 +80,7 @@ pub struct FileSummary {
 /// The file schema of a kind's table, from the catalog file the binary carries, read the way
 /// the registry reads it.
 pub fn file_schema(kind: LogKind) -> arrow::datatypes::SchemaRef {
-    let (_, json) = crate::project::SCAFFOLD
+    let (_, json) = crate::scaffold::FILES
         .iter()
         .find(|(path, _)| *path == format!("catalog/{}/{}.json", super::DATABASE, kind.table()))
         .expect("the scaffold carries every log table");
@@ -64,39 +90,53 @@ pub fn file_schema(kind: LogKind) -> arrow::datatypes::SchemaRef {
     def.file_schema
 }
 
-fn kind_of(path: &Path, given: Option<&str>, prefix: &Prefix) -> anyhow::Result<LogKind> {
-    if let Some(name) = given {
-        return LogKind::from_name(name)
-            .ok_or_else(|| UsageError(format!("--kind {name}: use error, slow, general, audit or postgres")).into());
-    }
+/// The kind of the log at `path`: from its name, else from its first lines.
+fn kind_of(path: &Path, prefix: &Prefix) -> Result<LogKind, InspectError> {
     if let Some(kind) = LogKind::from_file_name(&path.to_string_lossy()) {
         return Ok(kind);
     }
+    let read = |source| InspectError::Read { path: path.to_path_buf(), source };
     let mut head = vec![0u8; 16 * 1024];
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let len = file.read(&mut head)?;
-    LogKind::from_content(&head[..len], prefix).ok_or_else(|| {
-        UsageError(format!("{}: log kind not recognised from its name or first lines; pass --kind", path.display()))
-            .into()
-    })
+    let mut file = std::fs::File::open(path).map_err(read)?;
+    let len = file.read(&mut head).map_err(read)?;
+    LogKind::from_content(&head[..len], prefix).ok_or_else(|| InspectError::UnknownKind { path: path.to_path_buf() })
+}
+
+/// Summaries of `files`, each parsed as `kind` or as the kind its name or first lines say.
+pub fn summarise_files(
+    files: &[PathBuf],
+    kind: Option<LogKind>,
+    prefix: &Prefix,
+) -> Result<Vec<FileSummary>, InspectError> {
+    files
+        .iter()
+        .map(|path| {
+            let kind = match kind {
+                Some(kind) => kind,
+                None => kind_of(path, prefix)?,
+            };
+            summarise(path, kind, prefix)
+        })
+        .collect()
 }
 
 /// Parses one file with a fresh parser and totals what it gave.
-pub fn summarise(path: &Path, kind: LogKind, prefix: &Prefix) -> anyhow::Result<FileSummary> {
+pub fn summarise(path: &Path, kind: LogKind, prefix: &Prefix) -> Result<FileSummary, InspectError> {
     let started = Instant::now();
     let name = path.display().to_string();
     let mut parser = kind.parser(file_schema(kind), prefix, &name, time::day_of(0));
     let mut summary = FileSummary { file: name.clone(), kind: kind.name().into(), ..FileSummary::default() };
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+    let read = |source| InspectError::Read { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(read)?;
     let mut feeder = LineFeeder::default();
     let mut piece = vec![0u8; 8 << 20];
     loop {
-        let read = file.read(&mut piece).with_context(|| format!("cannot read {name}"))?;
-        if read == 0 {
+        let len = file.read(&mut piece).map_err(read)?;
+        if len == 0 {
             break;
         }
-        summary.bytes += read as u64;
-        feeder.push(&piece[..read], parser.as_mut());
+        summary.bytes += len as u64;
+        feeder.push(&piece[..len], parser.as_mut());
         if parser.buffered() >= 64 * 1024 {
             let parsed = parser.take();
             note_rejects(&mut summary, &parsed.rejects);
@@ -151,45 +191,25 @@ fn add(summary: &mut FileSummary, batch: RecordBatch) {
     }
 }
 
-/// Runs `glaux logs parse`.
-pub fn parse_files(
-    files: &[PathBuf],
-    kind: Option<&str>,
-    prefix: Option<&str>,
-    format: SummaryFormat,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let prefix_text = prefix.unwrap_or(RDS_PREFIX);
-    let prefix = Prefix::compile(prefix_text).map_err(|e| UsageError(e.to_string()))?;
-    let mut summaries = Vec::new();
-    for path in files {
-        let kind = kind_of(path, kind, &prefix)?;
-        summaries.push(summarise(path, kind, &prefix)?);
-    }
-    match format {
-        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summaries)?)?,
-        SummaryFormat::Text => {
-            for s in &summaries {
-                let mut line = format!(
-                    "{}: {} {} bytes, {} entries, {} rejected, {:.3} s ({:.1} MB/s)",
-                    s.file, s.kind, s.bytes, s.entries, s.rejects, s.seconds, s.mb_per_s
-                );
-                if s.kind == "slow" {
-                    line.push_str(&format!("; total query time {:.6} s", s.query_time_s));
-                }
-                if s.kind == "postgres" {
-                    line.push_str(&format!("; {} queries, {:.3} ms", s.queries, s.duration_ms));
-                }
-                if !s.severities.is_empty() {
-                    let counts: Vec<String> = s.severities.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    line.push_str(&format!("; {}", counts.join(", ")));
-                }
-                writeln!(out, "{line}")?;
-                for reject in &s.first_rejects {
-                    writeln!(out, "  rejected {reject}")?;
-                }
-            }
+impl FileSummary {
+    /// The summary as lines for people: totals first, then the first rejected lines.
+    pub fn describe(&self) -> Vec<String> {
+        let mut line = format!(
+            "{}: {} {} bytes, {} entries, {} rejected, {:.3} s ({:.1} MB/s)",
+            self.file, self.kind, self.bytes, self.entries, self.rejects, self.seconds, self.mb_per_s
+        );
+        if self.kind == "slow" {
+            line.push_str(&format!("; total query time {:.6} s", self.query_time_s));
         }
+        if self.kind == "postgres" {
+            line.push_str(&format!("; {} queries, {:.3} ms", self.queries, self.duration_ms));
+        }
+        if !self.severities.is_empty() {
+            let counts: Vec<String> = self.severities.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            line.push_str(&format!("; {}", counts.join(", ")));
+        }
+        let mut lines = vec![line];
+        lines.extend(self.first_rejects.iter().map(|reject| format!("  rejected {reject}")));
+        lines
     }
-    Ok(())
 }

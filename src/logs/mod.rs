@@ -7,16 +7,24 @@
 //! - [`parse`] turns lines into Arrow rows, one streaming parser per [`LogKind`];
 //! - [`ingest`] lands the raw bytes compressed under `aurora-logs/<instance>/<day>/`, writes the
 //!   rows as Parquet partitioned by instance and day into database [`DATABASE`], and commits each
-//!   table together with its [`ledger`] entries, so every source byte is ingested exactly once.
+//!   table together with its [`ledger`] entries, so every source byte is ingested exactly once;
+//! - [`request`] turns configured sources (or one directory) into sources and options;
+//! - [`inspect`] parses files without ingesting them (`glaux logs parse`).
 
 pub mod ingest;
 pub mod inspect;
 pub mod ledger;
 pub mod parse;
-pub mod run;
+pub mod request;
 pub mod source;
 
+use std::sync::Arc;
+
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+
+use crate::catalog::Catalog;
+use crate::engine::system::RejectsTable;
 
 use parse::LogParser;
 use parse::postgres::Prefix;
@@ -26,6 +34,18 @@ pub const DATABASE: &str = "aurora_logs";
 
 /// The table of lines that could not be parsed, a view over every log table's rejects.
 pub const REJECTS_TABLE: &str = "rejects";
+
+/// The view `aurora_logs.rejects` over every log table's rejects, for a session, unless the
+/// registry has no log database or defines a table of that name itself.
+pub fn rejects_view(catalog: &Catalog) -> Option<(String, Arc<dyn TableProvider>)> {
+    let registry = &catalog.registry;
+    let tables: Vec<_> = registry.tables_in(DATABASE).into_iter().cloned().collect();
+    if tables.is_empty() || registry.table(DATABASE, REJECTS_TABLE).is_some() {
+        return None;
+    }
+    let view = RejectsTable::new(tables, &catalog.warehouse);
+    Some((format!("{DATABASE}.{REJECTS_TABLE}"), Arc::new(view)))
+}
 
 /// What a log file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

@@ -22,6 +22,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
 use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
+use crate::error::{Categorize, Category, Error, Result};
 use crate::project::Project;
 use command::{MetaCommand, help_text};
 use helper::ReplHelper;
@@ -29,8 +30,14 @@ use helper::ReplHelper;
 /// The prompt.
 const PROMPT: &str = "glaux> ";
 
+impl Categorize for ReadlineError {
+    fn category(&self) -> Category {
+        Category::Io
+    }
+}
+
 /// Runs the shell until `\q` or Ctrl-D.
-pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOptions) -> anyhow::Result<()> {
+pub async fn interact(ctx: &SessionContext, project: &Project, mut options: PrintOptions) -> Result<()> {
     let config = Config::builder()
         .auto_add_history(false)
         .history_ignore_space(true)
@@ -41,14 +48,18 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
     // arrived between Enter and the first query's wait would otherwise kill the shell.
     let _sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)?;
-    editor.set_helper(Some(ReplHelper::new(&project.registry)));
+    editor.set_helper(Some(ReplHelper::new(&project.catalog.registry)));
     let history = history_path();
     if let Some(path) = history.as_ref().filter(|p| p.exists())
         && let Err(e) = editor.load_history(path)
     {
         tracing::warn!(path = %path.display(), error = %e, "could not load the REPL history");
     }
-    eprintln!("glaux {}: SQL over {}. \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"), project.warehouse.url());
+    eprintln!(
+        "glaux {}: SQL over {}. \\? for help, \\q to quit.",
+        env!("CARGO_PKG_VERSION"),
+        project.catalog.warehouse.url()
+    );
     loop {
         let line = match editor.readline(PROMPT) {
             Ok(line) => line,
@@ -67,14 +78,14 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
             tracing::warn!(path = %path.display(), error = %e, "could not save the REPL history");
         }
         if !input.starts_with('\\') {
-            run_cancellable(ctx, input, options).await;
+            execute_cancellable(ctx, input, options).await;
             continue;
         }
         match input.parse::<MetaCommand>() {
             Ok(MetaCommand::Quit) => break,
             Ok(command) => {
-                if let Err(e) = run_meta(ctx, project, command, &mut options).await {
-                    eprintln!("glaux: {}", crate::error_line(&e));
+                if let Err(e) = execute_meta(ctx, project, command, &mut options).await {
+                    eprintln!("glaux: {}", e.line());
                 }
             }
             Err(message) => eprintln!("glaux: {message}"),
@@ -84,37 +95,41 @@ pub async fn run(ctx: &SessionContext, project: &Project, mut options: PrintOpti
 }
 
 /// Runs SQL, printing errors; Ctrl-C cancels it and returns to the prompt.
-async fn run_cancellable(ctx: &SessionContext, sql: &str, options: PrintOptions) {
+async fn execute_cancellable(ctx: &SessionContext, sql: &str, options: PrintOptions) {
     let mut out = std::io::stdout();
     tokio::select! {
         result = exec_and_print(ctx, sql, options, &mut out) => {
             if let Err(e) = result {
-                eprintln!("glaux: {}", crate::error_line(&e.into()));
+                eprintln!("glaux: {}", Error::from(e).line());
             }
         }
         _ = tokio::signal::ctrl_c() => eprintln!("query cancelled"),
     }
 }
 
-async fn run_meta(
+async fn execute_meta(
     ctx: &SessionContext,
     project: &Project,
     command: MetaCommand,
     options: &mut PrintOptions,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let mut out = std::io::stdout();
     match command {
         MetaCommand::Help => print!("{}", help_text()),
         MetaCommand::Quit => {}
         MetaCommand::ListDatabases => {
-            let names = project.registry.databases();
+            let names = project.catalog.registry.databases();
             let schema = Schema::new(vec![Field::new("database", DataType::Utf8, false)]);
             let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(StringArray::from(names))])?;
             print_batch(batch, options.format, &mut out).await?;
         }
         MetaCommand::ListTables(database) => {
-            let tables: Vec<_> =
-                project.registry.tables().filter(|t| database.as_ref().is_none_or(|db| &t.database == db)).collect();
+            let tables: Vec<_> = project
+                .catalog
+                .registry
+                .tables()
+                .filter(|t| database.as_ref().is_none_or(|db| &t.database == db))
+                .collect();
             let column = |f: fn(&crate::catalog::table::TableDef) -> String| {
                 Arc::new(StringArray::from(tables.iter().map(|t| f(t)).collect::<Vec<_>>()))
             };
@@ -144,15 +159,15 @@ async fn run_meta(
         }
         MetaCommand::Include(path) => {
             let sql = crate::commands::read_sql_file(&path)?;
-            run_cancellable(ctx, &sql, *options).await;
+            execute_cancellable(ctx, &sql, *options).await;
         }
     }
     Ok(())
 }
 
 /// `\d`: columns with types, comments and partition flag, then description and location.
-async fn describe(project: &Project, name: &str, options: PrintOptions) -> anyhow::Result<()> {
-    let def = project.table(name)?;
+async fn describe(project: &Project, name: &str, options: PrintOptions) -> Result<()> {
+    let def = project.catalog.table(name)?;
     let columns: Vec<_> = def.all_columns().collect();
     let schema = Schema::new(vec![
         Field::new("column", DataType::Utf8, false),
@@ -174,7 +189,7 @@ async fn describe(project: &Project, name: &str, options: PrintOptions) -> anyho
     if let Some(description) = &def.input.description {
         println!("Description: {description}");
     }
-    println!("Location: {}", project.warehouse.absolute_url(&def.location));
+    println!("Location: {}", project.catalog.warehouse.absolute_url(&def.location));
     Ok(())
 }
 

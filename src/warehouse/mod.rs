@@ -16,9 +16,20 @@ use object_store::path::Path;
 use url::Url;
 
 use crate::config::WarehouseSettings;
+use crate::error::{Categorize, Category};
 
 /// Prefix under the root that holds glaux's state (table commits, run records).
 pub const STATE_PREFIX: &str = "_glaux";
+
+/// The AWS SDK's configuration loader every client of glaux starts from: the standard
+/// credential chain and endpoint variables, over an HTTPS client whose TLS uses ring (the
+/// crypto object_store already uses; the SDK's default, aws-lc, would add a large C library to
+/// the build for nothing).
+pub fn aws_defaults() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let https = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
+}
 
 /// Why a warehouse could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +56,12 @@ pub enum WarehouseError {
         /// the object_store error
         source: object_store::Error,
     },
+}
+
+impl Categorize for WarehouseError {
+    fn category(&self) -> Category {
+        Category::Usage
+    }
 }
 
 /// A location that would leave the warehouse.

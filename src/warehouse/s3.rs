@@ -76,7 +76,7 @@ impl AwsChainCredentials {
     async fn provider(&self) -> object_store::Result<&SharedCredentialsProvider> {
         self.provider
             .get_or_try_init(|| async {
-                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let config = super::aws_defaults().load().await;
                 config.credentials_provider().ok_or_else(|| object_store::Error::Generic {
                     store: "S3",
                     source: "the AWS credential chain is not available".into(),

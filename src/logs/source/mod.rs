@@ -9,6 +9,8 @@ pub mod rds;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::error::{Categorize, Category};
+
 /// One log file as a source lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFile {
@@ -68,10 +70,13 @@ pub enum SourceError {
     },
 }
 
-impl SourceError {
-    /// Whether the error is in what the user gave (a name), not in the source.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, SourceError::BadName { .. })
+impl Categorize for SourceError {
+    fn category(&self) -> Category {
+        match self {
+            SourceError::Io { .. } | SourceError::Rds { .. } => Category::Io,
+            // A name the user gave (an instance) or one the warehouse cannot hold.
+            SourceError::BadName { .. } => Category::Usage,
+        }
     }
 }
 

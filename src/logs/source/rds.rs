@@ -83,14 +83,14 @@ fn api_error<E: std::error::Error + 'static>(operation: &'static str, target: &s
     SourceError::Rds {
         operation,
         target: target.to_string(),
-        message: crate::one_line(&DisplayErrorContext(error).to_string()),
+        message: crate::error::one_line(&DisplayErrorContext(error).to_string()),
     }
 }
 
 impl Rds {
     /// A client from the standard AWS chain with `settings`.
     pub async fn connect(settings: &RdsSettings) -> Rds {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let mut loader = crate::warehouse::aws_defaults()
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.clone()));

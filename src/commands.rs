@@ -48,7 +48,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Catalog(command)) => catalog(&project, command, &mut stdout).await,
         Some(Command::Ingest(command)) => ingest(&project, command, &mut stdout).await,
         Some(Command::Job(command)) => job(&project, command, &mut stdout).await,
-        Some(Command::Run(args)) => run(&project, args, &mut stdout).await,
+        Some(Command::Run(args)) => run_project(&project, args, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -222,9 +222,9 @@ fn describe_logs(report: &LogReport) -> String {
 }
 
 /// `glaux run`.
-async fn run(project: &Project, args: RunArgs, out: &mut dyn Write) -> Result<()> {
+async fn run_project(project: &Project, args: RunArgs, out: &mut dyn Write) -> Result<()> {
     let full = args.full.then(|| FULL_FLAG.to_string());
-    let summary = pipeline::run(project, full, &|line| eprintln!("{line}")).await?;
+    let summary = pipeline::run_project(project, full, &|line| eprintln!("{line}")).await?;
     print_batch(summary, args.format, out).await?;
     Ok(())
 }

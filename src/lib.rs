@@ -54,5 +54,13 @@ pub mod scaffold;
 pub mod warehouse;
 
 pub use cli::Cli;
-pub use commands::dispatch;
 pub use error::{Error, Result};
+
+/// Runs glaux with parsed arguments on a new async runtime; `main` only parses, sets up
+/// logging and maps the result to an exit code. (The runtime is started here rather than in
+/// `main` so that glaux's async code is compiled once, in the library, not again in the binary.)
+pub fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = error::Context::context(runtime, "cannot start the async runtime")?;
+    runtime.block_on(commands::dispatch(cli))
+}

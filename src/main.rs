@@ -1,4 +1,4 @@
-//! The `glaux` binary: parse arguments, set up logging, dispatch, map the result to an exit code.
+//! The `glaux` binary: parse arguments, set up logging, run, map the result to an exit code.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -13,14 +13,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("glaux: cannot start the async runtime: {e}");
-            return ExitCode::from(glaux::error::EXIT_FAILURE);
-        }
-    };
-    match runtime.block_on(glaux::dispatch(cli)) {
+    match glaux::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {

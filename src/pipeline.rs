@@ -23,7 +23,7 @@ use crate::ingest::csv::{CsvOptions, CsvReport, ingest_csv};
 use crate::ingest::source::Input;
 use crate::jobs::Job;
 use crate::jobs::execute::{JobCounts, JobOptions, JobReport, execute_job};
-use crate::logs::ingest::Report as LogReport;
+use crate::logs::ingest::{Report as LogReport, Tables};
 use crate::logs::request::{Request, ingest_all, resolve};
 use crate::project::Project;
 
@@ -109,12 +109,13 @@ pub fn describe_load(table: &str, report: &CsvReport) -> String {
 /// Ingests the database logs `request` names, recorded as one ingest run. Returns the run id
 /// and what the ingest did.
 pub async fn ingest_logs(project: &Project, request: &Request) -> Result<(String, LogReport)> {
+    let tables = Tables::from_registry(&project.catalog.registry)?;
     let resolved = resolve(&project.settings.log_sources, &project.settings.project, request).await?;
     let hook = commit_hook(project);
     let name = format!("{} (aurora logs)", crate::logs::DATABASE);
     let unit = Unit { kind: RunKind::Ingest, name, inputs: Vec::new() };
     let work = |run_id: String| async move {
-        let report = ingest_all(&project.catalog, resolved, &run_id, hook.as_ref()).await;
+        let report = ingest_all(&project.catalog, &tables, resolved, &run_id, hook.as_ref()).await;
         report.context("ingesting database logs")
     };
     let outcome = |report: &LogReport| {
@@ -216,7 +217,11 @@ fn generate_demo_exports(project: &Project, notify: &dyn Fn(&str)) -> Result<()>
 /// `glaux run`: generate the demo exports if the raw table has none, load new files, run every
 /// job in dependency order (in full when `full` gives a reason); each step's line goes to
 /// `notify` as it finishes. Returns the summary of every table.
-pub async fn run(project: &Project, full: Option<String>, notify: &dyn Fn(&str)) -> Result<arrow::array::RecordBatch> {
+pub async fn run_project(
+    project: &Project,
+    full: Option<String>,
+    notify: &dyn Fn(&str),
+) -> Result<arrow::array::RecordBatch> {
     generate_demo_exports(project, notify)?;
     for outcome in load_data_dir(project).await? {
         notify(&describe_load(&outcome.table, &outcome.report));

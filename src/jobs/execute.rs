@@ -196,35 +196,10 @@ async fn execute(
     let ctx = engine.session_with(&job_engine_options(options, report.counts.rows_in), overrides)?;
     let streams = run_sql(&ctx, job).await?;
 
-    let full = changed.is_none();
-    let txn = Transaction::on(output.state.as_ref(), format!("job {}", job.name), Utc::now());
-    let quarantine = match &job.quarantine {
-        Some(q) => {
-            let def = catalog.table(&q.table)?.clone();
-            let state = catalog.log(&def).latest().await?;
-            Some((def, state, q.reason_column.clone()))
-        }
-        None => None,
-    };
-    let written = write_result(&ctx, catalog, job, &output, quarantine.as_ref(), &txn, full, run_id, streams).await?;
-
-    let (outputs, quarantines): (Vec<TableWriter>, Vec<Option<TableWriter>>) =
-        written.into_iter().map(|w| (w.output, w.quarantine.map(|(q, _)| q))).unzip();
-    // The quarantine is committed first: a run killed between the two commits leaves the
-    // output and its bookmark as they were, so the next run redoes the work and replaces the
-    // quarantine's partitions rather than adding to them.
-    if let Some((q_def, state, _)) = &quarantine {
-        let mut q_txn = Transaction::on(state.as_ref(), format!("job {} (quarantine)", job.name), txn.at);
-        q_txn.commit_id = txn.commit_id.clone();
-        let writers = quarantines.into_iter().flatten().collect();
-        report.counts.rows_rejected = commit_output(catalog, q_def, writers, full, q_txn, &mut report.counts).await?;
-        hook.committed(q_def).await;
-    }
-    let mut txn = txn;
+    let targets = Targets::read(catalog, job, output, changed.is_none()).await?;
+    let written = write_result(&ctx, catalog, job, &targets, run_id, streams).await?;
     let bookmark = Bookmark { fingerprint: job.fingerprint.clone(), run_id: run_id.to_string(), inputs: current };
-    txn.properties.insert(bookmark_key(job), serde_json::to_value(&bookmark).expect("bookmarks serialise"));
-    report.counts.rows_out = commit_output(catalog, &output.def, outputs, full, txn, &mut report.counts).await?;
-    hook.committed(&output.def).await;
+    commit(catalog, job, targets, written, bookmark, hook, &mut report.counts).await?;
     Ok(report)
 }
 
@@ -251,6 +226,37 @@ impl Output {
             .and_then(|s| s.properties.get(&bookmark_key(job)))
             .and_then(|v| serde_json::from_value(v.clone()).ok());
         Ok(Output { def, log, state, bookmark })
+    }
+}
+
+/// Where a run writes: the output, the quarantine, and the transaction both are published with.
+struct Targets {
+    output: Output,
+    quarantine: Option<QuarantineTarget>,
+    txn: Transaction,
+    /// A full run replaces every partition; an incremental one only those it writes.
+    full: bool,
+}
+
+/// The quarantine table as the run found it, and the result column that sends a row there.
+struct QuarantineTarget {
+    def: Arc<TableDef>,
+    state: Option<TableState>,
+    reason_column: String,
+}
+
+impl Targets {
+    async fn read(catalog: &Catalog, job: &Job, output: Output, full: bool) -> Result<Targets> {
+        let txn = Transaction::on(output.state.as_ref(), format!("job {}", job.name), Utc::now());
+        let quarantine = match &job.quarantine {
+            Some(q) => {
+                let def = catalog.table(&q.table)?.clone();
+                let state = catalog.log(&def).latest().await?;
+                Some(QuarantineTarget { def, state, reason_column: q.reason_column.clone() })
+            }
+            None => None,
+        };
+        Ok(Targets { output, quarantine, txn, full })
     }
 }
 
@@ -320,26 +326,24 @@ async fn run_sql(ctx: &SessionContext, job: &Job) -> Result<Vec<SendableRecordBa
 /// Writes the result streams into the output (and quarantine) under the commit's prefix. In an
 /// incremental merge, rows of partitions the output already has are staged first, then merged
 /// with the existing rows and written like the rest.
-#[allow(clippy::too_many_arguments)]
 async fn write_result(
     ctx: &SessionContext,
     catalog: &Catalog,
     job: &Job,
-    output: &Output,
-    quarantine: Option<&(Arc<TableDef>, Option<TableState>, String)>,
-    txn: &Transaction,
-    full: bool,
+    targets: &Targets,
     run_id: &str,
     streams: Vec<SendableRecordBatchStream>,
 ) -> Result<Vec<Writers>> {
-    let hold: BTreeSet<String> = match (job.write_mode, &output.state, full) {
+    let (output, txn) = (&targets.output, &targets.txn);
+    let hold: BTreeSet<String> = match (job.write_mode, &output.state, targets.full) {
         (WriteMode::Merge, Some(state), false) => state.partitions.keys().cloned().collect(),
         _ => BTreeSet::new(),
     };
     // Writers for the job's result (staging held partitions, quarantine) or for a merged result.
     let writers = |hold: &BTreeSet<String>, with_quarantine: bool| {
         let output_def = output.def.clone();
-        let quarantine = quarantine.filter(|_| with_quarantine).map(|(def, _, reason)| (def.clone(), reason.clone()));
+        let quarantine =
+            targets.quarantine.as_ref().filter(|_| with_quarantine).map(|q| (q.def.clone(), q.reason_column.clone()));
         let hold = hold.clone();
         let commit_id = txn.commit_id.clone();
         let staging = staging_prefix(run_id);
@@ -366,16 +370,45 @@ async fn write_result(
     Ok(written)
 }
 
+/// Publishes what the writers finished: the quarantine first, then the output with the new
+/// bookmark.
+async fn commit(
+    catalog: &Catalog,
+    job: &Job,
+    targets: Targets,
+    written: Vec<Writers>,
+    bookmark: Bookmark,
+    hook: &dyn CommitHook,
+    counts: &mut JobCounts,
+) -> Result<()> {
+    let Targets { output, quarantine, mut txn, full } = targets;
+    let (outputs, quarantines): (Vec<TableWriter>, Vec<Option<TableWriter>>) =
+        written.into_iter().map(|w| (w.output, w.quarantine.map(|(q, _)| q))).unzip();
+    // The quarantine is committed first: a run killed between the two commits leaves the
+    // output and its bookmark as they were, so the next run redoes the work and replaces the
+    // quarantine's partitions rather than adding to them.
+    if let Some(q) = &quarantine {
+        let mut q_txn = Transaction::on(q.state.as_ref(), format!("job {} (quarantine)", job.name), txn.at);
+        q_txn.commit_id = txn.commit_id.clone();
+        let writers = quarantines.into_iter().flatten().collect();
+        counts.rows_rejected = commit_output(catalog, &q.def, writers, full, q_txn, hook, counts).await?;
+    }
+    txn.properties.insert(bookmark_key(job), serde_json::to_value(&bookmark).expect("bookmarks serialise"));
+    counts.rows_out = commit_output(catalog, &output.def, outputs, full, txn, hook, counts).await?;
+    Ok(())
+}
+
 /// Commits the files the writers of one table finished, on top of the snapshot `txn` is based
 /// on (replacing everything in a full run), with `txn`'s operation, commit id and properties.
-/// An incremental run that wrote nothing and sets no property commits nothing. Returns the
-/// rows written.
+/// An incremental run that wrote nothing and sets no property commits nothing; a commit is
+/// followed by `hook`. Returns the rows written.
 async fn commit_output(
     catalog: &Catalog,
     def: &Arc<TableDef>,
     writers: Vec<TableWriter>,
     full: bool,
     mut txn: Transaction,
+    hook: &dyn CommitHook,
     counts: &mut JobCounts,
 ) -> Result<u64> {
     let partitions = combine(writers.into_iter().flat_map(|w| w.finished));
@@ -389,6 +422,7 @@ async fn commit_output(
     txn.changes = partitions.into_iter().map(Change::Replace).collect();
     let published = catalog.log(def).commit(&txn).await?;
     counts.commits.push(format!("{}@{}", def.qualified_name(), published.version));
+    hook.committed(def).await;
     Ok(rows)
 }
 

@@ -109,15 +109,15 @@ pub async fn resolve(
 /// `run_id`), calling `hook` after each commit; one report for all.
 pub async fn ingest_all(
     catalog: &Catalog,
+    tables: &Tables,
     resolved: Vec<(Options, Vec<Box<dyn LogSource>>)>,
     run_id: &str,
     hook: &dyn CommitHook,
 ) -> Result<Report, LogIngestError> {
-    let tables = Tables::from_registry(&catalog.registry)?;
     let mut total = Report::default();
     for (mut options, sources) in resolved {
         options.run_id = run_id.to_string();
-        let report = ingest(&catalog.warehouse, &tables, &sources, &options, hook).await?;
+        let report = ingest(&catalog.warehouse, tables, &sources, &options, hook).await?;
         merge(&mut total, report);
     }
     Ok(total)

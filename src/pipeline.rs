@@ -59,12 +59,8 @@ pub async fn load_csv(
     let work = |run_id: String| async move {
         let now = Utc::now();
         let options = CsvOptions { day: day.unwrap_or(now.date_naive()), at: now, force, run_id };
-        let report = ingest_csv(&project.catalog.warehouse, def, inputs, &options).await;
-        let report = report.with_context(|| format!("loading {table}"))?;
-        if !report.loaded.is_empty() {
-            hook.committed(def).await;
-        }
-        Ok(report)
+        let report = ingest_csv(&project.catalog.warehouse, def, inputs, &options, hook.as_ref()).await;
+        report.with_context(|| format!("loading {table}"))
     };
     let outcome = |report: &CsvReport| {
         let status = status(!report.loaded.is_empty());

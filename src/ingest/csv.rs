@@ -25,6 +25,7 @@ use indicatif::ProgressBar;
 use serde_json::{Map, Value, json};
 
 use super::source::Input;
+use crate::catalog::CommitHook;
 use crate::catalog::files::{ParquetSink, WriteError};
 use crate::catalog::rejects::{Reject, RejectSink};
 use crate::catalog::state::{CommitError, DataFile, TableLog, Transaction};
@@ -146,12 +147,13 @@ enum ColumnSource {
 }
 
 /// Loads `inputs` into `def`'s table as one commit, filed under `options.day` when the table
-/// has an `ingest_date` partition key.
+/// has an `ingest_date` partition key; `hook` follows the commit.
 pub async fn ingest_csv(
     warehouse: &Warehouse,
     def: &TableDef,
     inputs: &[Input],
     options: &CsvOptions,
+    hook: &dyn CommitHook,
 ) -> Result<CsvReport, CsvError> {
     let values = partition_values(def, options.day)?;
     let log = TableLog::of(warehouse, def);
@@ -207,6 +209,7 @@ pub async fn ingest_csv(
     }
     txn.properties.insert(INGESTED_FILES_PROPERTY.to_string(), Value::Object(ledger));
     let state = log.commit(&txn).await?;
+    hook.committed(def).await;
     report.version = state.version;
     Ok(report)
 }

@@ -1,8 +1,9 @@
 //! Run history: one record per job run and per ingest, kept in the warehouse.
 //!
 //! [`record`] wraps a unit of work: it records the start, runs the work with the run's id, and
-//! records how it ended, so the work itself knows nothing of the history. A run writes `_glaux/runs/<run-id>.json` when it starts (status `running`) and rewrites it
-//! when it ends (`succeeded`, `up_to_date`, `failed`). A run that was killed has no end: it is
+//! records how it ended, so the work itself knows nothing of the history. A run writes
+//! `_glaux/runs/<run-id>.json` when it starts (status `running`) and rewrites it when it ends
+//! (`succeeded`, `up_to_date`, `failed`). A run that was killed has no end: it is
 //! shown as `abandoned` when its process, recorded at the start (host, pid and the process's
 //! start time, on Linux), is gone from this host, and as `running` when that cannot be known
 //! (another host). Run ids are UUIDv7, so the names sort by start time. The records are the rows
@@ -17,7 +18,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::state::{CommitError, get_optional, new_commit_id};
+use crate::catalog::state::new_commit_id;
 use crate::error::{Categorize, Category, Error};
 use crate::warehouse::Warehouse;
 
@@ -47,15 +48,6 @@ impl Categorize for HistoryError {
         match self {
             HistoryError::Store { .. } => Category::Io,
             HistoryError::Corrupt { .. } => Category::Data,
-        }
-    }
-}
-
-impl From<CommitError> for HistoryError {
-    fn from(error: CommitError) -> HistoryError {
-        match error {
-            CommitError::Store { path, source } => HistoryError::Store { path, source },
-            other => HistoryError::Corrupt { path: String::new(), reason: other.to_string() },
         }
     }
 }
@@ -292,7 +284,9 @@ pub async fn list(warehouse: &Warehouse) -> Result<Vec<RunRecord>, HistoryError>
     paths.sort();
     let mut records = Vec::with_capacity(paths.len());
     for path in paths {
-        let Some(bytes) = get_optional(warehouse.store().as_ref(), &path).await? else { continue };
+        let read = crate::warehouse::get_optional(warehouse.store().as_ref(), &path).await;
+        let read = read.map_err(|source| HistoryError::Store { path: path.to_string(), source })?;
+        let Some(bytes) = read else { continue };
         let mut record: RunRecord = serde_json::from_slice(&bytes)
             .map_err(|e| HistoryError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
         if record.status == RunStatus::Running && record.process.as_ref().is_some_and(Process::is_gone) {

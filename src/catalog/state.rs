@@ -540,14 +540,9 @@ impl TableLog {
 }
 
 /// Reads an object, `None` if it does not exist.
-pub async fn get_optional(store: &dyn ObjectStore, path: &Path) -> Result<Option<bytes::Bytes>, CommitError> {
-    match store.get(path).await {
-        Ok(result) => {
-            result.bytes().await.map(Some).map_err(|source| CommitError::Store { path: path.to_string(), source })
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(source) => Err(CommitError::Store { path: path.to_string(), source }),
-    }
+async fn get_optional(store: &dyn ObjectStore, path: &Path) -> Result<Option<bytes::Bytes>, CommitError> {
+    let read = crate::warehouse::get_optional(store, path).await;
+    read.map_err(|source| CommitError::Store { path: path.to_string(), source })
 }
 
 /// Escapes a partition value for a Hive path the way Hive does (`%XX` for reserved characters).

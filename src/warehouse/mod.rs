@@ -10,9 +10,9 @@ pub mod s3;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use crate::config::WarehouseSettings;
@@ -29,6 +29,15 @@ pub fn aws_defaults() -> aws_config::ConfigLoader {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     let https = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
+}
+
+/// Reads an object, `None` if it does not exist.
+pub async fn get_optional(store: &dyn ObjectStore, path: &Path) -> Result<Option<bytes::Bytes>, object_store::Error> {
+    match store.get(path).await {
+        Ok(result) => result.bytes().await.map(Some),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(source) => Err(source),
+    }
 }
 
 /// Why a warehouse could not be opened.

@@ -15,8 +15,9 @@
 --
 -- In an incremental run glaux shows this query only the raw partitions that are new or changed
 -- since the last run, and merges the result into the cleaned table by customer_id (newest
--- version wins, ordered by ingest_date, source_file, source_line). The same text runs unchanged
--- in DuckDB over the same Parquet (the benchmark does that).
+-- version wins, ordered by ingest_date, source_file, source_line). The same text runs in DuckDB
+-- over the same Parquet (the benchmark does that), with one substitution: md5 returns varbinary in
+-- Athena and glaux, hex text in DuckDB.
 WITH raw AS (
     SELECT
         CASE WHEN lower(trim(customer_id)) IN ('', 'n/a', 'na', 'null', 'none', '-') THEN NULL ELSE upper(trim(customer_id)) END AS customer_id,
@@ -169,7 +170,7 @@ SELECT
     ingest_date,
     source_file,
     source_line,
-    substr(md5(customer_id), 1, 1) AS customer_bucket,
+    lower(substr(to_hex(md5(to_utf8(customer_id))), 1, 1)) AS customer_bucket,
     quarantine_reason
 FROM ranked
 WHERE quarantine_reason IS NOT NULL OR version_rank = 1

@@ -33,8 +33,8 @@ fn digest(p: &TestProject, table: &str) -> String {
         "csv",
         "-c",
         &format!(
-            "SELECT count(*) AS n, count(DISTINCT customer_id) AS ids, md5(string_agg(h, ',' ORDER BY h)) AS digest \
-             FROM (SELECT customer_id, md5({row}) AS h FROM {table}) AS hashed"
+            "SELECT count(*) AS n, count(DISTINCT customer_id) AS ids, to_hex(md5(string_agg(h, ',' ORDER BY h))) AS digest \
+             FROM (SELECT customer_id, to_hex(md5({row})) AS h FROM {table}) AS hashed"
         ),
     ])
 }

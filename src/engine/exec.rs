@@ -16,8 +16,6 @@ use arrow::util::pretty::{pretty_format_batches_with_options, pretty_format_batc
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::DFParserBuilder;
-use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use futures::StreamExt;
 
 use crate::error::{Categorize, Category};
@@ -103,15 +101,8 @@ pub async fn exec_and_print(
     options: PrintOptions,
     out: &mut dyn Write,
 ) -> Result<ExecSummary, ExecError> {
-    let state = ctx.state();
-    let parser_options = &state.config().options().sql_parser;
-    let dialect = dialect_from_str(parser_options.dialect)
-        .ok_or_else(|| DataFusionError::Configuration(format!("unsupported SQL dialect {}", parser_options.dialect)))?;
-    let statements = DFParserBuilder::new(sql)
-        .with_dialect(dialect.as_ref())
-        .with_recursion_limit(parser_options.recursion_limit.get())
-        .build()?
-        .parse_statements()?;
+    let recursion_limit = ctx.state().config().options().sql_parser.recursion_limit.get();
+    let statements = super::athena::parse(sql, recursion_limit)?;
     let mut summary = ExecSummary::default();
     for statement in statements {
         let started = Instant::now();

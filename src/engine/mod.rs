@@ -7,6 +7,7 @@
 //! warehouse's are opened on first use with the same endpoint settings and credential chain.
 //! Every session — REPL, `-c`, `-f`, jobs — is built by [`Engine`].
 
+pub mod athena;
 pub mod exec;
 pub mod row_number;
 pub mod system;
@@ -106,6 +107,7 @@ impl Engine {
             .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber))
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
+        athena::install(&ctx);
         self.register_databases(&ctx, overrides)?;
         Ok(ctx)
     }

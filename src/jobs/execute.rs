@@ -316,8 +316,7 @@ async fn run_sql(ctx: &SessionContext, job: &Job) -> Result<Vec<SendableRecordBa
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let frame = ctx
-        .sql_with_options(&job.sql, only_queries)
+    let frame = crate::engine::athena::sql(ctx, &job.sql, only_queries)
         .await
         .with_context(|| format!("planning {}", job.sql_path.display()))?;
     frame.execute_stream_partitioned().await.with_context(|| format!("running {}", job.sql_path.display()))

@@ -1,0 +1,844 @@
+//! Date and time functions with Trino's semantics: MySQL-style `date_parse` / `date_format`,
+//! Joda-style `parse_datetime` / `format_datetime`, ISO 8601, `date_add` / `date_diff` with
+//! calendar units, field extraction (`year` … `second`, ISO `day_of_week` and `week`), Unix time
+//! as a double, and time zones.
+//!
+//! Timestamps keep their Arrow unit and zone: `date_add('day', 1, ts)` returns `ts`'s type.
+//! Athena's `timestamp` is `Timestamp(Millisecond, None)`; `timestamp with time zone` is a
+//! timestamp with a zone, normalised to one zone per column (Arrow keeps the zone per column,
+//! Trino per value).
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::array::timezone::Tz;
+use arrow::array::{
+    Array, ArrayRef, AsArray, Date32Builder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondArray,
+    TimestampMillisecondBuilder,
+};
+use arrow::compute::kernels::temporal::DatePart;
+use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMicrosecondType};
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone};
+use datafusion::common::{Result, ScalarValue, exec_datafusion_err, exec_err, plan_err};
+
+use super::timefmt::Format;
+use super::{Args, Scalar, all_text, arity, cast_to, is_integer, is_text, returns, text_type};
+
+/// Athena's `timestamp`: milliseconds, no zone.
+const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+
+fn timestamp_tz(zone: &str) -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some(zone.into()))
+}
+
+pub(super) fn all() -> Vec<Scalar> {
+    let mut all = vec![
+        Scalar::new("date_parse", |n, t| all_text(n, t, 2, 2), returns!(TIMESTAMP), date_parse),
+        Scalar::new("date_format", temporal_and_text, returns!(DataType::Utf8), date_format),
+        Scalar::new("format_datetime", temporal_and_text, returns!(DataType::Utf8), format_datetime),
+        Scalar::new("parse_datetime", |n, t| all_text(n, t, 2, 2), returns!(timestamp_tz("UTC")), parse_datetime),
+        Scalar::new(
+            "from_iso8601_timestamp",
+            |n, t| all_text(n, t, 1, 1),
+            returns!(timestamp_tz("UTC")),
+            from_iso8601_timestamp,
+        ),
+        Scalar::new("from_iso8601_date", |n, t| all_text(n, t, 1, 1), returns!(DataType::Date32), from_iso8601_date),
+        Scalar::new("to_iso8601", one_temporal, returns!(DataType::Utf8), to_iso8601),
+        Scalar::new("date_add", date_add_types, |t, _| Ok(t[2].clone()), date_add),
+        Scalar::new("date_diff", date_diff_types, returns!(DataType::Int64), date_diff),
+        Scalar::new("from_unixtime", from_unixtime_types, from_unixtime_returns, from_unixtime),
+        Scalar::new("to_unixtime", one_temporal, returns!(DataType::Float64), to_unixtime),
+        Scalar::new("at_timezone", temporal_and_text, at_timezone_returns, at_timezone),
+    ];
+    for (name, field) in FIELDS {
+        let mut function = Scalar::new(name, one_temporal, returns!(DataType::Int64), field_body(*field));
+        for (alias, of) in FIELD_ALIASES {
+            if of == name {
+                function = function.alias(alias);
+            }
+        }
+        all.push(function);
+    }
+    all
+}
+
+// Argument checks.
+
+fn is_temporal(t: &DataType) -> bool {
+    matches!(t, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null)
+}
+
+/// A timestamp or date stays as it is (a NULL becomes a timestamp).
+fn temporal_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Null => TIMESTAMP,
+        DataType::Date64 => DataType::Date32,
+        other => other.clone(),
+    }
+}
+
+fn one_temporal(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 1, 1)?;
+    if !is_temporal(&t[0]) {
+        return plan_err!(
+            "{name} takes a date or timestamp, got {}; cast text with from_iso8601_timestamp or date_parse",
+            t[0]
+        );
+    }
+    Ok(vec![temporal_type(&t[0])])
+}
+
+fn temporal_and_text(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 2, 2)?;
+    if !is_temporal(&t[0]) || !is_text(&t[1]) {
+        return plan_err!("{name} takes (timestamp, varchar), got ({}, {})", t[0], t[1]);
+    }
+    Ok(vec![temporal_type(&t[0]), text_type(&t[1])])
+}
+
+fn date_add_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 3, 3)?;
+    if !is_text(&t[0]) || !is_integer(&t[1]) || !is_temporal(&t[2]) {
+        return plan_err!("{name} takes (unit varchar, value bigint, timestamp), got ({}, {}, {})", t[0], t[1], t[2]);
+    }
+    Ok(vec![text_type(&t[0]), DataType::Int64, temporal_type(&t[2])])
+}
+
+fn date_diff_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 3, 3)?;
+    if !is_text(&t[0]) || !is_temporal(&t[1]) || !is_temporal(&t[2]) {
+        return plan_err!("{name} takes (unit varchar, timestamp, timestamp), got ({}, {}, {})", t[0], t[1], t[2]);
+    }
+    // Both sides in one type, so that a date and a timestamp compare.
+    let common = if t[1] == t[2] { temporal_type(&t[1]) } else { DataType::Timestamp(TimeUnit::Microsecond, None) };
+    Ok(vec![text_type(&t[0]), common.clone(), common])
+}
+
+fn from_unixtime_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 1, 2)?;
+    if !(t[0].is_numeric() || t[0] == DataType::Null) || (t.len() == 2 && !is_text(&t[1])) {
+        return plan_err!("{name} takes (unixtime double[, zone varchar]), got {t:?}");
+    }
+    let mut types = vec![DataType::Float64];
+    if t.len() == 2 {
+        types.push(text_type(&t[1]));
+    }
+    Ok(types)
+}
+
+fn from_unixtime_returns(_: &[DataType], scalars: &[Option<&ScalarValue>]) -> Result<DataType> {
+    Ok(timestamp_tz(&constant_zone(scalars.get(1).copied().flatten())?.unwrap_or_else(|| "UTC".into())))
+}
+
+fn at_timezone_returns(t: &[DataType], scalars: &[Option<&ScalarValue>]) -> Result<DataType> {
+    let unit = match &t[0] {
+        DataType::Timestamp(unit, _) => *unit,
+        _ => TimeUnit::Millisecond,
+    };
+    let zone = constant_zone(scalars.get(1).copied().flatten())?;
+    Ok(DataType::Timestamp(unit, Some(zone.unwrap_or_else(|| "UTC".into()).into())))
+}
+
+/// A zone argument, which must be a constant: Arrow keeps one zone per column.
+fn constant_zone(scalar: Option<&ScalarValue>) -> Result<Option<String>> {
+    match scalar {
+        None => Ok(None),
+        Some(s) if s.is_null() => Ok(None),
+        Some(ScalarValue::Utf8(Some(z)) | ScalarValue::LargeUtf8(Some(z)) | ScalarValue::Utf8View(Some(z))) => {
+            parse_zone(z)?;
+            Ok(Some(z.clone()))
+        }
+        Some(other) => plan_err!("a time zone must be a constant varchar, got {other}"),
+    }
+}
+
+fn parse_zone(zone: &str) -> Result<Tz> {
+    Tz::from_str(zone).map_err(|_| {
+        exec_datafusion_err!(
+            "unknown time zone `{zone}`; use a name such as 'Europe/Berlin' or an offset such as '+01:00'"
+        )
+    })
+}
+
+// Reading timestamps.
+
+/// Timestamps of any unit, read as microseconds since the epoch, with their zone.
+struct Instants {
+    values: TimestampMicrosecondArray,
+    zone: Option<Tz>,
+    zone_name: Option<String>,
+    constant: bool,
+}
+
+impl Instants {
+    fn new(args: &Args, n: usize) -> Result<Instants> {
+        let array = args.array(n);
+        let zone_name = match array.data_type() {
+            DataType::Timestamp(_, zone) => zone.as_ref().map(|z| z.to_string()),
+            _ => None,
+        };
+        let micros = cast_to(array, &DataType::Timestamp(TimeUnit::Microsecond, zone_name.clone().map(Into::into)))?;
+        let values = micros.as_primitive::<TimestampMicrosecondType>().clone();
+        let zone = zone_name.as_deref().map(parse_zone).transpose()?;
+        Ok(Instants { values, zone, zone_name, constant: args.at(n, 1) == 0 })
+    }
+
+    fn micros(&self, row: usize) -> Option<i64> {
+        let i = if self.constant { 0 } else { row };
+        self.values.is_valid(i).then(|| self.values.value(i))
+    }
+
+    /// Row `row` as local date and time (in the column's zone) and that zone's offset.
+    fn local(&self, row: usize) -> Option<(NaiveDateTime, i32)> {
+        let utc = DateTime::from_timestamp_micros(self.micros(row)?)?.naive_utc();
+        Some(match &self.zone {
+            Some(zone) => {
+                let offset = zone.offset_from_utc_datetime(&utc).fix().local_minus_utc();
+                (utc + TimeDelta::seconds(offset as i64), offset)
+            }
+            None => (utc, 0),
+        })
+    }
+
+    /// Local date and time back to microseconds since the epoch (the earlier instant when a
+    /// daylight-saving change makes it ambiguous).
+    fn to_micros(&self, local: NaiveDateTime) -> Option<i64> {
+        match &self.zone {
+            Some(zone) => zone.from_local_datetime(&local).earliest().map(|t| t.timestamp_micros()),
+            None => Some(local.and_utc().timestamp_micros()),
+        }
+    }
+
+    fn zone_label(&self) -> &str {
+        self.zone_name.as_deref().unwrap_or("UTC")
+    }
+}
+
+/// Collects microseconds into the result's type (`to` is a timestamp or a date).
+fn micros_to(values: Vec<Option<i64>>, to: &DataType) -> Result<ArrayRef> {
+    let zone = match to {
+        DataType::Timestamp(_, zone) => zone.clone(),
+        _ => None,
+    };
+    let array: ArrayRef = Arc::new(TimestampMicrosecondArray::from(values).with_timezone_opt(zone));
+    cast_to(&array, to)
+}
+
+/// The format argument `n`, compiled once when it is constant, per row otherwise.
+struct Formats<'a> {
+    args: &'a Args,
+    n: usize,
+    constant: Option<Option<Format>>,
+    compile: fn(&str) -> std::result::Result<Format, String>,
+}
+
+impl<'a> Formats<'a> {
+    fn new(args: &'a Args, n: usize, compile: fn(&str) -> std::result::Result<Format, String>) -> Result<Formats<'a>> {
+        let constant = match args.constant_text(n)? {
+            Some(Some(spec)) => Some(Some(compile(spec).map_err(|e| exec_datafusion_err!("{e}"))?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        Ok(Formats { args, n, constant, compile })
+    }
+
+    fn get(&self, row: usize) -> Result<Option<Cow<'_, Format>>> {
+        if let Some(constant) = &self.constant {
+            return Ok(constant.as_ref().map(Cow::Borrowed));
+        }
+        match self.args.text(self.n)?.get(row) {
+            Some(spec) => Ok(Some(Cow::Owned((self.compile)(spec).map_err(|e| exec_datafusion_err!("{e}"))?))),
+            None => Ok(None),
+        }
+    }
+}
+
+// Bodies.
+
+fn date_parse(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let formats = Formats::new(args, 1, Format::mysql)?;
+    let mut out = TimestampMillisecondBuilder::with_capacity(args.rows);
+    for row in 0..args.rows {
+        match (text.get(row), formats.get(row)?) {
+            (Some(s), Some(format)) => match format.parse(s) {
+                Ok(parsed) => out.append_value(parsed.datetime.and_utc().timestamp_millis()),
+                Err(e) => return exec_err!("date_parse: {e}"),
+            },
+            _ => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn date_format(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    format_with(args, Format::mysql)
+}
+
+fn format_datetime(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    format_with(args, Format::joda)
+}
+
+fn format_with(args: &Args, compile: fn(&str) -> std::result::Result<Format, String>) -> Result<ArrayRef> {
+    let instants = Instants::new(args, 0)?;
+    let formats = Formats::new(args, 1, compile)?;
+    let mut out = StringBuilder::with_capacity(args.rows, args.rows * 20);
+    let mut text = String::new();
+    for row in 0..args.rows {
+        match (instants.local(row), formats.get(row)?) {
+            (Some((local, offset)), Some(format)) => {
+                text.clear();
+                format.format(&local, offset, instants.zone_label(), &mut text);
+                out.append_value(&text);
+            }
+            _ => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn parse_datetime(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let formats = Formats::new(args, 1, Format::joda)?;
+    let mut out = Vec::with_capacity(args.rows);
+    for row in 0..args.rows {
+        out.push(match (text.get(row), formats.get(row)?) {
+            (Some(s), Some(format)) => {
+                let parsed = format.parse(s).map_err(|e| exec_datafusion_err!("parse_datetime: {e}"))?;
+                let offset = parsed.offset.unwrap_or(0) as i64;
+                Some((parsed.datetime.and_utc().timestamp_millis()) - offset * 1000)
+            }
+            _ => None,
+        });
+    }
+    Ok(Arc::new(arrow::array::TimestampMillisecondArray::from(out).with_timezone("UTC")))
+}
+
+fn from_iso8601_timestamp(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut out = Vec::with_capacity(args.rows);
+    for row in 0..args.rows {
+        out.push(match text.get(row) {
+            Some(s) => Some(parse_iso_timestamp(s).ok_or_else(|| {
+                exec_datafusion_err!(
+                    "from_iso8601_timestamp: `{s}` is not an ISO 8601 timestamp (2020-05-11T11:15:05.123+01:00)"
+                )
+            })?),
+            None => None,
+        });
+    }
+    Ok(Arc::new(arrow::array::TimestampMillisecondArray::from(out).with_timezone("UTC")))
+}
+
+/// `2020-05-11`, `2020-05-11T11:15`, `2020-05-11T11:15:05.123Z`, `2020-05-11T11:15:05+01:00`
+/// (no zone means UTC) as milliseconds since the epoch.
+fn parse_iso_timestamp(s: &str) -> Option<i64> {
+    let (date, rest) = match s.find('T') {
+        Some(t) => (&s[..t], Some(&s[t + 1..])),
+        None => (s, None),
+    };
+    let date = parse_iso_date(date)?;
+    let Some(rest) = rest else {
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
+    };
+    let zone_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(zone_at);
+    let mut parts = time.splitn(3, ':');
+    let hour: u32 = parts.next()?.parse().ok()?;
+    let minute: u32 = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    let (second, nanos) = match parts.next() {
+        Some(sec) => {
+            let (whole, fraction) = sec.split_once(['.', ',']).unwrap_or((sec, ""));
+            if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (whole.parse().ok()?, if fraction.is_empty() { 0 } else { format!("{fraction:0<9}").parse().ok()? })
+        }
+        None => (0, 0),
+    };
+    let local = date.and_hms_nano_opt(hour, minute, second, nanos)?;
+    let offset = if zone.is_empty() { 0 } else { iso_offset(zone)? };
+    Some(local.and_utc().timestamp_millis() - offset as i64 * 1000)
+}
+
+fn iso_offset(zone: &str) -> Option<i32> {
+    if zone == "Z" {
+        return Some(0);
+    }
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+    let (h, m) = match digits.len() {
+        2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    Some(sign * (h * 3600 + m * 60))
+}
+
+/// `2020-05-11`, `2020-05`, `2020`, the week date `2020-W19-1` and the ordinal date `2020-132`.
+fn parse_iso_date(s: &str) -> Option<NaiveDate> {
+    let parts: Vec<&str> = s.split('-').collect();
+    match parts.as_slice() {
+        [y] => NaiveDate::from_ymd_opt(y.parse().ok()?, 1, 1),
+        [y, w, d] if w.starts_with('W') => {
+            let weekday = chrono::Weekday::try_from(d.parse::<u8>().ok()?.checked_sub(1)?).ok()?;
+            NaiveDate::from_isoywd_opt(y.parse().ok()?, w[1..].parse().ok()?, weekday)
+        }
+        [y, w] if w.starts_with('W') => {
+            NaiveDate::from_isoywd_opt(y.parse().ok()?, w[1..].parse().ok()?, chrono::Weekday::Mon)
+        }
+        [y, o] if o.len() == 3 => NaiveDate::from_yo_opt(y.parse().ok()?, o.parse().ok()?),
+        [y, m] => NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1),
+        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+        }
+        _ => None,
+    }
+}
+
+fn from_iso8601_date(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut out = Date32Builder::with_capacity(args.rows);
+    for row in 0..args.rows {
+        match text.get(row) {
+            Some(s) => {
+                let date = parse_iso_date(s).ok_or_else(|| {
+                    exec_datafusion_err!("from_iso8601_date: `{s}` is not an ISO 8601 date (2020-05-11)")
+                })?;
+                out.append_value(Date32Type::from_naive_date(date));
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn to_iso8601(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let is_date = args.array(0).data_type() == &DataType::Date32;
+    let instants = Instants::new(args, 0)?;
+    let mut out = StringBuilder::with_capacity(args.rows, args.rows * 24);
+    for row in 0..args.rows {
+        match instants.local(row) {
+            Some((local, _)) if is_date => out.append_value(local.format("%Y-%m-%d").to_string()),
+            Some((local, offset)) => {
+                let mut text = local.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
+                if instants.zone.is_some() {
+                    if offset == 0 {
+                        text.push('Z');
+                    } else {
+                        let sign = if offset < 0 { '-' } else { '+' };
+                        text.push_str(&format!("{sign}{:02}:{:02}", offset.abs() / 3600, offset.abs() % 3600 / 60));
+                    }
+                }
+                out.append_value(text);
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// A unit of `date_add`, `date_diff` and `date_trunc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Unit {
+    fn parse(function: &str, unit: &str) -> Result<Unit> {
+        Ok(match unit.to_ascii_lowercase().as_str() {
+            "millisecond" => Unit::Millisecond,
+            "second" => Unit::Second,
+            "minute" => Unit::Minute,
+            "hour" => Unit::Hour,
+            "day" => Unit::Day,
+            "week" => Unit::Week,
+            "month" => Unit::Month,
+            "quarter" => Unit::Quarter,
+            "year" => Unit::Year,
+            _ => {
+                return exec_err!(
+                    "{function}: `{unit}` is not a unit; use millisecond, second, minute, hour, day, week, month, quarter or year"
+                );
+            }
+        })
+    }
+
+    /// The unit's length in microseconds, for units of fixed length.
+    fn micros(self) -> Option<i64> {
+        Some(match self {
+            Unit::Millisecond => 1_000,
+            Unit::Second => 1_000_000,
+            Unit::Minute => 60_000_000,
+            Unit::Hour => 3_600_000_000,
+            Unit::Day => 86_400_000_000,
+            Unit::Week => 7 * 86_400_000_000,
+            Unit::Month | Unit::Quarter | Unit::Year => return None,
+        })
+    }
+
+    fn months(self) -> i64 {
+        match self {
+            Unit::Quarter => 3,
+            Unit::Year => 12,
+            _ => 1,
+        }
+    }
+}
+
+/// The units of each row, parsed once when constant.
+fn units(args: &Args, function: &str) -> Result<Vec<Option<Unit>>> {
+    let text = args.text(0)?;
+    if let Some(unit) = args.constant_text(0)? {
+        let unit = unit.map(|u| Unit::parse(function, u)).transpose()?;
+        return Ok(vec![unit; args.rows]);
+    }
+    (0..args.rows).map(|row| text.get(row).map(|u| Unit::parse(function, u)).transpose()).collect()
+}
+
+/// `local` moved by `n` units: calendar units in local time (across daylight saving, as Trino).
+fn add(local: NaiveDateTime, unit: Unit, n: i64) -> Option<NaiveDateTime> {
+    match unit.micros() {
+        Some(length) if matches!(unit, Unit::Day | Unit::Week) => {
+            local.checked_add_signed(TimeDelta::microseconds(length.checked_mul(n)?))
+        }
+        Some(_) => None,
+        None => {
+            let months = n.checked_mul(unit.months())?;
+            let shift = Months::new(u32::try_from(months.unsigned_abs()).ok()?);
+            if months >= 0 { local.checked_add_months(shift) } else { local.checked_sub_months(shift) }
+        }
+    }
+}
+
+fn date_add(args: &Args, returns: &DataType) -> Result<ArrayRef> {
+    let units = units(args, "date_add")?;
+    let amounts = args.array(1).as_primitive::<arrow::datatypes::Int64Type>();
+    let instants = Instants::new(args, 2)?;
+    let is_date = returns == &DataType::Date32;
+    let mut out = Vec::with_capacity(args.rows);
+    for (row, unit) in units.iter().enumerate() {
+        let n = args.at(1, row);
+        let (Some(unit), true, Some(micros)) = (unit, amounts.is_valid(n), instants.micros(row)) else {
+            out.push(None);
+            continue;
+        };
+        if is_date && unit.micros().is_some_and(|m| m < Unit::Day.micros().unwrap_or(0)) {
+            return exec_err!("date_add: {unit:?} is not a valid unit for a date; cast to timestamp first");
+        }
+        let amount = amounts.value(n);
+        let moved = match unit {
+            // Fixed-length units move the instant, whatever the zone.
+            Unit::Millisecond | Unit::Second | Unit::Minute | Unit::Hour => {
+                unit.micros().and_then(|m| m.checked_mul(amount)).and_then(|d| micros.checked_add(d))
+            }
+            _ => {
+                instants.local(row).and_then(|(local, _)| add(local, *unit, amount)).and_then(|l| instants.to_micros(l))
+            }
+        };
+        match moved {
+            Some(m) => out.push(Some(m)),
+            None => return exec_err!("date_add: adding {amount} {unit:?} overflows"),
+        }
+    }
+    micros_to(out, returns)
+}
+
+fn date_diff(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let units = units(args, "date_diff")?;
+    let (from, to) = (Instants::new(args, 1)?, Instants::new(args, 2)?);
+    let mut out = Int64Builder::with_capacity(args.rows);
+    for (row, unit) in units.iter().enumerate() {
+        let (Some(unit), Some(a), Some(b)) = (unit, from.local(row), to.local(row)) else {
+            out.append_null();
+            continue;
+        };
+        out.append_value(match unit.micros() {
+            Some(length) if !matches!(unit, Unit::Day | Unit::Week) => {
+                (to.micros(row).unwrap_or(0) - from.micros(row).unwrap_or(0)) / length
+            }
+            Some(length) => (b.0 - a.0).num_microseconds().unwrap_or(i64::MAX) / length,
+            None => months_between(a.0, b.0) / unit.months(),
+        });
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Whole months from `a` to `b`, as Joda-Time counts them: a month is whole when adding it to
+/// `a` does not pass `b` (January 31 plus one month is February 29 in 2020).
+fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
+    let mut months = (b.year() as i64 - a.year() as i64) * 12 + b.month() as i64 - a.month() as i64;
+    let passes = |m: i64| match add(a, Unit::Month, m) {
+        Some(moved) => {
+            if m >= 0 {
+                moved > b
+            } else {
+                moved < b
+            }
+        }
+        None => false,
+    };
+    while months != 0 && passes(months) {
+        months -= months.signum();
+    }
+    months
+}
+
+fn from_unixtime(args: &Args, returns: &DataType) -> Result<ArrayRef> {
+    let seconds = args.array(0).as_primitive::<arrow::datatypes::Float64Type>();
+    let mut out = Vec::with_capacity(args.rows);
+    for row in 0..args.rows {
+        let i = args.at(0, row);
+        out.push(seconds.is_valid(i).then(|| (seconds.value(i) * 1000.0).floor() as i64));
+    }
+    let zone = match returns {
+        DataType::Timestamp(_, zone) => zone.clone(),
+        _ => None,
+    };
+    Ok(Arc::new(arrow::array::TimestampMillisecondArray::from(out).with_timezone_opt(zone)))
+}
+
+fn to_unixtime(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let instants = Instants::new(args, 0)?;
+    let mut out = Float64Builder::with_capacity(args.rows);
+    for row in 0..args.rows {
+        out.append_option(instants.micros(row).map(|m| m as f64 / 1e6));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn at_timezone(args: &Args, returns: &DataType) -> Result<ArrayRef> {
+    // The instant stays; only the zone it is shown in changes (a cast between zones would move
+    // the wall-clock time instead).
+    let DataType::Timestamp(unit, zone) = returns else {
+        return exec_err!("at_timezone returns a timestamp, not {returns}");
+    };
+    let current_zone = match args.array(0).data_type() {
+        DataType::Timestamp(_, zone) => zone.clone(),
+        _ => None,
+    };
+    let same_unit = cast_to(args.array(0), &DataType::Timestamp(*unit, current_zone))?;
+    let data = same_unit.to_data().into_builder().data_type(DataType::Timestamp(*unit, zone.clone())).build()?;
+    Ok(arrow::array::make_array(data))
+}
+
+// Fields.
+
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Year,
+    Quarter,
+    Month,
+    Week,
+    YearOfWeek,
+    Day,
+    DayOfWeek,
+    DayOfYear,
+    Hour,
+    Minute,
+    Second,
+    Millisecond,
+}
+
+const FIELDS: &[(&str, Field)] = &[
+    ("year", Field::Year),
+    ("quarter", Field::Quarter),
+    ("month", Field::Month),
+    ("week", Field::Week),
+    ("year_of_week", Field::YearOfWeek),
+    ("day", Field::Day),
+    ("day_of_week", Field::DayOfWeek),
+    ("day_of_year", Field::DayOfYear),
+    ("hour", Field::Hour),
+    ("minute", Field::Minute),
+    ("second", Field::Second),
+    ("millisecond", Field::Millisecond),
+];
+
+/// Trino's other names: (alias, function).
+const FIELD_ALIASES: &[(&str, &str)] = &[
+    ("week_of_year", "week"),
+    ("yow", "year_of_week"),
+    ("day_of_month", "day"),
+    ("dow", "day_of_week"),
+    ("doy", "day_of_year"),
+];
+
+/// The Arrow kernel part that computes `field` (in the column's zone, ISO weeks).
+fn date_part(field: Field) -> DatePart {
+    match field {
+        Field::Year => DatePart::Year,
+        Field::Quarter => DatePart::Quarter,
+        Field::Month => DatePart::Month,
+        Field::Week => DatePart::WeekISO,
+        Field::YearOfWeek => DatePart::YearISO,
+        Field::Day => DatePart::Day,
+        Field::DayOfWeek => DatePart::DayOfWeekMonday1,
+        Field::DayOfYear => DatePart::DayOfYear,
+        Field::Hour => DatePart::Hour,
+        Field::Minute => DatePart::Minute,
+        Field::Second => DatePart::Second,
+        Field::Millisecond => DatePart::Millisecond,
+    }
+}
+
+fn field_body(field: Field) -> fn(&Args, &DataType) -> Result<ArrayRef> {
+    macro_rules! body {
+        ($field:expr) => {
+            |args: &Args, _: &DataType| extract(args, $field)
+        };
+    }
+    match field {
+        Field::Year => body!(Field::Year),
+        Field::Quarter => body!(Field::Quarter),
+        Field::Month => body!(Field::Month),
+        Field::Week => body!(Field::Week),
+        Field::YearOfWeek => body!(Field::YearOfWeek),
+        Field::Day => body!(Field::Day),
+        Field::DayOfWeek => body!(Field::DayOfWeek),
+        Field::DayOfYear => body!(Field::DayOfYear),
+        Field::Hour => body!(Field::Hour),
+        Field::Minute => body!(Field::Minute),
+        Field::Second => body!(Field::Second),
+        Field::Millisecond => body!(Field::Millisecond),
+    }
+}
+
+/// `field` of every row, by Arrow's vectorised kernel, as bigint.
+fn extract(args: &Args, field: Field) -> Result<ArrayRef> {
+    let parts = arrow::compute::kernels::temporal::date_part(args.array(0).as_ref(), date_part(field))?;
+    let parts = cast_to(&parts, &DataType::Int64)?;
+    let parts = if matches!(field, Field::Millisecond) {
+        // Milliseconds within the second, whatever the kernel counts.
+        Arc::new(arrow::compute::kernels::arity::unary::<_, _, arrow::datatypes::Int64Type>(
+            parts.as_primitive::<arrow::datatypes::Int64Type>(),
+            |ms| ms % 1000,
+        )) as ArrayRef
+    } else {
+        parts
+    };
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{try_value, type_of, value};
+
+    #[tokio::test]
+    async fn parse_and_format_as_trino_documents() {
+        assert_eq!(value("SELECT date_parse('2020-05-11 11:15:05', '%Y-%m-%d %H:%i:%s')").await, "2020-05-11T11:15:05");
+        assert_eq!(type_of("SELECT date_parse('2020', '%Y')").await, "Timestamp(ms)");
+        assert_eq!(
+            value("SELECT date_format(TIMESTAMP '2020-05-11 11:15:05', '%W %D %M %Y %r')").await,
+            "Monday 11th May 2020 11:15:05 AM"
+        );
+        assert_eq!(
+            value("SELECT format_datetime(TIMESTAMP '2020-05-11 11:15:05', 'yyyy-MM-dd HH:mm:ss EEE')").await,
+            "2020-05-11 11:15:05 Mon"
+        );
+        assert_eq!(
+            value("SELECT parse_datetime('2020-05-11 11:15 +0200', 'yyyy-MM-dd HH:mm Z')").await,
+            "2020-05-11T09:15:00Z"
+        );
+        assert_eq!(value("SELECT date_format(CAST(NULL AS TIMESTAMP), '%Y')").await, "NULL");
+        let err = try_value("SELECT date_parse('2020-13-01', '%Y-%m-%d')").await.unwrap_err();
+        assert!(err.contains("date_parse") && err.contains("2020-13-01"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn iso_8601_in_and_out() {
+        assert_eq!(
+            value("SELECT from_iso8601_timestamp('2020-05-11T11:15:05.123+01:00')").await,
+            "2020-05-11T10:15:05.123Z"
+        );
+        assert_eq!(value("SELECT from_iso8601_timestamp('2020-05-11')").await, "2020-05-11T00:00:00Z");
+        assert_eq!(value("SELECT from_iso8601_date('2020-W10-1')").await, "2020-03-02");
+        assert_eq!(value("SELECT from_iso8601_date('2020-05-11')").await, "2020-05-11");
+        assert_eq!(
+            value("SELECT to_iso8601(from_iso8601_timestamp('2020-05-11T11:15:05Z'))").await,
+            "2020-05-11T11:15:05.000Z"
+        );
+        assert_eq!(value("SELECT to_iso8601(DATE '2020-05-11')").await, "2020-05-11");
+        assert!(try_value("SELECT from_iso8601_date('11/05/2020')").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn date_add_and_diff_follow_the_calendar() {
+        assert_eq!(value("SELECT date_add('month', 1, DATE '2020-01-31')").await, "2020-02-29", "leap day");
+        assert_eq!(value("SELECT date_add('year', 1, DATE '2020-02-29')").await, "2021-02-28");
+        assert_eq!(value("SELECT date_add('day', -1, DATE '2020-03-01')").await, "2020-02-29");
+        assert_eq!(value("SELECT date_add('hour', 3, TIMESTAMP '2020-05-11 23:00:00')").await, "2020-05-12T02:00:00");
+        assert_eq!(
+            value("SELECT date_add('quarter', 1, TIMESTAMP '2020-11-30 10:00:00')").await,
+            "2021-02-28T10:00:00"
+        );
+        assert!(try_value("SELECT date_add('hour', 1, DATE '2020-01-01')").await.is_err());
+        assert!(
+            try_value("SELECT date_add('fortnight', 1, DATE '2020-01-01')").await.unwrap_err().contains("fortnight")
+        );
+        assert_eq!(value("SELECT date_diff('day', DATE '2020-02-01', DATE '2020-03-01')").await, "29");
+        assert_eq!(value("SELECT date_diff('month', DATE '2020-01-31', DATE '2020-02-29')").await, "1");
+        assert_eq!(value("SELECT date_diff('month', DATE '2020-01-30', DATE '2020-02-28')").await, "0");
+        assert_eq!(value("SELECT date_diff('year', DATE '2021-02-28', DATE '2020-02-29')").await, "0");
+        assert_eq!(
+            value("SELECT date_diff('hour', TIMESTAMP '2020-05-11 10:00:00', TIMESTAMP '2020-05-11 07:30:00')").await,
+            "-2"
+        );
+        assert_eq!(value("SELECT date_diff('second', DATE '2020-01-01', TIMESTAMP '2020-01-01 00:01:00')").await, "60");
+    }
+
+    #[tokio::test]
+    async fn fields_are_iso() {
+        let ts = "TIMESTAMP '2021-01-01 13:14:15.678'";
+        for (f, want) in [
+            ("year", "2021"),
+            ("quarter", "1"),
+            ("month", "1"),
+            ("week", "53"),
+            ("year_of_week", "2020"),
+            ("day", "1"),
+            ("day_of_week", "5"),
+            ("dow", "5"),
+            ("day_of_year", "1"),
+            ("hour", "13"),
+            ("minute", "14"),
+            ("second", "15"),
+            ("millisecond", "678"),
+        ] {
+            assert_eq!(value(&format!("SELECT {f}({ts})")).await, want, "{f}");
+        }
+        assert_eq!(value("SELECT year(DATE '2020-02-29')").await, "2020");
+        assert_eq!(value("SELECT day_of_year(DATE '2020-12-31')").await, "366");
+        assert_eq!(type_of("SELECT year(DATE '2020-02-29')").await, "Int64");
+    }
+
+    #[tokio::test]
+    async fn unix_time_is_a_double_and_zones_convert() {
+        assert_eq!(value("SELECT from_unixtime(1589195705.5)").await, "2020-05-11T11:15:05.500Z");
+        assert_eq!(value("SELECT to_unixtime(TIMESTAMP '2020-05-11 11:15:05.500')").await, "1589195705.5");
+        assert_eq!(type_of("SELECT to_unixtime(TIMESTAMP '2020-05-11 11:15:05')").await, "Float64");
+        assert_eq!(
+            value("SELECT hour(at_timezone(from_iso8601_timestamp('2020-07-01T12:00:00Z'), 'Europe/Berlin'))").await,
+            "14",
+            "summer time"
+        );
+        assert_eq!(
+            value("SELECT format_datetime(at_timezone(from_unixtime(0), 'America/New_York'), 'yyyy-MM-dd HH:mm ZZ')")
+                .await,
+            "1969-12-31 19:00 -05:00"
+        );
+        assert!(
+            try_value("SELECT at_timezone(from_unixtime(0), 'Mars/Base')").await.unwrap_err().contains("Mars/Base")
+        );
+    }
+}

@@ -1,0 +1,547 @@
+//! String, regular-expression and URL functions with Trino's semantics: `split` with a limit,
+//! `split_part` and `strpos` as Trino counts, `substr` with negative positions, `concat` that is
+//! NULL when an argument is, `regexp_replace` replacing every match with `$1` references,
+//! `regexp_extract`, `regexp_extract_all`, `regexp_split`, `codepoint` and `url_extract_*`.
+//!
+//! Patterns use Rust's regex syntax, which matches Java's (Trino's) for everything but
+//! look-around and back-references; those are refused with a message when the pattern is
+//! compiled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Builder, ListBuilder, StringBuilder};
+use arrow::datatypes::{DataType, Field, Int64Type};
+use datafusion::common::{Result, exec_datafusion_err, exec_err, plan_err};
+use regex::Regex;
+
+use super::{Args, Scalar, all_text, arity, is_integer, is_text, returns, text_type};
+
+fn text_list() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+}
+
+pub(super) fn all() -> Vec<Scalar> {
+    vec![
+        Scalar::new("split", text_text_int, returns!(text_list()), split),
+        Scalar::new("split_part", text_text_int, returns!(DataType::Utf8), split_part),
+        Scalar::new("strpos", text_text_int, returns!(DataType::Int64), strpos),
+        Scalar::new("substr", text_int_int, returns!(DataType::Utf8), substr).alias("substring"),
+        Scalar::new("concat", concat_types, returns!(DataType::Utf8), concat),
+        Scalar::new("codepoint", one_text, returns!(DataType::Int64), codepoint),
+        Scalar::new("regexp_extract", text_text_int, returns!(DataType::Utf8), regexp_extract),
+        Scalar::new("regexp_extract_all", text_text_int, returns!(text_list()), regexp_extract_all),
+        Scalar::new("regexp_replace", |n, t| all_text(n, t, 2, 4), returns!(DataType::Utf8), regexp_replace),
+        Scalar::new("regexp_split", |n, t| all_text(n, t, 2, 2), returns!(text_list()), regexp_split),
+        Scalar::new("url_extract_host", one_text, returns!(DataType::Utf8), |a, _| url_part(a, UrlPart::Host)),
+        Scalar::new("url_extract_path", one_text, returns!(DataType::Utf8), |a, _| url_part(a, UrlPart::Path)),
+        Scalar::new("url_extract_protocol", one_text, returns!(DataType::Utf8), |a, _| url_part(a, UrlPart::Protocol)),
+        Scalar::new("url_extract_query", one_text, returns!(DataType::Utf8), |a, _| url_part(a, UrlPart::Query)),
+        Scalar::new("url_extract_fragment", one_text, returns!(DataType::Utf8), |a, _| url_part(a, UrlPart::Fragment)),
+        Scalar::new("url_extract_port", one_text, returns!(DataType::Int64), url_port),
+        Scalar::new("url_extract_parameter", |n, t| all_text(n, t, 2, 2), returns!(DataType::Utf8), url_parameter),
+    ]
+}
+
+/// (varchar)
+fn one_text(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    all_text(name, t, 1, 1)
+}
+
+/// (varchar, varchar[, bigint])
+fn text_text_int(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 2, 3)?;
+    if !is_text(&t[0]) || !is_text(&t[1]) || (t.len() == 3 && !is_integer(&t[2])) {
+        return plan_err!("{name} takes (varchar, varchar[, bigint]), got {t:?}");
+    }
+    let mut types = vec![text_type(&t[0]), text_type(&t[1])];
+    if t.len() == 3 {
+        types.push(DataType::Int64);
+    }
+    Ok(types)
+}
+
+/// (varchar, bigint[, bigint])
+fn text_int_int(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 2, 3)?;
+    if !is_text(&t[0]) || !t[1..].iter().all(is_integer) {
+        return plan_err!("{name} takes (varchar, bigint[, bigint]), got {t:?}");
+    }
+    let mut types = vec![text_type(&t[0])];
+    types.extend(std::iter::repeat_n(DataType::Int64, t.len() - 1));
+    Ok(types)
+}
+
+fn concat_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    if t.is_empty() {
+        return plan_err!("{name} takes at least one argument");
+    }
+    // Anything that is not text is written as text, as Trino does for concat's varchar form.
+    Ok(t.iter().map(|t| if is_text(t) { text_type(t) } else { DataType::Utf8 }).collect())
+}
+
+/// The optional integer argument `n` at `row` (None when the call has no such argument).
+fn int_arg(args: &Args, n: usize, row: usize) -> Option<Option<i64>> {
+    if n >= args.len() {
+        return None;
+    }
+    let array = args.array(n).as_primitive::<Int64Type>();
+    let i = args.at(n, row);
+    Some(array.is_valid(i).then(|| array.value(i)))
+}
+
+fn split(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let (text, delimiter) = (args.text(0)?, args.text(1)?);
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for row in 0..args.rows {
+        let limit = int_arg(args, 2, row);
+        let (Some(s), Some(d), Some(Some(_)) | None) = (text.get(row), delimiter.get(row), limit) else {
+            out.append_null();
+            continue;
+        };
+        if d.is_empty() {
+            return exec_err!("split: the delimiter may not be the empty string");
+        }
+        match limit.flatten() {
+            Some(limit) if limit <= 0 => return exec_err!("split: the limit must be positive, got {limit}"),
+            Some(limit) => s.splitn(limit as usize, d).for_each(|part| out.values().append_value(part)),
+            None => s.split(d).for_each(|part| out.values().append_value(part)),
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn split_part(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let (text, delimiter) = (args.text(0)?, args.text(1)?);
+    let mut out = StringBuilder::new();
+    for row in 0..args.rows {
+        let (Some(s), Some(d), Some(Some(index))) = (text.get(row), delimiter.get(row), int_arg(args, 2, row)) else {
+            out.append_null();
+            continue;
+        };
+        if index <= 0 {
+            return exec_err!("split_part: the index must be positive, got {index}");
+        }
+        let part = if d.is_empty() { (index == 1).then_some(s) } else { s.split(d).nth(index as usize - 1) };
+        out.append_option(part);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn strpos(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let (text, needle) = (args.text(0)?, args.text(1)?);
+    let mut out = Int64Builder::with_capacity(args.rows);
+    for row in 0..args.rows {
+        let instance = int_arg(args, 2, row).unwrap_or(Some(1));
+        let (Some(s), Some(n), Some(instance)) = (text.get(row), needle.get(row), instance) else {
+            out.append_null();
+            continue;
+        };
+        if instance == 0 {
+            return exec_err!("strpos: the instance must not be 0");
+        }
+        let found = if instance > 0 {
+            s.match_indices(n).nth(instance as usize - 1).map(|(at, _)| at)
+        } else {
+            s.rmatch_indices(n).nth((-instance) as usize - 1).map(|(at, _)| at)
+        };
+        // Positions count characters from 1; 0 means not found.
+        out.append_value(found.map_or(0, |at| s[..at].chars().count() as i64 + 1));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn substr(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut out = StringBuilder::new();
+    for row in 0..args.rows {
+        let length = int_arg(args, 2, row).unwrap_or(Some(i64::MAX));
+        let (Some(s), Some(Some(start)), Some(length)) = (text.get(row), int_arg(args, 1, row), length) else {
+            out.append_null();
+            continue;
+        };
+        out.append_value(substring(s, start, length));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Trino's `substr`: 1-based; a negative start counts from the end; start 0 or past either end
+/// gives the empty string.
+fn substring(s: &str, start: i64, length: i64) -> &str {
+    if s.is_ascii() {
+        // One byte per character: positions are byte offsets.
+        let len = s.len() as i64;
+        let first = if start > 0 { start - 1 } else { len + start };
+        if start == 0 || first < 0 || first >= len || length <= 0 {
+            return "";
+        }
+        let last = first.saturating_add(length).min(len);
+        return &s[first as usize..last as usize];
+    }
+    let chars = s.chars().count() as i64;
+    let first = if start > 0 { start - 1 } else { chars + start };
+    if start == 0 || first < 0 || first >= chars || length <= 0 {
+        return "";
+    }
+    let last = first.saturating_add(length).min(chars);
+    let mut indices = s.char_indices().map(|(i, _)| i).chain([s.len()]);
+    let from = indices.nth(first as usize).unwrap_or(s.len());
+    let to = if last == chars { s.len() } else { indices.nth((last - first - 1) as usize).unwrap_or(s.len()) };
+    &s[from..to]
+}
+
+fn concat(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let texts: Vec<_> = (0..args.len()).map(|n| args.text(n)).collect::<Result<_>>()?;
+    let mut out = StringBuilder::new();
+    let mut joined = String::new();
+    'rows: for row in 0..args.rows {
+        joined.clear();
+        for text in &texts {
+            match text.get(row) {
+                Some(part) => joined.push_str(part),
+                None => {
+                    out.append_null();
+                    continue 'rows;
+                }
+            }
+        }
+        out.append_value(&joined);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn codepoint(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut out = Int64Builder::with_capacity(args.rows);
+    for row in 0..args.rows {
+        match text.get(row) {
+            Some(s) => {
+                let mut chars = s.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) => out.append_value(c as i64),
+                    _ => return exec_err!("codepoint takes a single character, got `{s}`"),
+                }
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Compiled patterns: the constant one once per batch, varying ones cached by text.
+struct Patterns<'a> {
+    args: &'a Args,
+    n: usize,
+    /// Put before every pattern (`(?i)` for case-insensitive matching).
+    prefix: &'static str,
+    cache: HashMap<String, Regex>,
+}
+
+impl<'a> Patterns<'a> {
+    fn new(args: &'a Args, n: usize) -> Patterns<'a> {
+        Patterns { args, n, prefix: "", cache: HashMap::new() }
+    }
+
+    fn get(&mut self, row: usize) -> Result<Option<&Regex>> {
+        let Some(pattern) = self.args.text(self.n)?.get(row) else {
+            return Ok(None);
+        };
+        if !self.cache.contains_key(pattern) {
+            if self.cache.len() > 1000 {
+                self.cache.clear();
+            }
+            self.cache.insert(pattern.to_string(), compile(&format!("{}{pattern}", self.prefix))?);
+        }
+        Ok(self.cache.get(pattern))
+    }
+}
+
+/// Compiles a Trino (Java) pattern; look-around and back-references are refused by name.
+pub(super) fn compile(pattern: &str) -> Result<Regex> {
+    Regex::new(pattern).map_err(|e| {
+        let hint = if pattern.contains("(?=")
+            || pattern.contains("(?!")
+            || pattern.contains("(?<=")
+            || pattern.contains("(?<!")
+        {
+            " (look-around is not supported)"
+        } else {
+            ""
+        };
+        exec_datafusion_err!("invalid regular expression `{pattern}`{hint}: {}", crate::error::one_line(&e.to_string()))
+    })
+}
+
+/// The group argument (default 0), checked against the pattern's groups.
+fn group_of(args: &Args, row: usize, regex: &Regex, function: &str) -> Result<Option<usize>> {
+    match int_arg(args, 2, row) {
+        None => Ok(Some(0)),
+        Some(None) => Ok(None),
+        Some(Some(group)) if group < 0 || group as usize >= regex.captures_len() => {
+            exec_err!("{function}: pattern has {} groups, cannot access group {group}", regex.captures_len() - 1)
+        }
+        Some(Some(group)) => Ok(Some(group as usize)),
+    }
+}
+
+fn regexp_extract(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut patterns = Patterns::new(args, 1);
+    let mut out = StringBuilder::new();
+    for row in 0..args.rows {
+        let (Some(s), Some(regex)) = (text.get(row), patterns.get(row)?) else {
+            out.append_null();
+            continue;
+        };
+        let Some(group) = group_of(args, row, regex, "regexp_extract")? else {
+            out.append_null();
+            continue;
+        };
+        out.append_option(regex.captures(s).and_then(|c| c.get(group)).map(|m| m.as_str()));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn regexp_extract_all(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut patterns = Patterns::new(args, 1);
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for row in 0..args.rows {
+        let (Some(s), Some(regex)) = (text.get(row), patterns.get(row)?) else {
+            out.append_null();
+            continue;
+        };
+        let Some(group) = group_of(args, row, regex, "regexp_extract_all")? else {
+            out.append_null();
+            continue;
+        };
+        for captures in regex.captures_iter(s) {
+            out.values().append_option(captures.get(group).map(|m| m.as_str()));
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn regexp_replace(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let replacement = if args.len() >= 3 { Some(args.text(2)?) } else { None };
+    let mut patterns = Patterns::new(args, 1);
+    if args.len() == 4 {
+        patterns.prefix = flags_prefix(args)?;
+    }
+    let mut out = StringBuilder::new();
+    // The last (pattern, replacement) translated to Rust's syntax, reused while they repeat.
+    let mut translated: Option<(String, String, String)> = None;
+    for row in 0..args.rows {
+        let with = match &replacement {
+            Some(r) => r.get(row),
+            None => Some(""),
+        };
+        let (Some(s), Some(regex), Some(with)) = (text.get(row), patterns.get(row)?, with) else {
+            out.append_null();
+            continue;
+        };
+        let fresh = translated.as_ref().is_none_or(|(p, w, _)| p != regex.as_str() || w != with);
+        if fresh {
+            translated =
+                Some((regex.as_str().to_string(), with.to_string(), java_replacement(with, regex.captures_len())?));
+        }
+        let rust = translated.as_ref().map_or("", |(_, _, r)| r.as_str());
+        out.append_value(regex.replace_all(s, rust));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// The optional fourth argument of `regexp_replace` in DataFusion's and PostgreSQL's form
+/// (`'g'`, `'i'`), accepted so SQL written for them runs: `g` changes nothing (Trino replaces
+/// every match), `i` ignores case.
+fn flags_prefix(args: &Args) -> Result<&'static str> {
+    let Some(Some(flags)) = args.constant_text(3)? else {
+        return exec_err!("regexp_replace: the flags must be a constant such as 'g' or 'i'");
+    };
+    let mut prefix = "";
+    for flag in flags.chars() {
+        match flag {
+            'g' => {}
+            'i' => prefix = "(?i)",
+            other => return exec_err!("regexp_replace: the flag `{other}` is not supported; use g or i"),
+        }
+    }
+    Ok(prefix)
+}
+
+/// Java's replacement syntax (`$1`, `${name}`, `\$` for a dollar) in Rust's (`${1}`, `$$`).
+/// As in Java, `$12` is group 12 only when the pattern has that many groups, else group 1 and
+/// a `2`.
+fn java_replacement(java: &str, groups: usize) -> Result<String> {
+    let mut rust = String::with_capacity(java.len());
+    let mut chars = java.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('$') => rust.push_str("$$"),
+                Some(other) => rust.push(other),
+                None => return exec_err!("regexp_replace: the replacement `{java}` ends with a lone backslash"),
+            },
+            '$' => match chars.peek() {
+                Some('{') => {
+                    chars.next();
+                    let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    rust.push_str(&format!("${{{name}}}"));
+                }
+                Some(d) if d.is_ascii_digit() => {
+                    let mut group = chars.next().and_then(|d| d.to_digit(10)).unwrap_or(0) as usize;
+                    while let Some(next) = chars.peek().and_then(|d| d.to_digit(10)) {
+                        let longer = group * 10 + next as usize;
+                        if longer >= groups {
+                            break;
+                        }
+                        group = longer;
+                        chars.next();
+                    }
+                    if group >= groups {
+                        return exec_err!("regexp_replace: the pattern has no group {group}");
+                    }
+                    rust.push_str(&format!("${{{group}}}"));
+                }
+                _ => {
+                    return exec_err!(
+                        "regexp_replace: `$` in the replacement `{java}` must name a group; write \\$ for a dollar"
+                    );
+                }
+            },
+            other => rust.push(other),
+        }
+    }
+    Ok(rust)
+}
+
+fn regexp_split(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut patterns = Patterns::new(args, 1);
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for row in 0..args.rows {
+        let (Some(s), Some(regex)) = (text.get(row), patterns.get(row)?) else {
+            out.append_null();
+            continue;
+        };
+        regex.split(s).for_each(|part| out.values().append_value(part));
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+#[derive(Clone, Copy)]
+enum UrlPart {
+    Host,
+    Path,
+    Protocol,
+    Query,
+    Fragment,
+}
+
+fn url_part(args: &Args, part: UrlPart) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut out = StringBuilder::new();
+    for row in 0..args.rows {
+        let url = text.get(row).and_then(|s| url::Url::parse(s).ok());
+        out.append_option(url.as_ref().and_then(|u| match part {
+            UrlPart::Host => u.host_str().map(str::to_string),
+            UrlPart::Path => Some(u.path().to_string()),
+            UrlPart::Protocol => Some(u.scheme().to_string()),
+            UrlPart::Query => u.query().map(str::to_string),
+            UrlPart::Fragment => u.fragment().map(str::to_string),
+        }));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn url_port(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let text = args.text(0)?;
+    let mut out = Int64Builder::with_capacity(args.rows);
+    for row in 0..args.rows {
+        let url = text.get(row).and_then(|s| url::Url::parse(s).ok());
+        out.append_option(url.and_then(|u| u.port()).map(i64::from));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn url_parameter(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let (text, name) = (args.text(0)?, args.text(1)?);
+    let mut out = StringBuilder::new();
+    for row in 0..args.rows {
+        let url = text.get(row).and_then(|s| url::Url::parse(s).ok());
+        let value = match (url, name.get(row)) {
+            (Some(url), Some(name)) => url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()),
+            _ => None,
+        };
+        out.append_option(value);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{try_value, value};
+    use super::*;
+
+    #[tokio::test]
+    async fn split_strpos_substr_as_trino() {
+        assert_eq!(value("SELECT split('a.b.c', '.')").await, "[a, b, c]");
+        assert_eq!(value("SELECT split('a.b.c', '.', 2)").await, "[a, b.c]");
+        assert_eq!(value("SELECT split('', ',')").await, "[]");
+        assert_eq!(value("SELECT split_part('a,b,c', ',', 2)").await, "b");
+        assert_eq!(value("SELECT split_part('a,b,c', ',', 4)").await, "NULL");
+        assert_eq!(value("SELECT strpos('high', 'ig')").await, "2");
+        assert_eq!(value("SELECT strpos('high', 'x')").await, "0");
+        assert_eq!(value("SELECT strpos('hahaha', 'ha', 2)").await, "3");
+        assert_eq!(value("SELECT strpos('hahaha', 'ha', -1)").await, "5");
+        assert_eq!(value("SELECT substr('hello', -3)").await, "llo");
+        assert_eq!(value("SELECT substr('hello', 2, 3)").await, "ell");
+        assert_eq!(value("SELECT substr('hello', 0)").await, "");
+        assert_eq!(value("SELECT substr('héllo', 2, 2)").await, "él");
+        assert_eq!(value("SELECT substring('hello' FROM 2 FOR 2)").await, "el");
+        assert_eq!(value("SELECT concat('a', NULL, 'b')").await, "NULL");
+        assert_eq!(value("SELECT concat('a', 1, 'b')").await, "a1b");
+        assert_eq!(value("SELECT codepoint('é')").await, "233");
+        assert!(try_value("SELECT codepoint('ab')").await.is_err());
+        assert!(try_value("SELECT split('a', '')").await.unwrap_err().contains("empty"));
+    }
+
+    #[tokio::test]
+    async fn regular_expressions_as_trino() {
+        assert_eq!(value("SELECT regexp_extract('1a 2b 14m', '\\d+')").await, "1");
+        assert_eq!(value("SELECT regexp_extract('1a 2b 14m', '(\\d+)([a-z]+)', 2)").await, "a");
+        assert_eq!(value("SELECT regexp_extract('abc', '\\d+')").await, "NULL");
+        assert_eq!(value("SELECT regexp_extract_all('1a 2b 14m', '\\d+')").await, "[1, 2, 14]");
+        assert_eq!(value("SELECT regexp_extract_all('1a 2b 14m', '(\\d+)([a-z]+)', 2)").await, "[a, b, m]");
+        assert_eq!(value("SELECT regexp_replace('1a 2b 14m', '\\d+[ab] ')").await, "14m");
+        assert_eq!(value("SELECT regexp_replace('1a 2b 14m', '(\\d+)([ab]) ', '3c$2 ')").await, "3ca 3cb 14m");
+        assert_eq!(value("SELECT regexp_replace('a.b', '\\.', '\\$')").await, "a$b");
+        assert_eq!(value("SELECT regexp_replace('+49 (30) 12', '[^0-9+]', '', 'g')").await, "+493012");
+        assert_eq!(value("SELECT regexp_replace('aAa', 'a', 'x', 'i')").await, "xxx");
+        assert!(try_value("SELECT regexp_replace('a', 'a', 'x', 'q')").await.unwrap_err().contains("flag"));
+        assert_eq!(value("SELECT regexp_split('1a 2b 14m', '\\s*[a-z]+\\s*')").await, "[1, 2, 14, ]");
+        assert!(try_value("SELECT regexp_extract('a', '(a)', 2)").await.unwrap_err().contains("group 2"));
+        assert!(try_value("SELECT regexp_like('a', '(?=a)')").await.is_err());
+        let err = try_value("SELECT regexp_extract('a', '(?=a)')").await.unwrap_err();
+        assert!(err.contains("look-around"), "{err}");
+        assert_eq!(java_replacement("$12", 2).unwrap(), "${1}2");
+        assert_eq!(java_replacement("$12", 13).unwrap(), "${12}");
+    }
+
+    #[tokio::test]
+    async fn urls() {
+        let url = "'http://user@example.com:8080/path/to?query=1&b=x%20y#frag'";
+        assert_eq!(value(&format!("SELECT url_extract_host({url})")).await, "example.com");
+        assert_eq!(value(&format!("SELECT url_extract_path({url})")).await, "/path/to");
+        assert_eq!(value(&format!("SELECT url_extract_port({url})")).await, "8080");
+        assert_eq!(value(&format!("SELECT url_extract_protocol({url})")).await, "http");
+        assert_eq!(value(&format!("SELECT url_extract_query({url})")).await, "query=1&b=x%20y");
+        assert_eq!(value(&format!("SELECT url_extract_fragment({url})")).await, "frag");
+        assert_eq!(value(&format!("SELECT url_extract_parameter({url}, 'b')")).await, "x y");
+        assert_eq!(value("SELECT url_extract_host('not a url')").await, "NULL");
+    }
+}

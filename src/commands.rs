@@ -110,21 +110,24 @@ fn prefix(given: Option<&str>) -> Result<Prefix> {
 async fn sql(project: &Project, args: SqlArgs, out: &mut dyn Write) -> Result<()> {
     let ctx = project.session(&EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() })?;
     let options = PrintOptions { format: args.format, timing: args.timing };
+    let statements = crate::pipeline::statements(project);
     if args.commands.is_empty() && args.files.is_empty() {
         if std::io::stdin().is_terminal() {
-            return crate::repl::interact(&ctx, project, options).await;
+            return crate::repl::interact(&ctx, project, &statements, options).await;
         }
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("cannot read SQL from standard input")?;
-        exec_and_print(&ctx, &text, options, out).await?;
+        exec_and_print(&ctx, &text, options, &statements, out).await?;
         return Ok(());
     }
     for command in &args.commands {
-        exec_and_print(&ctx, command, options, out).await?;
+        exec_and_print(&ctx, command, options, &statements, out).await?;
     }
     for file in &args.files {
         let text = read_sql_file(file)?;
-        exec_and_print(&ctx, &text, options, out).await.with_context(|| format!("in {}", file.display()))?;
+        exec_and_print(&ctx, &text, options, &statements, out)
+            .await
+            .with_context(|| format!("in {}", file.display()))?;
     }
     Ok(())
 }

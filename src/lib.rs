@@ -18,7 +18,8 @@
 //! - **Domain** — [`ingest`] (CSV files into tables, with row-level rejects), [`logs`] (database
 //!   logs from RDS/Aurora or a directory, parsed into `aurora_logs`, exactly once), [`jobs`]
 //!   (declarative SQL jobs, incremental by bookmark), [`glue`] (push to and pull from the Glue
-//!   Data Catalog), [`demo`] (dirty CRM exports). Each is handed the catalog, an engine, a run id
+//!   Data Catalog), [`statements`] (Athena's DDL and DML over the registry: CTAS, INSERT, DROP,
+//!   SHOW, DESCRIBE), [`demo`] (dirty CRM exports). Each is handed the catalog, an engine, a run id
 //!   and a commit hook; none imports the project, the pipeline, the history or another front end.
 //! - **Engine** — [`engine`]: the DataFusion session over the registry and the `system`
 //!   database, the one execution path for SQL, a streaming `row_number()`.
@@ -51,6 +52,7 @@ pub mod progress;
 pub mod project;
 pub mod repl;
 pub mod scaffold;
+pub mod statements;
 pub mod warehouse;
 
 pub use cli::Cli;

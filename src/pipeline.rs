@@ -35,6 +35,12 @@ fn commit_hook(project: &Project) -> Box<dyn CommitHook> {
     }
 }
 
+/// The statements a SQL session runs over the registry (CTAS, INSERT, DROP, SHOW, …), with the
+/// project's commit hook after each commit.
+pub fn statements(project: &Project) -> crate::statements::Statements {
+    crate::statements::Statements::new(project.engine(), std::sync::Arc::from(commit_hook(project)))
+}
+
 /// The status of a unit of work that committed when `committed` and found nothing new otherwise.
 fn status(committed: bool) -> RunStatus {
     match committed {

@@ -20,8 +20,11 @@
 //!   push and pull, throttling and refused partitions.
 //! - [`s3`]: the warehouse on S3: encryption settings and endpoints.
 //! - [`interop`]: glaux's Parquet read back by DuckDB, pyarrow and PySpark.
+//! - [`athena`]: Athena's SQL run unchanged over the demo tables, and the statements that write
+//!   through the registry (CTAS, INSERT, DROP) read back and interrupted.
 //! - [`support`]: what the tests share — temporary projects, the binary, loopback servers.
 
+mod athena;
 mod aurora;
 mod cli;
 mod commits;

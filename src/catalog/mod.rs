@@ -14,6 +14,7 @@ pub mod rejects;
 pub mod state;
 pub mod table;
 pub mod types;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,8 @@ fn more_problems(count: usize) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     tables: BTreeMap<(String, String), Arc<TableDef>>,
+    /// Every database directory, also those without tables yet (`CREATE DATABASE`).
+    databases: std::collections::BTreeSet<String>,
     dir: PathBuf,
 }
 
@@ -103,12 +106,14 @@ impl Registry {
 
     /// Loads every good definition and reports every bad one.
     pub fn load_all(dir: &Path, warehouse_url: &url::Url) -> (Registry, Vec<CatalogError>) {
-        let mut registry = Registry { tables: BTreeMap::new(), dir: dir.to_path_buf() };
+        let mut registry = Registry { tables: BTreeMap::new(), databases: Default::default(), dir: dir.to_path_buf() };
         let mut errors = Vec::new();
         let files = match definition_files(dir) {
             Ok(files) => files,
             Err(e) => return (registry, vec![e]),
         };
+        registry.databases =
+            sorted_entries(dir).unwrap_or_default().iter().filter(|p| p.is_dir()).map(|p| file_name(p)).collect();
         for (database, path) in files {
             match load_definition(&database, &path, warehouse_url) {
                 Ok(def) => {
@@ -130,9 +135,11 @@ impl Registry {
         self.tables.get(&(database.to_string(), table.to_string()))
     }
 
-    /// Database names, sorted.
+    /// Database names, sorted: every database directory, with tables or not.
     pub fn databases(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.tables.keys().map(|(db, _)| db.clone()).collect();
+        let mut names: Vec<String> =
+            self.tables.keys().map(|(db, _)| db.clone()).chain(self.databases.iter().cloned()).collect();
+        names.sort();
         names.dedup();
         names
     }
@@ -251,7 +258,9 @@ impl CommitHook for NoHook {
     async fn committed(&self, _def: &TableDef) {}
 }
 
-/// Writes a definition file as Glue would take it, creating the database directory.
+/// Writes a definition file as Glue would take it, creating the database directory. The file
+/// appears whole or not at all (written aside, then renamed), so a reader or a killed writer
+/// never leaves half a definition.
 pub fn write_definition(dir: &Path, database: &str, input: &TableInput) -> Result<PathBuf, CatalogError> {
     let db_dir = dir.join(database);
     let path = db_dir.join(format!("{}.json", input.name));
@@ -259,8 +268,23 @@ pub fn write_definition(dir: &Path, database: &str, input: &TableInput) -> Resul
     std::fs::create_dir_all(&db_dir).map_err(io)?;
     let mut text = serde_json::to_string_pretty(input).expect("TableInput serialises");
     text.push('\n');
-    std::fs::write(&path, text).map_err(io)?;
+    let mut aside = tempfile::Builder::new().prefix(".").suffix(".json.tmp").tempfile_in(&db_dir).map_err(io)?;
+    std::io::Write::write_all(&mut aside, text.as_bytes()).map_err(io)?;
+    aside.persist(&path).map_err(|e| io(e.error))?;
     Ok(path)
+}
+
+/// Removes a table's definition file (its data stays in the warehouse, as Athena's DROP TABLE
+/// leaves S3 alone).
+pub fn remove_definition(dir: &Path, database: &str, table: &str) -> Result<(), CatalogError> {
+    let path = dir.join(database).join(format!("{table}.json"));
+    std::fs::remove_file(&path).map_err(|source| CatalogError::Read { path, source })
+}
+
+/// Creates an empty database directory.
+pub fn create_database(dir: &Path, database: &str) -> Result<(), CatalogError> {
+    let path = dir.join(database);
+    std::fs::create_dir_all(&path).map_err(|source| CatalogError::Read { path, source })
 }
 
 /// `(database, file)` for every definition file, checking the directory layout.

@@ -16,6 +16,7 @@ use arrow::util::pretty::{pretty_format_batches_with_options, pretty_format_batc
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
 use futures::StreamExt;
 
 use crate::error::{Categorize, Category};
@@ -84,6 +85,26 @@ impl Categorize for ExecError {
     }
 }
 
+/// Statements a layer above the engine runs itself (the registry's DDL and DML), tried before
+/// DataFusion plans a statement.
+#[async_trait::async_trait]
+pub trait StatementHandler: Send + Sync {
+    /// Runs `statement` and returns its result if it is one this handler owns; `None` leaves it
+    /// to DataFusion.
+    async fn run(&self, ctx: &SessionContext, statement: &Statement) -> Result<Option<RecordBatch>, DataFusionError>;
+}
+
+/// No statements of its own: everything goes to DataFusion.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DataFusionOnly;
+
+#[async_trait::async_trait]
+impl StatementHandler for DataFusionOnly {
+    async fn run(&self, _ctx: &SessionContext, _statement: &Statement) -> Result<Option<RecordBatch>, DataFusionError> {
+        Ok(None)
+    }
+}
+
 /// What one call ran.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExecSummary {
@@ -94,11 +115,12 @@ pub struct ExecSummary {
 }
 
 /// Runs every statement in `sql` in order, printing each result to `out`. Stops at the first
-/// failing statement.
+/// failing statement. `handler` runs the statements it owns; DataFusion plans the rest.
 pub async fn exec_and_print(
     ctx: &SessionContext,
     sql: &str,
     options: PrintOptions,
+    handler: &dyn StatementHandler,
     out: &mut dyn Write,
 ) -> Result<ExecSummary, ExecError> {
     let recursion_limit = ctx.state().config().options().sql_parser.recursion_limit.get();
@@ -108,6 +130,11 @@ pub async fn exec_and_print(
         let started = Instant::now();
         let text = abbreviate(&statement.to_string());
         let run = async {
+            if let Some(batch) = handler.run(ctx, &statement).await? {
+                let schema = batch.schema();
+                let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(batch)]));
+                return print_stream(Box::pin(stream), schema, options.format, &mut *out).await;
+            }
             let plan = ctx.state().statement_to_plan(statement).await?;
             let frame = ctx.execute_logical_plan(plan).await?;
             let schema: SchemaRef = frame.schema().inner().clone();
@@ -141,6 +168,13 @@ async fn print_stream(
     out: &mut dyn Write,
 ) -> Result<usize, ExecError> {
     let mut rows = 0;
+    if schema.fields().is_empty() {
+        // A statement with no result (CREATE, DROP): nothing to print in any format.
+        while let Some(batch) = stream.next().await {
+            batch?;
+        }
+        return Ok(0);
+    }
     match format {
         OutputFormat::Table => {
             let mut batches = Vec::new();
@@ -251,7 +285,7 @@ mod tests {
     async fn run(sql: &str, format: OutputFormat) -> String {
         let ctx = SessionContext::new();
         let mut out = Vec::new();
-        exec_and_print(&ctx, sql, PrintOptions { format, timing: false }, &mut out).await.unwrap();
+        exec_and_print(&ctx, sql, PrintOptions { format, timing: false }, &DataFusionOnly, &mut out).await.unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -284,8 +318,9 @@ mod tests {
         let ctx = SessionContext::new();
         let mut out = Vec::new();
         let options = PrintOptions { format: OutputFormat::Csv, timing: false };
-        let err =
-            exec_and_print(&ctx, "SELECT 1 AS a; SELECT nope; SELECT 3 AS c", options, &mut out).await.unwrap_err();
+        let err = exec_and_print(&ctx, "SELECT 1 AS a; SELECT nope; SELECT 3 AS c", options, &DataFusionOnly, &mut out)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
         assert_eq!(String::from_utf8(out).unwrap(), "a\n1\n");
     }

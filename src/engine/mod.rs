@@ -108,20 +108,34 @@ impl Engine {
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         athena::install(&ctx);
-        self.register_databases(&ctx, overrides)?;
+        self.register_databases(&ctx, &self.catalog, &overrides)?;
         Ok(ctx)
+    }
+
+    /// Shows `catalog`'s registry in `ctx` in place of the one it was built with (after a
+    /// statement created or dropped a table); databases no longer there are removed.
+    pub fn show_registry(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
+        if let Some(sessions) = ctx.catalog(DEFAULT_CATALOG) {
+            let current = catalog.registry.databases();
+            for name in sessions.schema_names() {
+                if name != SYSTEM_DATABASE && name != DEFAULT_DATABASE && !current.contains(&name) {
+                    sessions.deregister_schema(&name, true)?;
+                }
+            }
+        }
+        self.register_databases(ctx, catalog, &HashMap::new())
     }
 
     /// Every registry database as a schema of the default catalog, with the engine's tables and
     /// `overrides` in place, and the `system` database.
-    fn register_databases(&self, ctx: &SessionContext, overrides: Overrides) -> Result<()> {
+    fn register_databases(&self, ctx: &SessionContext, catalog: &Catalog, overrides: &Overrides) -> Result<()> {
+        let (registry, warehouse) = (&catalog.registry, &catalog.warehouse);
         let catalog =
             ctx.catalog(DEFAULT_CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
-        let (registry, warehouse) = (&self.catalog.registry, &self.catalog.warehouse);
         for database in registry.databases() {
             let mut schema = DatabaseSchema::new(registry.tables_in(&database), warehouse);
             // The session's own overrides win over the engine's tables.
-            for (name, provider) in self.tables.iter().chain(&overrides) {
+            for (name, provider) in self.tables.iter().chain(overrides) {
                 if let Some(table) = name.strip_prefix(&format!("{database}.")) {
                     schema.overrides.insert(table.to_string(), provider.clone());
                 }

@@ -21,7 +21,7 @@ use rustyline::config::{CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
-use crate::engine::exec::{PrintOptions, exec_and_print, print_batch};
+use crate::engine::exec::{PrintOptions, StatementHandler, exec_and_print, print_batch};
 use crate::error::{Categorize, Category, Error, Result};
 use crate::project::Project;
 use command::{MetaCommand, help_text};
@@ -37,7 +37,12 @@ impl Categorize for ReadlineError {
 }
 
 /// Runs the shell until `\q` or Ctrl-D.
-pub async fn interact(ctx: &SessionContext, project: &Project, mut options: PrintOptions) -> Result<()> {
+pub async fn interact(
+    ctx: &SessionContext,
+    project: &Project,
+    statements: &dyn StatementHandler,
+    mut options: PrintOptions,
+) -> Result<()> {
     let config = Config::builder()
         .auto_add_history(false)
         .history_ignore_space(true)
@@ -78,13 +83,13 @@ pub async fn interact(ctx: &SessionContext, project: &Project, mut options: Prin
             tracing::warn!(path = %path.display(), error = %e, "could not save the REPL history");
         }
         if !input.starts_with('\\') {
-            execute_cancellable(ctx, input, options).await;
+            execute_cancellable(ctx, input, options, statements).await;
             continue;
         }
         match input.parse::<MetaCommand>() {
             Ok(MetaCommand::Quit) => break,
             Ok(command) => {
-                if let Err(e) = execute_meta(ctx, project, command, &mut options).await {
+                if let Err(e) = execute_meta(ctx, project, statements, command, &mut options).await {
                     eprintln!("glaux: {}", e.line());
                 }
             }
@@ -95,10 +100,15 @@ pub async fn interact(ctx: &SessionContext, project: &Project, mut options: Prin
 }
 
 /// Runs SQL, printing errors; Ctrl-C cancels it and returns to the prompt.
-async fn execute_cancellable(ctx: &SessionContext, sql: &str, options: PrintOptions) {
+async fn execute_cancellable(
+    ctx: &SessionContext,
+    sql: &str,
+    options: PrintOptions,
+    statements: &dyn StatementHandler,
+) {
     let mut out = std::io::stdout();
     tokio::select! {
-        result = exec_and_print(ctx, sql, options, &mut out) => {
+        result = exec_and_print(ctx, sql, options, statements, &mut out) => {
             if let Err(e) = result {
                 eprintln!("glaux: {}", Error::from(e).line());
             }
@@ -110,6 +120,7 @@ async fn execute_cancellable(ctx: &SessionContext, sql: &str, options: PrintOpti
 async fn execute_meta(
     ctx: &SessionContext,
     project: &Project,
+    statements: &dyn StatementHandler,
     command: MetaCommand,
     options: &mut PrintOptions,
 ) -> Result<()> {
@@ -159,7 +170,7 @@ async fn execute_meta(
         }
         MetaCommand::Include(path) => {
             let sql = crate::commands::read_sql_file(&path)?;
-            execute_cancellable(ctx, &sql, *options).await;
+            execute_cancellable(ctx, &sql, *options, statements).await;
         }
     }
     Ok(())

@@ -1,0 +1,191 @@
+//! Writing query results into a table: rows grouped by partition values, one Parquet file per
+//! partition and writer under a commit's prefix, ready to publish in one commit. Jobs and the
+//! SQL statements that write (`CREATE TABLE AS`, `INSERT INTO`) share it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{CastOptions, cast_with_options, take};
+use arrow::datatypes::{DataType, SchemaRef};
+
+use super::Catalog;
+use super::files::ParquetSink;
+use super::state::{NewPartition, TableLog};
+use super::table::TableDef;
+use crate::error::{Context, Error, Result};
+
+/// Writes result rows into one table's partitions, one file per partition named by `index` (the
+/// result partition it writes), under the commit's prefix. Rows for partitions in `hold` are
+/// staged instead, in Parquet under the run's staging prefix, for a merge.
+pub struct TableWriter {
+    /// The table written.
+    pub def: Arc<TableDef>,
+    log: TableLog,
+    warehouse: crate::warehouse::Warehouse,
+    commit_id: String,
+    index: usize,
+    hold: BTreeSet<String>,
+    /// Where held rows go, below the warehouse root.
+    staging: String,
+    /// Open files by partition values, and whether each is staged.
+    sinks: HashMap<Vec<String>, (ParquetSink, bool)>,
+    /// Partitions completed by [`TableWriter::finish`], ready to commit.
+    pub finished: Vec<NewPartition>,
+    /// Partitions completed into the staging prefix.
+    pub staged: Vec<NewPartition>,
+}
+
+impl TableWriter {
+    /// A writer for `def` under commit `commit_id`, as writer number `index`; partitions in
+    /// `hold` (partition keys) go to `staging` instead.
+    pub fn new(
+        catalog: &Catalog,
+        def: Arc<TableDef>,
+        commit_id: &str,
+        staging: &str,
+        hold: BTreeSet<String>,
+        index: usize,
+    ) -> TableWriter {
+        TableWriter {
+            log: catalog.log(&def),
+            staging: format!("{staging}/{}/", def.qualified_name()),
+            def,
+            warehouse: catalog.warehouse.clone(),
+            commit_id: commit_id.to_string(),
+            index,
+            hold,
+            sinks: HashMap::new(),
+            finished: Vec::new(),
+            staged: Vec::new(),
+        }
+    }
+
+    /// Picks the table's columns from `batch` by name, cast to the table's types.
+    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let schema: SchemaRef = self.def.table_schema();
+        let options = CastOptions { safe: false, ..CastOptions::default() };
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let index = batch.schema().index_of(field.name()).map_err(|_| {
+                Error::msg(format!(
+                    "the SQL result has no column `{}`, which {} needs; select it (with AS `{}` if renamed)",
+                    field.name(),
+                    self.def.qualified_name(),
+                    field.name()
+                ))
+            })?;
+            let column = batch.column(index);
+            let column = match column.data_type() == field.data_type() {
+                true => column.clone(),
+                false => cast_with_options(column, field.data_type(), &options).with_context(|| {
+                    format!(
+                        "column `{}` does not fit {} {}",
+                        field.name(),
+                        self.def.qualified_name(),
+                        field.data_type()
+                    )
+                })?,
+            };
+            columns.push(column);
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    /// Writes `batch` (columns picked by the table's names and cast to its types) into the
+    /// files of its partitions.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let table = self.conform(batch)?;
+        let file_columns = self.def.file_schema.fields().len();
+        for (values, rows) in group_rows(&table.columns()[file_columns..])? {
+            let indices = UInt32Array::from(rows);
+            let columns: Vec<ArrayRef> =
+                table.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<_, _>>()?;
+            let part = RecordBatch::try_new(table.schema(), columns)?;
+            let file_part = part.project(&(0..file_columns).collect::<Vec<_>>())?;
+            if !self.sinks.contains_key(&values) {
+                let key = self.log.partition_key(&values);
+                let staged = self.hold.contains(&key);
+                let path = match staged {
+                    true => format!("{}{}/part-{:05}.parquet", self.staging, key, self.index),
+                    false => format!("{}{}/{}/part-{:05}.parquet", self.def.location, key, self.commit_id, self.index),
+                };
+                let path = path.replace("//", "/");
+                let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
+                self.sinks.insert(values.clone(), (sink, staged));
+            }
+            self.sinks.get_mut(&values).expect("inserted above").0.write(&file_part).await?;
+        }
+        Ok(())
+    }
+
+    /// Completes the files written so far (all at once: each is an upload) into `finished` and
+    /// `staged`.
+    pub async fn finish(&mut self) -> Result<()> {
+        let sinks = std::mem::take(&mut self.sinks);
+        let files = futures::future::try_join_all(sinks.into_iter().map(|(values, (sink, staged))| async move {
+            let file = sink.finish().await?;
+            let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
+            Ok::<_, Error>((NewPartition { values, location, files: vec![file] }, staged))
+        }))
+        .await?;
+        for (partition, staged) in files {
+            match staged {
+                true => self.staged.push(partition),
+                false => self.finished.push(partition),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rows of a batch grouped by the values of its partition columns (as partition path
+/// values: text, NULL as empty), in order of first appearance.
+fn group_rows(columns: &[ArrayRef]) -> Result<Vec<(Vec<String>, Vec<u32>)>> {
+    let rows = columns.first().map_or(0, |c| c.len());
+    if columns.is_empty() {
+        return Ok(vec![(Vec::new(), (0..rows as u32).collect())]);
+    }
+    let texts: Vec<StringArray> = columns
+        .iter()
+        .map(|c| {
+            let text = cast_with_options(c, &DataType::Utf8, &CastOptions::default())?;
+            Ok(text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
+        })
+        .collect::<Result<_>>()?;
+    let mut groups: Vec<(Vec<String>, Vec<u32>)> = Vec::new();
+    let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
+    let mut key: Vec<&str> = Vec::with_capacity(texts.len());
+    for row in 0..rows {
+        key.clear();
+        key.extend(texts.iter().map(|t| if t.is_null(row) { "" } else { t.value(row) }));
+        let group = match index.get(&key) {
+            Some(&group) => group,
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key.iter().map(|v| v.to_string()).collect(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[group].1.push(row as u32);
+    }
+    Ok(groups)
+}
+
+/// One partition per set of values, holding the files every writer wrote for it (the writers of
+/// different result partitions write the same table partitions into one directory).
+pub fn combine(partitions: impl IntoIterator<Item = NewPartition>) -> Vec<NewPartition> {
+    let mut by_values: BTreeMap<Vec<String>, NewPartition> = BTreeMap::new();
+    for partition in partitions {
+        match by_values.get_mut(&partition.values) {
+            Some(known) => known.files.extend(partition.files),
+            None => {
+                by_values.insert(partition.values.clone(), partition);
+            }
+        }
+    }
+    by_values.into_values().collect()
+}

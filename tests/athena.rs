@@ -236,3 +236,60 @@ fn ctas_killed_midway_leaves_no_table_half_created() {
         "count(*),count(DISTINCT big.numbers.bucket)\n3000000,8\n"
     );
 }
+
+/// UNLOAD to a local directory and to S3 (moto): partitioned Parquet DuckDB reads, text with the
+/// chosen delimiter, and a destination that already holds files refused.
+#[test]
+fn unload_writes_files_under_an_empty_prefix() {
+    let p = loaded();
+    let local = p.dir.path().join("unloaded");
+    let query =
+        "SELECT customer_id, total_spent, region FROM customer_data.customer_base_cleaned WHERE region IS NOT NULL";
+    let unload = format!(
+        "UNLOAD ({query}) TO '{}' WITH (format = 'PARQUET', partitioned_by = ARRAY['region'])",
+        local.display()
+    );
+    let count = csv(&p, &format!("SELECT count(*) FROM ({query})"));
+    let count = count.lines().nth(1).unwrap();
+    assert_eq!(csv(&p, &unload), format!("count\n{count}\n"));
+    let reader = format!(
+        "import duckdb; print(duckdb.sql(\"SELECT count(*), count(DISTINCT region) FROM read_parquet('{}/**/*.parquet', hive_partitioning = true)\").fetchall()[0])",
+        local.display()
+    );
+    let output = Command::new("python3").args(["-c", &reader]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), format!("({count}, 6)"));
+    let again = p.run(&["sql", "-c", &unload]);
+    assert!(stderr(&again).contains("empty"), "{}", stderr(&again));
+
+    let text = p.dir.path().join("text");
+    csv(
+        &p,
+        &format!(
+            "UNLOAD (SELECT 1 AS a, 'x' AS b) TO '{}' WITH (format = 'TEXTFILE', field_delimiter = '|')",
+            text.display()
+        ),
+    );
+    let files: Vec<_> = std::fs::read_dir(&text).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), "1|x\n");
+
+    let moto = crate::support::Moto::start();
+    moto.create_bucket("exports");
+    let mut command = p.glaux();
+    command.envs(moto.env()).args([
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        &format!(
+            "UNLOAD ({query}) TO 's3://exports/customers/' WITH (format = 'PARQUET', partitioned_by = ARRAY['region'])"
+        ),
+    ]);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let keys = moto.python("import boto3; print(sorted({k['Key'].split('/')[1] for k in boto3.client('s3').list_objects_v2(Bucket='exports')['Contents']}))");
+    assert_eq!(
+        keys.trim(),
+        "['region=APAC-CN', 'region=APAC-JP', 'region=EU-DE', 'region=EU-ES', 'region=EU-FR', 'region=NA-US']"
+    );
+}

@@ -88,7 +88,8 @@ impl Properties {
     }
 }
 
-fn text(value: &SqlExpr) -> Result<String> {
+/// A property's text value (`'PARQUET'`, or a bare word).
+pub(super) fn text(value: &SqlExpr) -> Result<String> {
     match value {
         SqlExpr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
@@ -99,7 +100,8 @@ fn text(value: &SqlExpr) -> Result<String> {
     }
 }
 
-fn texts(value: &SqlExpr) -> Result<Vec<String>> {
+/// A property's list of texts (`ARRAY['a', 'b']`).
+pub(super) fn texts(value: &SqlExpr) -> Result<Vec<String>> {
     match value {
         SqlExpr::Array(array) => array.elem.iter().map(text).collect(),
         other => plan_err!("expected ARRAY['column', …], got {other}"),

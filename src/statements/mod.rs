@@ -2,7 +2,7 @@
 //! … AS SELECT` and `CREATE TABLE (columns)` with Athena's `WITH (format, partitioned_by,
 //! external_location)`, `INSERT INTO … SELECT | VALUES`, `DROP TABLE`, and `SHOW DATABASES`,
 //! `SHOW TABLES [IN db]`, `SHOW PARTITIONS`, `SHOW CREATE TABLE`, `DESCRIBE` answered from the
-//! registry as Athena answers them from Glue.
+//! registry as Athena answers them from Glue; and `UNLOAD (SELECT …) TO '…'`.
 //!
 //! Writes are atomic as jobs are: the rows go to Parquet files under a fresh commit prefix, one
 //! commit publishes them, and only then does a new table's definition appear in `catalog/` (a
@@ -11,6 +11,7 @@
 
 mod ddl;
 mod show;
+mod unload;
 
 use std::sync::{Arc, Mutex};
 
@@ -75,6 +76,7 @@ impl StatementHandler for Statements {
             Sql::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
                 ddl::drop_tables(&catalog, names, *if_exists).await?
             }
+            Sql::Unload { query, to, with, .. } => unload::unload(ctx, query.as_deref(), to, with).await?,
             Sql::ShowDatabases { .. } | Sql::ShowSchemas { .. } => return Ok(Some(show::databases(&catalog)?)),
             Sql::ShowTables { show_options, .. } => return Ok(Some(show::tables(&catalog, show_options)?)),
             Sql::ShowCreate { obj_type: ShowCreateObject::Table, obj_name } => {

@@ -109,7 +109,7 @@ fn prefix(given: Option<&str>) -> Result<Prefix> {
 /// `glaux sql`: -c and -f in order, else the REPL on a terminal, else standard input.
 async fn sql(project: &Project, args: SqlArgs, out: &mut dyn Write) -> Result<()> {
     let ctx = project.session(&EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() })?;
-    let options = PrintOptions { format: args.format, timing: args.timing };
+    let options = PrintOptions { format: args.format, timing: args.timing, progress: false };
     let statements = crate::pipeline::statements(project);
     if args.commands.is_empty() && args.files.is_empty() {
         if std::io::stdin().is_terminal() {

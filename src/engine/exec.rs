@@ -51,6 +51,9 @@ pub struct PrintOptions {
     pub format: OutputFormat,
     /// Print elapsed time after each statement.
     pub timing: bool,
+    /// Show a progress line on standard error while a query runs over a second (a terminal
+    /// only: the REPL sets it).
+    pub progress: bool,
 }
 
 /// A statement that failed, or output that could not be written.
@@ -138,7 +141,10 @@ pub async fn exec_and_print(
             let plan = ctx.state().statement_to_plan(statement).await?;
             let frame = ctx.execute_logical_plan(plan).await?;
             let schema: SchemaRef = frame.schema().inner().clone();
-            let stream = frame.execute_stream().await?;
+            let task = frame.task_ctx();
+            let plan = frame.create_physical_plan().await?;
+            let _progress = options.progress.then(|| super::progress::ProgressLine::start(plan.clone()));
+            let stream = datafusion::physical_plan::execute_stream(plan, Arc::new(task))?;
             print_stream(stream, schema, options.format, &mut *out).await
         };
         summary.rows =
@@ -285,7 +291,9 @@ mod tests {
     async fn run(sql: &str, format: OutputFormat) -> String {
         let ctx = SessionContext::new();
         let mut out = Vec::new();
-        exec_and_print(&ctx, sql, PrintOptions { format, timing: false }, &DataFusionOnly, &mut out).await.unwrap();
+        exec_and_print(&ctx, sql, PrintOptions { format, timing: false, progress: false }, &DataFusionOnly, &mut out)
+            .await
+            .unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -317,7 +325,7 @@ mod tests {
     async fn statements_run_in_order_and_stop_at_an_error() {
         let ctx = SessionContext::new();
         let mut out = Vec::new();
-        let options = PrintOptions { format: OutputFormat::Csv, timing: false };
+        let options = PrintOptions { format: OutputFormat::Csv, timing: false, progress: false };
         let err = exec_and_print(&ctx, "SELECT 1 AS a; SELECT nope; SELECT 3 AS c", options, &DataFusionOnly, &mut out)
             .await
             .unwrap_err();

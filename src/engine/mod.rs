@@ -9,6 +9,7 @@
 
 pub mod athena;
 pub mod exec;
+pub mod progress;
 pub mod row_number;
 pub mod system;
 pub mod table;

@@ -43,6 +43,7 @@ pub async fn interact(
     statements: &dyn StatementHandler,
     mut options: PrintOptions,
 ) -> Result<()> {
+    options.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let config = Config::builder()
         .auto_add_history(false)
         .history_ignore_space(true)

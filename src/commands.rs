@@ -254,6 +254,28 @@ fn validate(project: &Project) -> Result<()> {
     }
 }
 
+/// The tables and views `catalog push` sends: those named, or all of them.
+fn pushed<'a>(
+    catalog: &'a crate::catalog::Catalog,
+    names: &[String],
+) -> Result<(Vec<&'a TableDef>, Vec<&'a crate::catalog::view::ViewDef>)> {
+    if names.is_empty() {
+        return Ok((
+            catalog.registry.tables().map(|t| t.as_ref()).collect(),
+            catalog.registry.views().map(|v| v.as_ref()).collect(),
+        ));
+    }
+    let (mut tables, mut views) = (Vec::new(), Vec::new());
+    for name in names {
+        let (database, table) = crate::catalog::names::parse_qualified(name)?;
+        match catalog.registry.view(&database, &table) {
+            Some(view) => views.push(view.as_ref()),
+            None => tables.push(catalog.table(name)?.as_ref()),
+        }
+    }
+    Ok((tables, views))
+}
+
 async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write) -> Result<()> {
     match command {
         CatalogCommand::List { format } => {
@@ -268,12 +290,9 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
         }
         CatalogCommand::Push { tables, dry_run, prune } => {
             let catalog = &project.catalog;
-            let defs: Vec<&TableDef> = match tables.is_empty() {
-                true => catalog.registry.tables().map(|t| t.as_ref()).collect(),
-                false => tables.iter().map(|t| catalog.table(t).map(|d| d.as_ref())).collect::<Result<_, _>>()?,
-            };
+            let (defs, views) = pushed(catalog, &tables)?;
             let client = crate::glue::connect().await;
-            let plan = crate::glue::plan_push(&client, catalog, &defs, prune).await?;
+            let plan = crate::glue::plan_push(&client, catalog, &defs, &views, prune).await?;
             write!(out, "{plan}")?;
             if !plan.kept.is_empty() {
                 writeln!(out, "{} table(s) kept in Glue; --prune deletes them", plan.kept.len())?;

@@ -293,3 +293,40 @@ fn unload_writes_files_under_an_empty_prefix() {
         "['region=APAC-CN', 'region=APAC-JP', 'region=EU-DE', 'region=EU-ES', 'region=EU-FR', 'region=NA-US']"
     );
 }
+
+/// Views: planned in their own database when a query names them, over other views too, replaced,
+/// described and dropped; a view that reads itself fails with a message.
+#[test]
+fn views_are_stored_in_the_registry_and_planned_when_read() {
+    let p = loaded();
+    csv(
+        &p,
+        "CREATE DATABASE analytics; \
+         CREATE VIEW analytics.sizes AS SELECT region, count(*) AS n, if(count(*) > 45, 'big', 'small') AS size \
+           FROM customer_data.customer_base_cleaned WHERE region IS NOT NULL GROUP BY region; \
+         CREATE VIEW analytics.big AS SELECT region FROM sizes WHERE size = 'big'",
+    );
+    let big = csv(&p, "SELECT region FROM analytics.big ORDER BY 1");
+    let expected = csv(
+        &p,
+        "SELECT region FROM customer_data.customer_base_cleaned WHERE region IS NOT NULL GROUP BY region HAVING count(*) > 45 ORDER BY 1",
+    );
+    assert_eq!(big, expected);
+    assert_eq!(csv(&p, "SHOW TABLES IN analytics"), "tab_name\nbig\nsizes\n");
+    assert!(csv(&p, "DESCRIBE analytics.sizes").contains("n,bigint,"));
+    assert!(csv(&p, "SHOW CREATE VIEW analytics.big").contains("SELECT region FROM sizes WHERE size = 'big'"));
+
+    csv(&p, "CREATE OR REPLACE VIEW analytics.big (r) AS SELECT region FROM sizes WHERE size = 'small'");
+    assert!(csv(&p, "SELECT * FROM analytics.big").starts_with("r\n"));
+    let again = p.run(&["sql", "-c", "CREATE VIEW analytics.big AS SELECT 1 AS x"]);
+    assert!(stderr(&again).contains("CREATE OR REPLACE VIEW"), "{}", stderr(&again));
+    let as_table = p.run(&["sql", "-c", "DROP TABLE analytics.big"]);
+    assert!(stderr(&as_table).contains("DROP VIEW"), "{}", stderr(&as_table));
+
+    csv(&p, "CREATE OR REPLACE VIEW analytics.sizes AS SELECT * FROM big");
+    let looped = p.run(&["sql", "-c", "SELECT * FROM analytics.big"]);
+    assert!(stderr(&looped).contains("refers to itself"), "{}", stderr(&looped));
+
+    csv(&p, "DROP VIEW analytics.big; DROP VIEW analytics.sizes; DROP VIEW IF EXISTS analytics.sizes");
+    assert_eq!(csv(&p, "SHOW TABLES IN analytics"), "tab_name\n");
+}

@@ -380,3 +380,65 @@ fn partition_batches_stay_within_glue_limits() {
     assert_eq!(faults.injected()["batches"]["BatchDeletePartition"], serde_json::json!([25, 25, 10]));
     assert_eq!(glue_state(&moto)["customer_data.customer_base_raw"]["partitions"].as_array().unwrap().len(), 172);
 }
+
+/// A view made in glaux reaches Glue in Athena's form, and a view made by Athena (in that form)
+/// comes back with `catalog pull` and queries in glaux.
+#[test]
+fn views_travel_to_and_from_glue_in_athena_s_form() {
+    let moto = Moto::start();
+    let project = s3_project(&moto, "views");
+    let create =
+        "CREATE VIEW customer_data.by_region AS SELECT region, count(*) AS n FROM customer_base_raw GROUP BY region";
+    let out = run(&project, &moto, &["sql", "-c", create]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let push = run(&project, &moto, &["catalog", "push"]);
+    assert!(push.status.success(), "{}", stderr(&push));
+    let described = moto.python(
+        r#"
+import base64, boto3, json
+t = boto3.client("glue").get_table(DatabaseName="customer_data", Name="by_region")["Table"]
+text = t["ViewOriginalText"]
+doc = json.loads(base64.b64decode(text[len("/* Presto View: "):-len(" */")]))
+print(json.dumps({"type": t["TableType"], "presto": t["Parameters"]["presto_view"], "expanded": t["ViewExpandedText"],
+                  "sql": doc["originalSql"], "schema": doc["schema"], "columns": doc["columns"],
+                  "hive": [c["Type"] for c in t["StorageDescriptor"]["Columns"]]}))
+"#,
+    );
+    let got: serde_json::Value = serde_json::from_str(described.trim()).unwrap();
+    assert_eq!(got["type"], "VIRTUAL_VIEW");
+    assert_eq!(got["presto"], "true");
+    assert_eq!(got["expanded"], "/* Presto View */");
+    assert_eq!(got["schema"], "customer_data");
+    assert!(got["sql"].as_str().unwrap().contains("FROM customer_base_raw GROUP BY region"), "{got}");
+    assert_eq!(
+        got["columns"],
+        serde_json::json!([{"name": "region", "type": "varchar"}, {"name": "n", "type": "bigint"}])
+    );
+    assert_eq!(got["hive"], serde_json::json!(["string", "bigint"]));
+
+    // A view Athena made, pulled into a fresh project over the same warehouse.
+    moto.python(
+        r#"
+import base64, boto3, json
+doc = {"originalSql": "SELECT count(*) AS customers FROM customer_data.customer_base_raw", "catalog": "awsdatacatalog",
+       "schema": "customer_data", "columns": [{"name": "customers", "type": "bigint"}]}
+boto3.client("glue").create_table(DatabaseName="customer_data", TableInput={
+    "Name": "headcount", "TableType": "VIRTUAL_VIEW", "Parameters": {"presto_view": "true", "comment": "Presto View"},
+    "StorageDescriptor": {"Columns": [{"Name": "customers", "Type": "bigint"}]},
+    "ViewOriginalText": "/* Presto View: " + base64.b64encode(json.dumps(doc).encode()).decode() + " */",
+    "ViewExpandedText": "/* Presto View */"})
+"#,
+    );
+    let pulled = run(&project, &moto, &["catalog", "pull", "--database", "customer_data"]);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert!(stdout(&pulled).contains("customer_data.headcount (view)"), "{}", stdout(&pulled));
+    let count =
+        run(&project, &moto, &["sql", "--format", "csv", "-c", "SELECT customers FROM customer_data.headcount"]);
+    let raw = run(
+        &project,
+        &moto,
+        &["sql", "--format", "csv", "-c", "SELECT count(*) AS customers FROM customer_data.customer_base_raw"],
+    );
+    assert!(count.status.success(), "{}", stderr(&count));
+    assert_eq!(stdout(&count), stdout(&raw));
+}

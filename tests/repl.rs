@@ -2,7 +2,6 @@
 //! a column, Ctrl-C cancelling a running query while the session lives on, errors that return
 //! to the prompt, multi-line statements and meta commands.
 
-
 use rexpect::session::{PtySession, spawn_command};
 
 use crate::support::TestProject;

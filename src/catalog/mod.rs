@@ -14,6 +14,7 @@ pub mod rejects;
 pub mod state;
 pub mod table;
 pub mod types;
+pub mod view;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -88,6 +89,7 @@ fn more_problems(count: usize) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     tables: BTreeMap<(String, String), Arc<TableDef>>,
+    views: BTreeMap<(String, String), Arc<view::ViewDef>>,
     /// Every database directory, also those without tables yet (`CREATE DATABASE`).
     databases: std::collections::BTreeSet<String>,
     dir: PathBuf,
@@ -106,7 +108,12 @@ impl Registry {
 
     /// Loads every good definition and reports every bad one.
     pub fn load_all(dir: &Path, warehouse_url: &url::Url) -> (Registry, Vec<CatalogError>) {
-        let mut registry = Registry { tables: BTreeMap::new(), databases: Default::default(), dir: dir.to_path_buf() };
+        let mut registry = Registry {
+            tables: BTreeMap::new(),
+            views: BTreeMap::new(),
+            databases: Default::default(),
+            dir: dir.to_path_buf(),
+        };
         let mut errors = Vec::new();
         let files = match definition_files(dir) {
             Ok(files) => files,
@@ -116,8 +123,11 @@ impl Registry {
             sorted_entries(dir).unwrap_or_default().iter().filter(|p| p.is_dir()).map(|p| file_name(p)).collect();
         for (database, path) in files {
             match load_definition(&database, &path, warehouse_url) {
-                Ok(def) => {
+                Ok(Definition::Table(def)) => {
                     registry.tables.insert((database, def.name().to_string()), Arc::new(def));
+                }
+                Ok(Definition::View(view)) => {
+                    registry.views.insert((database, view.name().to_string()), Arc::new(view));
                 }
                 Err(e) => errors.push(e),
             }
@@ -147,6 +157,21 @@ impl Registry {
     /// Tables of one database, sorted by name.
     pub fn tables_in(&self, database: &str) -> Vec<&Arc<TableDef>> {
         self.tables.iter().filter(|((db, _), _)| db == database).map(|(_, def)| def).collect()
+    }
+
+    /// One view.
+    pub fn view(&self, database: &str, view: &str) -> Option<&Arc<view::ViewDef>> {
+        self.views.get(&(database.to_string(), view.to_string()))
+    }
+
+    /// Views of one database, sorted by name.
+    pub fn views_in(&self, database: &str) -> Vec<&Arc<view::ViewDef>> {
+        self.views.iter().filter(|((db, _), _)| db == database).map(|(_, view)| view).collect()
+    }
+
+    /// Every view, sorted by database then name.
+    pub fn views(&self) -> impl Iterator<Item = &Arc<view::ViewDef>> {
+        self.views.values()
     }
 
     /// Every table, sorted by database then name.
@@ -343,7 +368,13 @@ fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-fn load_definition(database: &str, path: &Path, warehouse_url: &url::Url) -> Result<TableDef, CatalogError> {
+/// What a definition file holds.
+enum Definition {
+    Table(TableDef),
+    View(view::ViewDef),
+}
+
+fn load_definition(database: &str, path: &Path, warehouse_url: &url::Url) -> Result<Definition, CatalogError> {
     let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: path.into(), source })?;
     let input: TableInput = serde_json::from_str(&text).map_err(|e| CatalogError::Json {
         path: path.into(),
@@ -361,7 +392,16 @@ fn load_definition(database: &str, path: &Path, warehouse_url: &url::Url) -> Res
             }],
         });
     }
+    if view::is_view(&input) {
+        return view::ViewDef::from_input(database, input).map(Definition::View).map_err(|problem| {
+            CatalogError::Definition {
+                path: path.into(),
+                problems: vec![DefinitionProblem { field: "ViewOriginalText".into(), problem }],
+            }
+        });
+    }
     TableDef::from_input(database, input, warehouse_url)
+        .map(Definition::Table)
         .map_err(|problems| CatalogError::Definition { path: path.into(), problems })
 }
 

@@ -14,6 +14,9 @@ pub const MAX_NAME_LEN: usize = 255;
 /// The database glaux's own records are shown in (`system.job_runs`, `system.ingest_rejects`).
 pub const SYSTEM_DATABASE: &str = "system";
 
+/// The data catalog every registry database belongs to, as Athena names Glue's.
+pub const DEFAULT_CATALOG: &str = "awsdatacatalog";
+
 /// Database names the registry refuses, with what they are reserved for.
 pub const RESERVED_DATABASES: &[(&str, &str)] =
     &[(SYSTEM_DATABASE, "for glaux's own tables (system.job_runs, system.ingest_rejects)")];

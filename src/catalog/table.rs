@@ -50,6 +50,12 @@ pub struct TableInput {
     /// Hive-style partition columns, in path order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partition_keys: Vec<Column>,
+    /// A view's SQL in Athena's encoding (see [`super::view`]); tables have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_original_text: Option<String>,
+    /// `/* Presto View */` for a view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_expanded_text: Option<String>,
 }
 
 /// Glue's `StorageDescriptor`.
@@ -327,6 +333,8 @@ pub fn parquet_table_input(
             stored_as_sub_directories: None,
         },
         partition_keys,
+        view_original_text: None,
+        view_expanded_text: None,
     }
 }
 

@@ -31,12 +31,13 @@ use url::Url;
 use crate::catalog::Catalog;
 use crate::catalog::names::SYSTEM_DATABASE;
 use crate::catalog::table::TableDef;
+use crate::catalog::view::ViewDef;
 use crate::config::WarehouseSettings;
 use crate::warehouse::Warehouse;
 use crate::warehouse::s3::S3Connector;
 
 /// The default catalog's name, as in Athena.
-pub const DEFAULT_CATALOG: &str = "awsdatacatalog";
+pub const DEFAULT_CATALOG: &str = crate::catalog::names::DEFAULT_CATALOG;
 /// The default database, as in Athena.
 pub const DEFAULT_DATABASE: &str = "default";
 
@@ -133,8 +134,12 @@ impl Engine {
         let (registry, warehouse) = (&catalog.registry, &catalog.warehouse);
         let catalog =
             ctx.catalog(DEFAULT_CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
+        let session = ViewPlanner::new(ctx);
         for database in registry.databases() {
             let mut schema = DatabaseSchema::new(registry.tables_in(&database), warehouse);
+            schema.views =
+                registry.views_in(&database).into_iter().map(|v| (v.name().to_string(), v.clone())).collect();
+            schema.planner = Some(session.clone());
             // The session's own overrides win over the engine's tables.
             for (name, provider) in self.tables.iter().chain(overrides) {
                 if let Some(table) = name.strip_prefix(&format!("{database}.")) {
@@ -180,6 +185,9 @@ struct DatabaseSchema {
     tables: Vec<Arc<TableDef>>,
     warehouse: Warehouse,
     overrides: HashMap<String, Arc<dyn TableProvider>>,
+    /// Views, planned when a query names them.
+    views: HashMap<String, Arc<ViewDef>>,
+    planner: Option<ViewPlanner>,
 }
 
 impl DatabaseSchema {
@@ -188,14 +196,59 @@ impl DatabaseSchema {
             tables: tables.into_iter().cloned().collect(),
             warehouse: warehouse.clone(),
             overrides: HashMap::new(),
+            views: HashMap::new(),
+            planner: None,
         }
+    }
+}
+
+/// Plans views in the session that reads them, when a query names one. It holds the session
+/// weakly (the session holds the schemas that hold it) and the views being planned, so that a
+/// view that reads itself fails with a message instead of recursing.
+#[derive(Debug, Clone)]
+struct ViewPlanner {
+    session: std::sync::Weak<parking_lot::RwLock<datafusion::execution::session_state::SessionState>>,
+    planning: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl ViewPlanner {
+    fn new(ctx: &SessionContext) -> ViewPlanner {
+        ViewPlanner { session: ctx.state_weak_ref(), planning: Arc::default() }
+    }
+
+    /// `view` planned in its own database, as Athena resolves a view's unqualified names.
+    async fn plan(&self, view: &ViewDef) -> Result<Arc<dyn TableProvider>> {
+        let name = view.qualified_name();
+        let Some(session) = self.session.upgrade() else {
+            return Err(DataFusionError::Internal(format!("the session reading view {name} has ended")));
+        };
+        if !self.planning.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone()) {
+            return Err(DataFusionError::Plan(format!("view {name} refers to itself")));
+        }
+        let planned = async {
+            let mut state = session.read().clone();
+            state.config_mut().options_mut().catalog.default_schema = view.database.clone();
+            let limit = state.config().options().sql_parser.recursion_limit.get();
+            let mut statements = athena::parse(&view.sql, limit)?;
+            let Some(statement) = statements.pop_front() else {
+                return Err(DataFusionError::Plan("the view's SQL is empty".into()));
+            };
+            let plan = state.statement_to_plan(statement).await?;
+            Ok(Arc::new(datafusion::datasource::ViewTable::new(plan, Some(view.sql.clone()))) as Arc<dyn TableProvider>)
+        }
+        .await;
+        self.planning.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        planned.map_err(|e| {
+            DataFusionError::Plan(format!("view {name} cannot be planned: {}", crate::error::one_line(&e.to_string())))
+        })
     }
 }
 
 #[async_trait]
 impl SchemaProvider for DatabaseSchema {
     fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.tables.iter().map(|t| t.name().to_string()).collect();
+        let mut names: Vec<String> =
+            self.tables.iter().map(|t| t.name().to_string()).chain(self.views.keys().cloned()).collect();
         names.extend(self.overrides.keys().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
         names
     }
@@ -203,6 +256,9 @@ impl SchemaProvider for DatabaseSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         if let Some(provider) = self.overrides.get(name) {
             return Ok(Some(provider.clone()));
+        }
+        if let (Some(view), Some(planner)) = (self.views.get(name), &self.planner) {
+            return planner.plan(view).await.map(Some);
         }
         Ok(self
             .tables
@@ -212,7 +268,9 @@ impl SchemaProvider for DatabaseSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t.name() == name) || self.overrides.contains_key(name)
+        self.tables.iter().any(|t| t.name() == name)
+            || self.overrides.contains_key(name)
+            || self.views.contains_key(name)
     }
 }
 

@@ -21,6 +21,8 @@ pub fn to_glue_table(input: &TableInput) -> Result<glue::TableInput, BuildError>
         .set_parameters(map(&input.parameters))
         .storage_descriptor(to_glue_storage(&input.storage_descriptor)?)
         .set_partition_keys(Some(columns(&input.partition_keys)?))
+        .set_view_original_text(input.view_original_text.clone())
+        .set_view_expanded_text(input.view_expanded_text.clone())
         .build()
 }
 
@@ -82,6 +84,8 @@ pub fn from_glue_table(table: &glue::Table) -> TableInput {
             .map(from_glue_storage)
             .unwrap_or_else(|| from_glue_storage(&glue::StorageDescriptor::builder().build())),
         partition_keys: from_glue_columns(table.partition_keys()),
+        view_original_text: table.view_original_text().map(str::to_string),
+        view_expanded_text: table.view_expanded_text().map(str::to_string),
     }
 }
 

@@ -24,6 +24,7 @@ use aws_sdk_glue::types::{
 
 use crate::catalog::Catalog;
 use crate::catalog::table::{TableDef, TableInput};
+use crate::catalog::view::ViewDef;
 use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
@@ -246,19 +247,24 @@ fn differences(desired: &TableInput, current: &TableInput) -> Vec<&'static str> 
     if desired.partition_keys != current.partition_keys {
         changed.push("PartitionKeys");
     }
+    if desired.view_original_text != current.view_original_text {
+        changed.push("ViewOriginalText");
+    }
     changed
 }
 
-/// Plans the push of `tables`; with `prune`, tables of their databases that the registry lacks
-/// are deleted.
+/// Plans the push of `tables` and `views`; with `prune`, tables of their databases that the
+/// registry lacks are deleted.
 pub async fn plan_push(
     client: &Client,
     catalog: &Catalog,
     tables: &[&TableDef],
+    views: &[&ViewDef],
     prune: bool,
 ) -> Result<PushPlan, GlueError> {
     let mut plan = PushPlan::default();
-    let databases: BTreeSet<&str> = tables.iter().map(|t| t.database.as_str()).collect();
+    let databases: BTreeSet<&str> =
+        tables.iter().map(|t| t.database.as_str()).chain(views.iter().map(|v| v.database.as_str())).collect();
     let mut existing_tables: BTreeMap<String, BTreeMap<String, TableInput>> = BTreeMap::new();
     for db in &databases {
         match client.get_database().name(*db).send().await {
@@ -297,8 +303,22 @@ pub async fn plan_push(
             }
         }
     }
+    // A view is its definition: created, or updated when it differs.
+    for view in views {
+        match existing_tables[&view.database].get(view.name()) {
+            None => plan.actions.push(Action::CreateTable(view.database.clone(), view.input.clone())),
+            Some(current) => {
+                let changed = differences(&view.input, current);
+                if !changed.is_empty() {
+                    plan.actions.push(Action::UpdateTable(view.database.clone(), view.input.clone(), changed));
+                }
+            }
+        }
+    }
     for (db, existing) in &existing_tables {
-        for name in existing.keys().filter(|name| catalog.registry.table(db, name).is_none()) {
+        let registered =
+            |name: &String| catalog.registry.table(db, name).is_some() || catalog.registry.view(db, name).is_some();
+        for name in existing.keys().filter(|name| !registered(name)) {
             match prune {
                 true => plan.actions.push(Action::DeleteTable(db.clone(), name.clone())),
                 false => plan.kept.push(format!("{db}.{name}")),
@@ -634,7 +654,7 @@ pub mod sync {
         let mut failure = None;
         for table in targets {
             let marker = catalog.warehouse.state_path(&format!("{PENDING}/{}", table.qualified_name()));
-            let result = match plan_push(&client, catalog, &[table], false).await {
+            let result = match plan_push(&client, catalog, &[table], &[], false).await {
                 Ok(plan) => apply(&client, &plan).await.map(|_| ()),
                 Err(e) => Err(e),
             };

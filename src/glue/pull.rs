@@ -1,4 +1,5 @@
-//! `glaux catalog pull`: import Glue's Parquet tables that live in the warehouse.
+//! `glaux catalog pull`: import Glue's Parquet tables that live in the warehouse, and Athena's
+//! views (kept in Athena's form, so they plan here and push back unchanged).
 //!
 //! Each table becomes a definition file (location made relative to the warehouse) and a
 //! commit naming its partitions and files, with row counts read from the Parquet footers, so
@@ -14,6 +15,7 @@ use crate::catalog::files::parquet_row_count;
 use crate::catalog::names::{NameKind, validate_name};
 use crate::catalog::state::{Change, DataFile, NewPartition, Transaction};
 use crate::catalog::table::{PARQUET_INPUT_FORMAT, PARQUET_SERDE, TableDef, TableInput};
+use crate::catalog::view::{ViewDef, is_view};
 use crate::catalog::{Catalog, write_definition};
 use crate::warehouse::relative_location;
 
@@ -41,6 +43,13 @@ pub async fn pull(client: &Client, catalog: &Catalog, databases: &[String]) -> R
         }
         for (name, input) in list_tables(client, db).await? {
             let qualified = format!("{db}.{name}");
+            if is_view(&input) {
+                match import_view(catalog, db, input) {
+                    Ok(()) => report.imported.push(format!("{qualified} (view)")),
+                    Err(reason) => report.skipped.push((qualified, reason)),
+                }
+                continue;
+            }
             match import_table(client, catalog, db, input, &mut report).await {
                 Ok(partitions) => report.imported.push(format!("{qualified} ({partitions} partitions)")),
                 Err(reason) => report.skipped.push((qualified, reason)),
@@ -65,6 +74,13 @@ fn is_parquet(input: &TableInput) -> bool {
     sd.input_format.as_deref() == Some(PARQUET_INPUT_FORMAT)
         || sd.serde_info.as_ref().and_then(|s| s.serialization_library.as_deref()) == Some(PARQUET_SERDE)
         || input.parameters.get("classification").is_some_and(|c| c.eq_ignore_ascii_case("parquet"))
+}
+
+/// Imports one of Athena's views as it is; `Err` is the reason it was skipped.
+fn import_view(catalog: &Catalog, db: &str, input: TableInput) -> Result<(), String> {
+    validate_name(&input.name, NameKind::Table).map_err(|e| e.to_string())?;
+    let view = ViewDef::from_input(db, input)?;
+    write_definition(catalog.registry.dir(), db, &view.input).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Imports one table; `Err` is the reason it was skipped.

@@ -12,8 +12,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, cast, lit};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    CreateTable, CreateTableOptions, Expr as SqlExpr, HiveDistributionStyle, Insert, ObjectName, Query, SqlOption,
-    Statement as Sql, TableObject, Value,
+    CreateTable, CreateTableOptions, CreateView, Expr as SqlExpr, HiveDistributionStyle, Insert, ObjectName, Query,
+    SqlOption, Statement as Sql, TableObject, Value,
 };
 use futures::future::try_join_all;
 
@@ -21,6 +21,7 @@ use super::{Done, external, table_name};
 use crate::catalog::state::{Change, Transaction, new_commit_id};
 use crate::catalog::table::{Column, TableDef, parquet_table_input};
 use crate::catalog::types::GlueType;
+use crate::catalog::view::ViewDef;
 use crate::catalog::write::{TableWriter, combine};
 use crate::catalog::{Catalog, CommitHook, create_database as make_database, remove_definition, write_definition};
 use crate::warehouse::relative_location;
@@ -118,6 +119,9 @@ pub(super) async fn create_table(
     let (database, table) = table_name(&create.name)?;
     if !catalog.registry.databases().contains(&database) {
         return plan_err!("database {database} does not exist; run CREATE DATABASE {database} first");
+    }
+    if catalog.registry.view(&database, &table).is_some() {
+        return plan_err!("{database}.{table} is a view; a table needs another name");
     }
     if catalog.registry.table(&database, &table).is_some() {
         if create.if_not_exists {
@@ -295,6 +299,80 @@ async fn write(
     Ok(rows)
 }
 
+/// `CREATE [OR REPLACE] VIEW db.v [(columns)] AS SELECT …`, stored as Athena stores views in
+/// Glue, after its query plans in the view's database.
+pub(super) async fn create_view(ctx: &SessionContext, catalog: &Catalog, view: &CreateView) -> Result<Done> {
+    if view.materialized {
+        return plan_err!("materialized views are not Athena's; CREATE TABLE … AS SELECT keeps a result");
+    }
+    let (database, name) = table_name(&view.name)?;
+    if !catalog.registry.databases().contains(&database) {
+        return plan_err!("database {database} does not exist; run CREATE DATABASE {database} first");
+    }
+    if catalog.registry.table(&database, &name).is_some() {
+        return plan_err!("{database}.{name} is a table; a view needs another name");
+    }
+    if catalog.registry.view(&database, &name).is_some() && !view.or_replace {
+        if view.if_not_exists {
+            return Ok(Done::nothing());
+        }
+        return plan_err!("view {database}.{name} already exists; CREATE OR REPLACE VIEW changes it");
+    }
+    let mut query = (*view.query).clone();
+    crate::engine::athena::rewrite_query(&mut query);
+    let mut state = ctx.state();
+    state.config_mut().options_mut().catalog.default_schema = database.clone();
+    let statement = datafusion::sql::parser::Statement::Statement(Box::new(Sql::Query(Box::new(query))));
+    let plan = state.statement_to_plan(statement).await?;
+    let fields = plan.schema().fields().clone();
+    if !view.columns.is_empty() && view.columns.len() != fields.len() {
+        return plan_err!("the view names {} columns but its query gives {}", view.columns.len(), fields.len());
+    }
+    let mut seen = BTreeSet::new();
+    let mut columns = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        let name = view
+            .columns
+            .get(i)
+            .map_or_else(|| field.name().to_ascii_lowercase(), |c| c.name.value.to_ascii_lowercase());
+        if !seen.insert(name.clone()) {
+            return plan_err!("the view has two columns named `{name}`; give one another name with AS");
+        }
+        columns.push((name, GlueType::from_arrow_field(field).map_err(external)?));
+    }
+    let sql = match view.columns.is_empty() {
+        true => view.query.to_string(),
+        // Column names given after the view's name become the query's own.
+        false => {
+            let names: Vec<String> = columns.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            format!("SELECT * FROM ({}) AS v({})", view.query, names.join(", "))
+        }
+    };
+    let def = ViewDef::new(&database, &name, &sql, &columns);
+    write_definition(catalog.registry.dir(), &database, &def.input).map_err(external)?;
+    Ok(Done::registry_changed())
+}
+
+/// `DROP VIEW [IF EXISTS] db.v`.
+pub(super) fn drop_views(catalog: &Catalog, names: &[ObjectName], if_exists: bool) -> Result<Done> {
+    let mut dropped = false;
+    for name in names {
+        let (database, view) = table_name(name)?;
+        if catalog.registry.view(&database, &view).is_none() {
+            if catalog.registry.table(&database, &view).is_some() {
+                return plan_err!("{database}.{view} is a table; use DROP TABLE");
+            }
+            if if_exists {
+                continue;
+            }
+            return plan_err!("view {database}.{view} does not exist");
+        }
+        remove_definition(catalog.registry.dir(), &database, &view).map_err(external)?;
+        dropped = true;
+    }
+    Ok(if dropped { Done::registry_changed() } else { Done::nothing() })
+}
+
 /// `INSERT INTO db.t [(columns)] SELECT … | VALUES …`: the rows, matched to the table's columns
 /// by position (or to the listed columns, the rest NULL), added in one commit.
 pub(super) async fn insert(
@@ -354,6 +432,9 @@ pub(super) async fn drop_tables(catalog: &Catalog, names: &[ObjectName], if_exis
     for name in names {
         let (database, table) = table_name(name)?;
         if catalog.registry.table(&database, &table).is_none() {
+            if catalog.registry.view(&database, &table).is_some() {
+                return plan_err!("{database}.{table} is a view; use DROP VIEW");
+            }
             if if_exists {
                 continue;
             }

@@ -1,6 +1,7 @@
 //! Athena's statements over the registry and the commit log: `CREATE DATABASE`, `CREATE TABLE
 //! … AS SELECT` and `CREATE TABLE (columns)` with Athena's `WITH (format, partitioned_by,
-//! external_location)`, `INSERT INTO … SELECT | VALUES`, `DROP TABLE`, and `SHOW DATABASES`,
+//! external_location)`, `INSERT INTO … SELECT | VALUES`, `DROP TABLE`, `CREATE [OR REPLACE] VIEW`
+//! and `DROP VIEW` (views stored as Athena stores them in Glue), and `SHOW DATABASES`,
 //! `SHOW TABLES [IN db]`, `SHOW PARTITIONS`, `SHOW CREATE TABLE`, `DESCRIBE` answered from the
 //! registry as Athena answers them from Glue; and `UNLOAD (SELECT …) TO '…'`.
 //!
@@ -75,6 +76,13 @@ impl StatementHandler for Statements {
             Sql::Insert(insert) => ddl::insert(ctx, &catalog, self.hook.as_ref(), insert).await?,
             Sql::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
                 ddl::drop_tables(&catalog, names, *if_exists).await?
+            }
+            Sql::CreateView(view) => ddl::create_view(ctx, &catalog, view).await?,
+            Sql::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
+                ddl::drop_views(&catalog, names, *if_exists)?
+            }
+            Sql::ShowCreate { obj_type: ShowCreateObject::View, obj_name } => {
+                return Ok(Some(show::create_view(&catalog, obj_name)?));
             }
             Sql::Unload { query, to, with, .. } => unload::unload(ctx, query.as_deref(), to, with).await?,
             Sql::ShowDatabases { .. } | Sql::ShowSchemas { .. } => return Ok(Some(show::databases(&catalog)?)),

@@ -51,7 +51,11 @@ pub(super) fn tables(catalog: &Catalog, options: &ShowStatementOptions) -> Resul
     let mut names: Vec<String> = if database == SYSTEM_DATABASE {
         vec!["ingest_rejects".into(), "job_runs".into()]
     } else {
-        catalog.registry.tables_in(&database).iter().map(|t| t.name().to_string()).collect()
+        let tables = catalog.registry.tables_in(&database).into_iter().map(|t| t.name().to_string());
+        let mut names: Vec<String> =
+            tables.chain(catalog.registry.views_in(&database).into_iter().map(|v| v.name().to_string())).collect();
+        names.sort();
+        names
     };
     if let Some(pattern) = pattern {
         names.retain(|n| pattern.is_match(n));
@@ -113,6 +117,16 @@ pub(super) async fn partitions(catalog: &Catalog, name: &[Ident]) -> Result<Reco
     listing("partition", lines)
 }
 
+/// `SHOW CREATE VIEW db.v`: the statement that creates the view.
+pub(super) fn create_view(catalog: &Catalog, name: &ObjectName) -> Result<RecordBatch> {
+    let (database, view) = table_name(name)?;
+    let Some(def) = catalog.registry.view(&database, &view) else {
+        return plan_err!("view {database}.{view} does not exist");
+    };
+    let statement = format!("CREATE VIEW {}.{} AS\n{}", def.database, def.name(), def.sql);
+    listing("create view", statement.lines().map(str::to_string).collect())
+}
+
 /// `SHOW CREATE TABLE db.t`: the Athena DDL that creates the table as registered.
 pub(super) fn create_table(catalog: &Catalog, name: &ObjectName) -> Result<RecordBatch> {
     let def = registered(catalog, &idents(name))?;
@@ -154,8 +168,15 @@ fn ddl(def: &TableDef, location: &str) -> String {
 /// `DESCRIBE db.t`: column, Glue type and comment, the partition keys after a header, as Athena
 /// prints them.
 pub(super) fn describe(catalog: &Catalog, name: &ObjectName) -> Result<RecordBatch> {
-    let def = registered(catalog, &idents(name))?;
-    let input = &def.input;
+    let (database, table) = table_name(name)?;
+    let input = match (catalog.registry.table(&database, &table), catalog.registry.view(&database, &table)) {
+        (Some(def), _) => def.input.clone(),
+        (None, Some(view)) => view.input.clone(),
+        (None, None) => {
+            return plan_err!("table {database}.{table} does not exist; SHOW TABLES IN {database} lists them");
+        }
+    };
+    let input = &input;
     let mut rows: Vec<(String, String, String)> = input
         .storage_descriptor
         .columns

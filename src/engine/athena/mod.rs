@@ -37,6 +37,10 @@ pub fn parse(sql: &str, recursion_limit: usize) -> Result<VecDeque<Statement>> {
 
 fn rewrite_statement(statement: &mut Statement, fallible: &std::collections::HashSet<String>) {
     match statement {
+        // A view is stored as written, so that Athena reads it too; its query is rewritten when
+        // it is planned.
+        Statement::Statement(inner)
+            if matches!(inner.as_ref(), datafusion::sql::sqlparser::ast::Statement::CreateView(_)) => {}
         Statement::Statement(inner) => {
             rewrite::number_unnested(inner.as_mut());
             rewrite::rewrite_expressions(inner.as_mut(), fallible);
@@ -50,6 +54,12 @@ fn rewrite_statement(statement: &mut Statement, fallible: &std::collections::Has
         }
         Statement::CreateExternalTable(_) | Statement::Reset(_) => {}
     }
+}
+
+/// Rewrites a query the way [`parse`] rewrites every statement (a view's, before planning it).
+pub fn rewrite_query(query: &mut datafusion::sql::sqlparser::ast::Query) {
+    rewrite::number_unnested(query);
+    rewrite::rewrite_expressions(query, &functions::fallible());
 }
 
 /// Prepares a session for Athena's SQL: registers the functions and the rule that runs

@@ -172,4 +172,31 @@ mod tests {
             ["a|1", "b|1", "c|1"]
         );
     }
+
+    #[tokio::test]
+    async fn unnest_of_maps_and_rows_gives_a_column_per_field() {
+        let maps = "(SELECT 1 AS id, MAP {'a': 10, 'b': 20} AS m UNION ALL SELECT 2, MAP {'c': 30}) AS t";
+        assert_eq!(
+            rows(&format!("SELECT id, k, v FROM {maps} CROSS JOIN UNNEST(m) AS u(k, v) ORDER BY k")).await,
+            ["1|a|10", "1|b|20", "2|c|30"]
+        );
+        assert_eq!(
+            rows(&format!(
+                "SELECT k, v, n FROM {maps} CROSS JOIN UNNEST(m) WITH ORDINALITY AS u(k, v, n) WHERE id = 1 ORDER BY n"
+            ))
+            .await,
+            ["a|10|1", "b|20|2"]
+        );
+        let rows_of = "(SELECT 1 AS id, [named_struct('name', 'x', 'qty', 2), named_struct('name', 'y', 'qty', 5)] AS items) AS t";
+        assert_eq!(
+            rows(&format!("SELECT id, name, qty FROM {rows_of} CROSS JOIN UNNEST(items) AS u(name, qty) ORDER BY qty"))
+                .await,
+            ["1|x|2", "1|y|5"]
+        );
+        assert!(
+            error("SELECT * FROM (SELECT ARRAY[1] AS a) t CROSS JOIN UNNEST(a) AS u(x, y)")
+                .await
+                .contains("map or an array of rows")
+        );
+    }
 }

@@ -9,6 +9,8 @@
 //!   division and modulo by zero give NULL, and glaux's functions that raise errors
 //!   (`date_parse`, `json_parse`, `from_iso8601_timestamp`, …) run in their NULL-on-error form.
 //!   Errors of other DataFusion functions inside `try` still fail the query.
+//! - `UNNEST(m) AS u(k, v)` over a map, or over an array of rows with as many names as fields,
+//!   unnests one array per field side by side.
 //! - `UNNEST(a) WITH ORDINALITY AS u(x, n)` unnests `a` beside `range(1, cardinality(a) + 1)`,
 //!   so `n` numbers the elements from 1.
 
@@ -23,6 +25,9 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+/// The function that splits a map or an array of rows into one array per field, for UNNEST.
+pub const UNNEST_FIELD: &str = "glaux_unnest_field";
 
 /// The prefix of a function's NULL-on-error form (`try_date_parse`), registered beside it.
 pub const TRY_PREFIX: &str = "try_";
@@ -176,6 +181,19 @@ impl VisitorMut for Ordinality {
     type Break = ();
 
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        // One map or array of rows named by several columns (`UNNEST(m) AS u(k, v)`) unnests
+        // as its fields side by side: keys and values, or each field of the rows.
+        if let TableFactor::UNNEST { array_exprs, with_ordinality, alias: Some(alias), .. } = factor
+            && array_exprs.len() == 1
+        {
+            let named = alias.columns.len() - usize::from(*with_ordinality && !alias.columns.is_empty());
+            if named > 1 {
+                let source = array_exprs.remove(0);
+                for field in 0..named {
+                    array_exprs.push(call(UNNEST_FIELD, vec![source.clone(), number(&field.to_string())]));
+                }
+            }
+        }
         if let TableFactor::UNNEST { array_exprs, with_ordinality, .. } = factor
             && *with_ordinality
             && !array_exprs.is_empty()

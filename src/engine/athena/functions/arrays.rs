@@ -26,6 +26,7 @@ pub(super) fn all() -> Vec<Scalar> {
         Scalar::new("element_at", element_at_types, element_at_returns, element_at),
         Scalar::new("contains", contains_types, super::returns!(DataType::Boolean), contains),
         Scalar::new("sequence", sequence_types, sequence_returns, sequence),
+        Scalar::new(super::super::rewrite::UNNEST_FIELD, unnest_field_types, unnest_field_returns, unnest_field),
     ]
 }
 
@@ -204,6 +205,58 @@ fn contains_in<O: OffsetSizeTrait>(args: &Args, list: &GenericListArray<O>) -> R
         }
     }
     Ok(Arc::new(out.finish()))
+}
+
+fn unnest_field_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 2, 2)?;
+    let splittable = map_types(&t[0]).is_some() || matches!(element_type(&t[0]), Some(DataType::Struct(_)));
+    if !splittable || !is_integer(&t[1]) {
+        return plan_err!("UNNEST with several column names needs a map or an array of rows, got {}", t[0]);
+    }
+    Ok(vec![list_type(&t[0]), DataType::Int64])
+}
+
+/// The type of field `n` (a constant) of a map's entries or of an array's rows, as a list.
+fn unnest_field_returns(t: &[DataType], scalars: &[Option<&datafusion::common::ScalarValue>]) -> Result<DataType> {
+    let n = match scalars.get(1).copied().flatten() {
+        Some(datafusion::common::ScalarValue::Int64(Some(n))) => *n as usize,
+        _ => return plan_err!("UNNEST: the field number must be a constant"),
+    };
+    let field = match (map_types(&t[0]), element_type(&t[0])) {
+        (Some((key, value)), _) => match n {
+            0 => key.clone(),
+            1 => value.clone(),
+            _ => return plan_err!("UNNEST of a map gives two columns (key, value), not {}", n + 1),
+        },
+        (None, Some(DataType::Struct(fields))) => match fields.get(n) {
+            Some(f) => f.data_type().clone(),
+            None => return plan_err!("UNNEST of rows with {} fields names {} columns", fields.len(), n + 1),
+        },
+        _ => return plan_err!("UNNEST with several column names needs a map or an array of rows, got {}", t[0]),
+    };
+    Ok(DataType::List(Arc::new(Field::new_list_field(field, true))))
+}
+
+/// One field of every entry (a map) or row (an array of rows), as an array per input row.
+fn unnest_field(args: &Args, returns: &DataType) -> Result<ArrayRef> {
+    let n = args.array(1).as_primitive::<Int64Type>().value(0) as usize;
+    let source = args.array(0);
+    let (offsets, nulls, values): (arrow::buffer::OffsetBuffer<i32>, _, ArrayRef) = match source.data_type() {
+        DataType::Map(..) => {
+            let map = source.as_map();
+            let values = if n == 0 { map.keys().clone() } else { map.values().clone() };
+            (map.offsets().clone(), map.nulls().cloned(), values)
+        }
+        DataType::List(_) => {
+            let list = source.as_list::<i32>();
+            (list.offsets().clone(), list.nulls().cloned(), list.values().as_struct().column(n).clone())
+        }
+        other => return exec_err!("UNNEST cannot split {other}"),
+    };
+    let DataType::List(field) = returns else {
+        return exec_err!("UNNEST fields are lists, not {returns}");
+    };
+    Ok(Arc::new(arrow::array::ListArray::try_new(field.clone(), offsets, values, nulls)?))
 }
 
 fn sequence_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {

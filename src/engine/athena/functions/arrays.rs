@@ -187,6 +187,9 @@ fn contains(args: &Args, _: &DataType) -> Result<ArrayRef> {
 }
 
 fn contains_in<O: OffsetSizeTrait>(args: &Args, list: &GenericListArray<O>) -> Result<ArrayRef> {
+    if args.at(0, 1) == 1 && args.at(1, 1) == 0 {
+        return contains_constant(list, args.array(1));
+    }
     let offsets: Vec<usize> = list.value_offsets().iter().map(|o| o.as_usize()).collect();
     let entries = Entries::of(args, &offsets);
     let values = take(list.values().as_ref(), &entries.items, None)?;
@@ -257,6 +260,33 @@ fn unnest_field(args: &Args, returns: &DataType) -> Result<ArrayRef> {
         return exec_err!("UNNEST fields are lists, not {returns}");
     };
     Ok(Arc::new(arrow::array::ListArray::try_new(field.clone(), offsets, values, nulls)?))
+}
+
+/// `contains` of one value in every row's array: one comparison over all the elements.
+fn contains_constant<O: OffsetSizeTrait>(list: &GenericListArray<O>, needle: &ArrayRef) -> Result<ArrayRef> {
+    if needle.is_null(0) {
+        return Ok(arrow::array::new_null_array(&DataType::Boolean, list.len()));
+    }
+    let offsets = list.value_offsets();
+    let (first, last) = (offsets[0].as_usize(), offsets[list.len()].as_usize());
+    let values = list.values().slice(first, last - first);
+    let matches: BooleanArray = eq(&values, &arrow::array::Scalar::new(needle.clone()))?;
+    let mut out = BooleanBuilder::with_capacity(list.len());
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let range = offsets[row].as_usize() - first..offsets[row + 1].as_usize() - first;
+        if range.clone().any(|e| matches.is_valid(e) && matches.value(e)) {
+            out.append_value(true);
+        } else if range.clone().any(|e| matches.is_null(e)) {
+            out.append_null();
+        } else {
+            out.append_value(false);
+        }
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 fn sequence_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {

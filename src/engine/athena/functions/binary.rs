@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, StringArray, StringBuilder};
+use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err, plan_err};
 use md5::Md5;
@@ -71,22 +72,24 @@ fn to_hex(args: &Args, _: &DataType) -> Result<ArrayRef> {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let input = bytes(args)?;
     let input = input.as_binary::<i32>();
-    let mut out = StringBuilder::new();
-    let mut text = String::new();
-    for row in 0..args.rows {
-        let i = args.at(0, row);
-        if input.is_null(i) {
-            out.append_null();
-            continue;
+    // Every row's hex written into one buffer: two digits per byte, offsets twice the input's.
+    let mut text = Vec::with_capacity(input.value_data().len() * 2);
+    let mut offsets = Vec::with_capacity(input.len() + 1);
+    offsets.push(0i32);
+    for row in 0..input.len() {
+        if input.is_valid(row) {
+            for byte in input.value(row) {
+                text.push(DIGITS[(byte >> 4) as usize]);
+                text.push(DIGITS[(byte & 15) as usize]);
+            }
         }
-        text.clear();
-        for byte in input.value(i) {
-            text.push(DIGITS[(byte >> 4) as usize] as char);
-            text.push(DIGITS[(byte & 15) as usize] as char);
-        }
-        out.append_value(&text);
+        offsets
+            .push(i32::try_from(text.len()).map_err(|_| {
+                datafusion::error::DataFusionError::Execution("to_hex: the result is over 2 GB".into())
+            })?);
     }
-    Ok(Arc::new(out.finish()))
+    let hex = StringArray::try_new(OffsetBuffer::new(offsets.into()), text.into(), input.nulls().cloned())?;
+    Ok(Arc::new(hex))
 }
 
 fn from_hex(args: &Args, _: &DataType) -> Result<ArrayRef> {

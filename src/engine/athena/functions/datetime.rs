@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use arrow::array::timezone::Tz;
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Builder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondArray,
-    TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, Date32Builder, Float64Builder, Int64Builder, PrimitiveArray, StringBuilder,
+    TimestampMicrosecondArray, TimestampMillisecondBuilder,
 };
 use arrow::compute::kernels::temporal::DatePart;
 use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMicrosecondType};
@@ -121,7 +121,8 @@ fn from_unixtime_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     if !(t[0].is_numeric() || t[0] == DataType::Null) || (t.len() == 2 && !is_text(&t[1])) {
         return plan_err!("{name} takes (unixtime double[, zone varchar]), got {t:?}");
     }
-    let mut types = vec![DataType::Float64];
+    // Whole seconds stay integers (no conversion through double); the rest is a double.
+    let mut types = vec![if t[0].is_integer() { DataType::Int64 } else { DataType::Float64 }];
     if t.len() == 2 {
         types.push(text_type(&t[1]));
     }
@@ -559,16 +560,22 @@ fn date_diff(args: &Args, _: &DataType) -> Result<ArrayRef> {
     let (from, to) = (Instants::new(args, 1)?, Instants::new(args, 2)?);
     let mut out = Int64Builder::with_capacity(args.rows);
     for (row, unit) in units.iter().enumerate() {
-        let (Some(unit), Some(a), Some(b)) = (unit, from.local(row), to.local(row)) else {
+        let (Some(unit), Some(a), Some(b)) = (unit, from.micros(row), to.micros(row)) else {
             out.append_null();
             continue;
         };
-        out.append_value(match unit.micros() {
-            Some(length) if !matches!(unit, Unit::Day | Unit::Week) => {
-                (to.micros(row).unwrap_or(0) - from.micros(row).unwrap_or(0)) / length
-            }
-            Some(length) => (b.0 - a.0).num_microseconds().unwrap_or(i64::MAX) / length,
-            None => months_between(a.0, b.0) / unit.months(),
+        let local_days = matches!(unit, Unit::Day | Unit::Week) && (from.zone.is_some() || to.zone.is_some());
+        out.append_option(match unit.micros() {
+            // Fixed lengths count on the instants; days in a zone count on its calendar.
+            Some(length) if !local_days => Some((b - a) / length),
+            Some(length) => match (from.local(row), to.local(row)) {
+                (Some((a, _)), Some((b, _))) => Some((b - a).num_microseconds().unwrap_or(i64::MAX) / length),
+                _ => None,
+            },
+            None => match (from.local(row), to.local(row)) {
+                (Some((a, _)), Some((b, _))) => Some(months_between(a, b) / unit.months()),
+                _ => None,
+            },
         });
     }
     Ok(Arc::new(out.finish()))
@@ -595,17 +602,22 @@ fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
 }
 
 fn from_unixtime(args: &Args, returns: &DataType) -> Result<ArrayRef> {
-    let seconds = args.array(0).as_primitive::<arrow::datatypes::Float64Type>();
-    let mut out = Vec::with_capacity(args.rows);
-    for row in 0..args.rows {
-        let i = args.at(0, row);
-        out.push(seconds.is_valid(i).then(|| (seconds.value(i) * 1000.0).floor() as i64));
-    }
+    use arrow::compute::kernels::arity::unary;
+    use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
+    let millis: PrimitiveArray<TimestampMillisecondType> = match args.array(0).data_type() {
+        DataType::Int64 => unary(args.array(0).as_primitive::<Int64Type>(), |s| s.saturating_mul(1000)),
+        _ => unary(args.array(0).as_primitive::<Float64Type>(), |s| (s * 1000.0).floor() as i64),
+    };
     let zone = match returns {
         DataType::Timestamp(_, zone) => zone.clone(),
         _ => None,
     };
-    Ok(Arc::new(arrow::array::TimestampMillisecondArray::from(out).with_timezone_opt(zone)))
+    let millis: ArrayRef = Arc::new(millis.with_timezone_opt(zone));
+    if args.at(0, 1) == 0 && args.rows > 1 {
+        // A constant instant with a varying argument beside it: repeat it.
+        return ScalarValue::try_from_array(&millis, 0)?.to_array_of_size(args.rows);
+    }
+    Ok(millis)
 }
 
 fn to_unixtime(args: &Args, _: &DataType) -> Result<ArrayRef> {
@@ -692,6 +704,83 @@ fn date_part(field: Field) -> DatePart {
     }
 }
 
+/// Days since the epoch and the time of day in microseconds, for dates and zone-less timestamps.
+fn extract_plain(array: &ArrayRef, field: Field) -> Result<Option<ArrayRef>> {
+    use arrow::compute::kernels::arity::unary;
+    use arrow::datatypes::Int64Type;
+    if matches!(field, Field::Week | Field::YearOfWeek) {
+        return Ok(None);
+    }
+    let split = |to_micros: fn(i64) -> i64| {
+        move |v: i64| {
+            let micros = to_micros(v);
+            (micros.div_euclid(86_400_000_000), micros.rem_euclid(86_400_000_000))
+        }
+    };
+    let value = move |(days, micros): (i64, i64)| -> i64 {
+        match field {
+            Field::Hour => micros / 3_600_000_000,
+            Field::Minute => micros / 60_000_000 % 60,
+            Field::Second => micros / 1_000_000 % 60,
+            Field::Millisecond => micros / 1_000 % 1_000,
+            Field::DayOfWeek => (days + 3).rem_euclid(7) + 1,
+            _ => {
+                let (year, month, day) = civil_from_days(days);
+                match field {
+                    Field::Year => year,
+                    Field::Quarter => (month - 1) / 3 + 1,
+                    Field::Month => month,
+                    Field::Day => day,
+                    _ => days - days_from_civil(year, 1, 1) + 1,
+                }
+            }
+        }
+    };
+    let out: PrimitiveArray<Int64Type> = match array.data_type() {
+        DataType::Date32 => unary(array.as_primitive::<Date32Type>(), |d| value((d as i64, 0))),
+        DataType::Timestamp(unit, None) => {
+            let to_micros: fn(i64) -> i64 = match unit {
+                TimeUnit::Second => |v| v.saturating_mul(1_000_000),
+                TimeUnit::Millisecond => |v| v.saturating_mul(1_000),
+                TimeUnit::Microsecond => |v| v,
+                TimeUnit::Nanosecond => |v| v.div_euclid(1_000),
+            };
+            let split = split(to_micros);
+            // The same buffers read as plain integers, whatever the timestamp's unit.
+            let raw = array.to_data().into_builder().data_type(DataType::Int64).build()?;
+            unary(&PrimitiveArray::<Int64Type>::from(raw), |v| value(split(v)))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Arc::new(out)))
+}
+
+/// The proleptic Gregorian (year, month, day) of a day number (days since 1970-01-01), by
+/// Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The day number of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn field_body(field: Field) -> fn(&Args, &DataType) -> Result<ArrayRef> {
     macro_rules! body {
         ($field:expr) => {
@@ -714,8 +803,12 @@ fn field_body(field: Field) -> fn(&Args, &DataType) -> Result<ArrayRef> {
     }
 }
 
-/// `field` of every row, by Arrow's vectorised kernel, as bigint.
+/// `field` of every row as bigint: by calendar arithmetic on the raw values for dates and
+/// zone-less timestamps, by Arrow's kernel (which applies the zone) otherwise.
 fn extract(args: &Args, field: Field) -> Result<ArrayRef> {
+    if let Some(fast) = extract_plain(args.array(0), field)? {
+        return Ok(fast);
+    }
     let parts = arrow::compute::kernels::temporal::date_part(args.array(0).as_ref(), date_part(field))?;
     let parts = cast_to(&parts, &DataType::Int64)?;
     let parts = if matches!(field, Field::Millisecond) {
@@ -822,9 +915,42 @@ mod tests {
         assert_eq!(type_of("SELECT year(DATE '2020-02-29')").await, "Int64");
     }
 
+    #[test]
+    fn calendar_arithmetic_agrees_with_chrono() {
+        use chrono::Datelike;
+        for days in (-800_000..800_000).step_by(997) {
+            let date = chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + days as i32).unwrap();
+            let (y, m, d) = super::civil_from_days(days);
+            assert_eq!((y, m, d), (date.year() as i64, date.month() as i64, date.day() as i64), "{days}");
+            assert_eq!(super::days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[tokio::test]
+    async fn fields_of_zoned_and_plain_values_agree() {
+        for f in
+            ["year", "quarter", "month", "day", "day_of_week", "day_of_year", "hour", "minute", "second", "millisecond"]
+        {
+            let plain = value(&format!("SELECT {f}(TIMESTAMP '1969-12-31 23:59:58.250')")).await;
+            let zoned =
+                value(&format!("SELECT {f}(at_timezone(from_iso8601_timestamp('1969-12-31T23:59:58.250Z'), 'UTC'))"))
+                    .await;
+            assert_eq!(plain, zoned, "{f}");
+        }
+        assert_eq!(value("SELECT day_of_year(DATE '1969-12-31')").await, "365");
+        for unit in ["s", "ms", "us", "ns"] {
+            let sql = format!(
+                "SELECT year(ts), month(ts), second(ts), millisecond(ts) FROM (SELECT arrow_cast(TIMESTAMP '1999-12-31 23:59:58.750', 'Timestamp({unit}, None)') AS ts)"
+            );
+            let year = value(&sql).await;
+            assert_eq!(year, "1999", "{unit}");
+        }
+    }
+
     #[tokio::test]
     async fn unix_time_is_a_double_and_zones_convert() {
         assert_eq!(value("SELECT from_unixtime(1589195705.5)").await, "2020-05-11T11:15:05.500Z");
+        assert_eq!(value("SELECT from_unixtime(1589195705)").await, "2020-05-11T11:15:05Z");
         assert_eq!(value("SELECT to_unixtime(TIMESTAMP '2020-05-11 11:15:05.500')").await, "1589195705.5");
         assert_eq!(type_of("SELECT to_unixtime(TIMESTAMP '2020-05-11 11:15:05')").await, "Float64");
         assert_eq!(

@@ -80,21 +80,38 @@ fn concat_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     Ok(t.iter().map(|t| if is_text(t) { text_type(t) } else { DataType::Utf8 }).collect())
 }
 
-/// The optional integer argument `n` at `row` (None when the call has no such argument).
-fn int_arg(args: &Args, n: usize, row: usize) -> Option<Option<i64>> {
-    if n >= args.len() {
-        return None;
+/// An optional integer argument, downcast once per batch.
+struct Ints<'a> {
+    array: Option<&'a arrow::array::Int64Array>,
+    constant: bool,
+}
+
+impl<'a> Ints<'a> {
+    /// Argument `n`, absent when the call has fewer arguments.
+    fn new(args: &'a Args, n: usize) -> Ints<'a> {
+        let array = (n < args.len()).then(|| args.array(n).as_primitive::<Int64Type>());
+        Ints { array, constant: n < args.len() && args.at(n, 1) == 0 }
     }
-    let array = args.array(n).as_primitive::<Int64Type>();
-    let i = args.at(n, row);
-    Some(array.is_valid(i).then(|| array.value(i)))
+
+    /// Row `row`'s value: None when the call has no such argument, Some(None) for NULL.
+    #[inline]
+    fn get(&self, row: usize) -> Option<Option<i64>> {
+        let array = self.array?;
+        let i = if self.constant { 0 } else { row };
+        Some(array.is_valid(i).then(|| array.value(i)))
+    }
+}
+
+/// A string builder sized for about as much text as `text` holds.
+fn builder_like(args: &Args, n: usize) -> StringBuilder {
+    StringBuilder::with_capacity(args.rows, args.array(n).get_buffer_memory_size().min(1 << 30))
 }
 
 fn split(args: &Args, _: &DataType) -> Result<ArrayRef> {
-    let (text, delimiter) = (args.text(0)?, args.text(1)?);
-    let mut out = ListBuilder::new(StringBuilder::new());
+    let (text, delimiter, limits) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
+    let mut out = ListBuilder::new(builder_like(args, 0));
     for row in 0..args.rows {
-        let limit = int_arg(args, 2, row);
+        let limit = limits.get(row);
         let (Some(s), Some(d), Some(Some(_)) | None) = (text.get(row), delimiter.get(row), limit) else {
             out.append_null();
             continue;
@@ -113,10 +130,10 @@ fn split(args: &Args, _: &DataType) -> Result<ArrayRef> {
 }
 
 fn split_part(args: &Args, _: &DataType) -> Result<ArrayRef> {
-    let (text, delimiter) = (args.text(0)?, args.text(1)?);
-    let mut out = StringBuilder::new();
+    let (text, delimiter, indexes) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
+    let mut out = builder_like(args, 0);
     for row in 0..args.rows {
-        let (Some(s), Some(d), Some(Some(index))) = (text.get(row), delimiter.get(row), int_arg(args, 2, row)) else {
+        let (Some(s), Some(d), Some(Some(index))) = (text.get(row), delimiter.get(row), indexes.get(row)) else {
             out.append_null();
             continue;
         };
@@ -130,10 +147,10 @@ fn split_part(args: &Args, _: &DataType) -> Result<ArrayRef> {
 }
 
 fn strpos(args: &Args, _: &DataType) -> Result<ArrayRef> {
-    let (text, needle) = (args.text(0)?, args.text(1)?);
+    let (text, needle, instances) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
     let mut out = Int64Builder::with_capacity(args.rows);
     for row in 0..args.rows {
-        let instance = int_arg(args, 2, row).unwrap_or(Some(1));
+        let instance = instances.get(row).unwrap_or(Some(1));
         let (Some(s), Some(n), Some(instance)) = (text.get(row), needle.get(row), instance) else {
             out.append_null();
             continue;
@@ -141,23 +158,27 @@ fn strpos(args: &Args, _: &DataType) -> Result<ArrayRef> {
         if instance == 0 {
             return exec_err!("strpos: the instance must not be 0");
         }
-        let found = if instance > 0 {
-            s.match_indices(n).nth(instance as usize - 1).map(|(at, _)| at)
-        } else {
-            s.rmatch_indices(n).nth((-instance) as usize - 1).map(|(at, _)| at)
+        let found = match instance {
+            1 => s.find(n),
+            i if i > 0 => s.match_indices(n).nth(i as usize - 1).map(|(at, _)| at),
+            i => s.rmatch_indices(n).nth((-i) as usize - 1).map(|(at, _)| at),
         };
-        // Positions count characters from 1; 0 means not found.
-        out.append_value(found.map_or(0, |at| s[..at].chars().count() as i64 + 1));
+        // Positions count characters from 1 (bytes, where all before are ASCII); 0 is not found.
+        let position = |at: usize| {
+            let before = &s[..at];
+            if before.is_ascii() { at as i64 + 1 } else { before.chars().count() as i64 + 1 }
+        };
+        out.append_value(found.map_or(0, position));
     }
     Ok(Arc::new(out.finish()))
 }
 
 fn substr(args: &Args, _: &DataType) -> Result<ArrayRef> {
-    let text = args.text(0)?;
-    let mut out = StringBuilder::new();
+    let (text, starts, lengths) = (args.text(0)?, Ints::new(args, 1), Ints::new(args, 2));
+    let mut out = builder_like(args, 0);
     for row in 0..args.rows {
-        let length = int_arg(args, 2, row).unwrap_or(Some(i64::MAX));
-        let (Some(s), Some(Some(start)), Some(length)) = (text.get(row), int_arg(args, 1, row), length) else {
+        let length = lengths.get(row).unwrap_or(Some(i64::MAX));
+        let (Some(s), Some(Some(start)), Some(length)) = (text.get(row), starts.get(row), length) else {
             out.append_null();
             continue;
         };
@@ -275,7 +296,7 @@ pub(super) fn compile(pattern: &str) -> Result<Regex> {
 
 /// The group argument (default 0), checked against the pattern's groups.
 fn group_of(args: &Args, row: usize, regex: &Regex, function: &str) -> Result<Option<usize>> {
-    match int_arg(args, 2, row) {
+    match Ints::new(args, 2).get(row) {
         None => Ok(Some(0)),
         Some(None) => Ok(None),
         Some(Some(group)) if group < 0 || group as usize >= regex.captures_len() => {

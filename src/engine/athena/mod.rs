@@ -151,6 +151,14 @@ mod tests {
         assert_eq!(rows("SELECT transform(ARRAY[1, 2, 3], x -> x * 10)").await, ["[10, 20, 30]"]);
         assert_eq!(rows("SELECT filter(ARRAY[5, -6, NULL, 7], x -> x > 0)").await, ["[5, 7]"]);
         assert_eq!(rows("SELECT any_match(ARRAY[1, 2], x -> x > 1)").await, ["true"]);
+        // Trino's documentation examples of reduce.
+        assert_eq!(rows("SELECT reduce(ARRAY[5, 20, 50], 0, (s, x) -> s + x, s -> s)").await, ["75"]);
+        assert_eq!(rows("SELECT reduce(CAST(ARRAY[] AS INT[]), 0, (s, x) -> s + x, s -> s)").await, ["0"]);
+        assert_eq!(rows("SELECT reduce(ARRAY[5, 6, 10, 20], 0.0, (s, x) -> s + x, s -> s * 2)").await, ["82.0"]);
+        assert_eq!(
+            rows("SELECT n, reduce(a, n, (s, x) -> s * x, s -> s) FROM (VALUES (1, ARRAY[2, 3]), (10, ARRAY[4]), (5, NULL)) t(n, a) ORDER BY n").await,
+            ["1|6", "5|", "10|40"]
+        );
     }
 
     #[tokio::test]

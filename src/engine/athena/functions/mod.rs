@@ -16,6 +16,7 @@ mod arrays;
 mod binary;
 mod datetime;
 mod json;
+mod reduce;
 mod text;
 pub(crate) mod timefmt;
 
@@ -46,6 +47,7 @@ pub fn register(ctx: &SessionContext) {
     for function in arrays::higher_order() {
         ctx.register_higher_order_function(function);
     }
+    ctx.register_higher_order_function(reduce::reduce());
     let state = ctx.state();
     for (alias, builtin) in ALIASES {
         if let Some(function) = state.scalar_functions().get(*builtin) {

@@ -76,6 +76,9 @@ fn concat_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     if t.is_empty() {
         return plan_err!("{name} takes at least one argument");
     }
+    if t.iter().any(|t| matches!(t, DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))) {
+        return plan_err!("{name} of arrays: write array_concat(a, b) or a || b");
+    }
     // Anything that is not text is written as text, as Trino does for concat's varchar form.
     Ok(t.iter().map(|t| if is_text(t) { text_type(t) } else { DataType::Utf8 }).collect())
 }
@@ -526,6 +529,7 @@ mod tests {
         assert_eq!(value("SELECT substring('hello' FROM 2 FOR 2)").await, "el");
         assert_eq!(value("SELECT concat('a', NULL, 'b')").await, "NULL");
         assert_eq!(value("SELECT concat('a', 1, 'b')").await, "a1b");
+        assert!(try_value("SELECT concat(ARRAY[1], ARRAY[2])").await.unwrap_err().contains("array_concat"));
         assert_eq!(value("SELECT codepoint('é')").await, "233");
         assert!(try_value("SELECT codepoint('ab')").await.is_err());
         assert!(try_value("SELECT split('a', '')").await.unwrap_err().contains("empty"));

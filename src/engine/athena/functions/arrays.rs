@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, GenericListArray, Int64Builder, ListBuilder,
-    OffsetSizeTrait, TimestampMicrosecondBuilder, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, GenericListArray, ListBuilder, OffsetSizeTrait,
+    TimestampMicrosecondBuilder, UInt32Array,
 };
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::take;
@@ -271,16 +271,21 @@ fn contains_constant<O: OffsetSizeTrait>(list: &GenericListArray<O>, needle: &Ar
     let (first, last) = (offsets[0].as_usize(), offsets[list.len()].as_usize());
     let values = list.values().slice(first, last - first);
     let matches: BooleanArray = eq(&values, &arrow::array::Scalar::new(needle.clone()))?;
+    // Whether any element matched, by counting set bits (NULL elements never count as matches).
+    let found = match matches.nulls() {
+        Some(nulls) => matches.values() & nulls.inner(),
+        None => matches.values().clone(),
+    };
     let mut out = BooleanBuilder::with_capacity(list.len());
     for row in 0..list.len() {
         if list.is_null(row) {
             out.append_null();
             continue;
         }
-        let range = offsets[row].as_usize() - first..offsets[row + 1].as_usize() - first;
-        if range.clone().any(|e| matches.is_valid(e) && matches.value(e)) {
+        let (start, end) = (offsets[row].as_usize() - first, offsets[row + 1].as_usize() - first);
+        if found.slice(start, end - start).count_set_bits() > 0 {
             out.append_value(true);
-        } else if range.clone().any(|e| matches.is_null(e)) {
+        } else if matches.nulls().is_some_and(|n| n.slice(start, end - start).null_count() > 0) {
             out.append_null();
         } else {
             out.append_value(false);
@@ -385,37 +390,47 @@ fn shift(micros: i64, step: arrow::datatypes::IntervalMonthDayNano, n: i64) -> O
 fn integer_sequence(args: &Args) -> Result<ArrayRef> {
     let (start, stop) = (args.array(0).as_primitive::<Int64Type>(), args.array(1).as_primitive::<Int64Type>());
     let steps = (args.len() == 3).then(|| args.array(2).as_primitive::<Int64Type>());
-    let mut out = ListBuilder::new(Int64Builder::new());
+    let mut values: Vec<i64> = Vec::new();
+    let mut offsets: Vec<i32> = Vec::with_capacity(args.rows + 1);
+    let mut valid = Vec::with_capacity(args.rows);
+    offsets.push(0);
     for row in 0..args.rows {
         let (s, e) = (args.at(0, row), args.at(1, row));
-        if start.is_null(s) || stop.is_null(e) || steps.is_some_and(|st| st.is_null(args.at(2, row))) {
-            out.append_null();
-            continue;
-        }
-        let (first, last) = (start.value(s), stop.value(e));
-        let step = match steps {
-            Some(st) => st.value(args.at(2, row)),
-            None => {
-                if first <= last {
-                    1
-                } else {
-                    -1
+        let null = start.is_null(s) || stop.is_null(e) || steps.is_some_and(|st| st.is_null(args.at(2, row)));
+        valid.push(!null);
+        if !null {
+            let (first, last) = (start.value(s), stop.value(e));
+            let step = match steps {
+                Some(st) => st.value(args.at(2, row)),
+                None => {
+                    if first <= last {
+                        1
+                    } else {
+                        -1
+                    }
                 }
+            };
+            if step == 0 || (step > 0 && first > last) || (step < 0 && first < last) {
+                return exec_err!("sequence: the step must move from start towards stop");
             }
-        };
-        if step == 0 || (step > 0 && first > last) || (step < 0 && first < last) {
-            return exec_err!("sequence: the step must move from start towards stop");
+            let count = (last.abs_diff(first) / step.unsigned_abs()) as usize + 1;
+            if count > MAX_SEQUENCE {
+                return exec_err!("sequence: the result must not have more than {MAX_SEQUENCE} entries");
+            }
+            values.extend((0..count as i64).map(|n| first + n * step));
         }
-        let count = (last.abs_diff(first) / step.unsigned_abs()) as usize + 1;
-        if count > MAX_SEQUENCE {
-            return exec_err!("sequence: the result must not have more than {MAX_SEQUENCE} entries");
-        }
-        for n in 0..count as i64 {
-            out.values().append_value(first + n * step);
-        }
-        out.append(true);
+        offsets.push(i32::try_from(values.len()).map_err(|_| {
+            datafusion::error::DataFusionError::Execution("sequence: over 2^31 values in one batch".into())
+        })?);
     }
-    Ok(Arc::new(out.finish()))
+    let field = Arc::new(Field::new_list_field(DataType::Int64, true));
+    let list = arrow::array::ListArray::try_new(
+        field,
+        arrow::buffer::OffsetBuffer::new(offsets.into()),
+        Arc::new(arrow::array::Int64Array::from(values)),
+        Some(arrow::buffer::NullBuffer::from(valid)),
+    )?;
+    Ok(Arc::new(list))
 }
 
 #[cfg(test)]

@@ -34,10 +34,11 @@ fn is_binary(t: &DataType) -> bool {
 
 fn one_binary(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     arity(name, t, 1, 1)?;
-    if !is_binary(&t[0]) && !is_text(&t[0]) {
-        return plan_err!("{name} takes varbinary, got {}", t[0]);
+    match &t[0] {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(vec![t[0].clone()]),
+        other if is_binary(other) || is_text(other) => Ok(vec![DataType::Binary]),
+        other => plan_err!("{name} takes varbinary, got {other}"),
     }
-    Ok(vec![DataType::Binary])
 }
 
 fn one_text(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
@@ -54,9 +55,19 @@ fn bytes(args: &Args) -> Result<ArrayRef> {
 }
 
 fn hash<D: Digest>(args: &Args) -> Result<ArrayRef> {
+    let mut out = BinaryBuilder::with_capacity(args.rows, args.rows * 64);
+    // Text is hashed as its UTF-8 bytes where it lies, without converting the column.
+    if let Ok(text) = args.text(0) {
+        for row in 0..args.rows {
+            match text.get(row) {
+                Some(s) => out.append_value(D::digest(s.as_bytes())),
+                None => out.append_null(),
+            }
+        }
+        return Ok(Arc::new(out.finish()));
+    }
     let input = bytes(args)?;
     let input = input.as_binary::<i32>();
-    let mut out = BinaryBuilder::new();
     for row in 0..args.rows {
         let i = args.at(0, row);
         if input.is_valid(i) {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use arrow::array::timezone::Tz;
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Builder, Float64Builder, Int64Builder, PrimitiveArray, StringBuilder,
-    TimestampMicrosecondArray, TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, Date32Builder, Int64Builder, PrimitiveArray, StringBuilder, TimestampMicrosecondArray,
+    TimestampMillisecondBuilder,
 };
 use arrow::compute::kernels::temporal::DatePart;
 use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMicrosecondType};
@@ -129,8 +129,11 @@ fn from_unixtime_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     Ok(types)
 }
 
-fn from_unixtime_returns(_: &[DataType], scalars: &[Option<&ScalarValue>]) -> Result<DataType> {
-    Ok(timestamp_tz(&constant_zone(scalars.get(1).copied().flatten())?.unwrap_or_else(|| "UTC".into())))
+fn from_unixtime_returns(t: &[DataType], scalars: &[Option<&ScalarValue>]) -> Result<DataType> {
+    let zone = constant_zone(scalars.get(1).copied().flatten())?.unwrap_or_else(|| "UTC".into());
+    // Whole seconds keep their unit (no multiplication); fractions are kept to the millisecond.
+    let unit = if t[0].is_integer() { TimeUnit::Second } else { TimeUnit::Millisecond };
+    Ok(DataType::Timestamp(unit, Some(zone.into())))
 }
 
 fn at_timezone_returns(t: &[DataType], scalars: &[Option<&ScalarValue>]) -> Result<DataType> {
@@ -556,6 +559,9 @@ fn date_add(args: &Args, returns: &DataType) -> Result<ArrayRef> {
 }
 
 fn date_diff(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    if let Some(fast) = date_diff_fixed(args)? {
+        return Ok(fast);
+    }
     let units = units(args, "date_diff")?;
     let (from, to) = (Instants::new(args, 1)?, Instants::new(args, 2)?);
     let mut out = Int64Builder::with_capacity(args.rows);
@@ -581,6 +587,31 @@ fn date_diff(args: &Args, _: &DataType) -> Result<ArrayRef> {
     Ok(Arc::new(out.finish()))
 }
 
+/// `date_diff` of a constant fixed-length unit between two columns of one zone-less type: one
+/// subtraction per row on the raw values.
+fn date_diff_fixed(args: &Args) -> Result<Option<ArrayRef>> {
+    let (a, b) = (args.array(1), args.array(2));
+    let plain = matches!(a.data_type(), DataType::Timestamp(_, None)) && a.data_type() == b.data_type();
+    let unit = match args.constant_text(0)? {
+        Some(Some(unit)) => Unit::parse("date_diff", unit)?,
+        _ => return Ok(None),
+    };
+    let (Some(length), true, false, false) = (unit.micros(), plain, args.at(1, 1) == 0, args.at(2, 1) == 0) else {
+        return Ok(None);
+    };
+    let (from, per_second) = raw_instants(a)?;
+    let (to, _) = raw_instants(b)?;
+    // The unit's length in the column's own unit (sub-unit lengths cannot be counted exactly).
+    let length = length as f64 * per_second / 1e6;
+    if length < 1.0 {
+        return Ok(None);
+    }
+    let length = length as i64;
+    let diff: PrimitiveArray<arrow::datatypes::Int64Type> =
+        arrow::compute::kernels::arity::binary(&from, &to, |x, y| y.wrapping_sub(x) / length)?;
+    Ok(Some(Arc::new(diff)))
+}
+
 /// Whole months from `a` to `b`, as Joda-Time counts them: a month is whole when adding it to
 /// `a` does not pass `b` (January 31 plus one month is February 29 in 2020).
 fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
@@ -604,15 +635,24 @@ fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
 fn from_unixtime(args: &Args, returns: &DataType) -> Result<ArrayRef> {
     use arrow::compute::kernels::arity::unary;
     use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
-    let millis: PrimitiveArray<TimestampMillisecondType> = match args.array(0).data_type() {
-        DataType::Int64 => unary(args.array(0).as_primitive::<Int64Type>(), |s| s.saturating_mul(1000)),
-        _ => unary(args.array(0).as_primitive::<Float64Type>(), |s| (s * 1000.0).floor() as i64),
-    };
     let zone = match returns {
         DataType::Timestamp(_, zone) => zone.clone(),
         _ => None,
     };
-    let millis: ArrayRef = Arc::new(millis.with_timezone_opt(zone));
+    let millis: ArrayRef = match args.array(0).data_type() {
+        DataType::Int64 => {
+            let seconds = args.array(0).as_primitive::<Int64Type>();
+            Arc::new(
+                arrow::array::TimestampSecondArray::new(seconds.values().clone(), seconds.nulls().cloned())
+                    .with_timezone_opt(zone),
+            )
+        }
+        _ => {
+            let millis: PrimitiveArray<TimestampMillisecondType> =
+                unary(args.array(0).as_primitive::<Float64Type>(), |s| (s * 1000.0).floor() as i64);
+            Arc::new(millis.with_timezone_opt(zone))
+        }
+    };
     if args.at(0, 1) == 0 && args.rows > 1 {
         // A constant instant with a varying argument beside it: repeat it.
         return ScalarValue::try_from_array(&millis, 0)?.to_array_of_size(args.rows);
@@ -621,12 +661,28 @@ fn from_unixtime(args: &Args, returns: &DataType) -> Result<ArrayRef> {
 }
 
 fn to_unixtime(args: &Args, _: &DataType) -> Result<ArrayRef> {
-    let instants = Instants::new(args, 0)?;
-    let mut out = Float64Builder::with_capacity(args.rows);
-    for row in 0..args.rows {
-        out.append_option(instants.micros(row).map(|m| m as f64 / 1e6));
-    }
-    Ok(Arc::new(out.finish()))
+    use arrow::compute::kernels::arity::unary;
+    // Seconds from the raw values in their own unit: no conversion of the column first.
+    let (raw, per_second) = raw_instants(args.array(0))?;
+    let seconds: PrimitiveArray<arrow::datatypes::Float64Type> = unary(&raw, |v| v as f64 / per_second);
+    Ok(Arc::new(seconds))
+}
+
+/// A timestamp or date column's raw values and how many of them make a second.
+fn raw_instants(array: &ArrayRef) -> Result<(PrimitiveArray<arrow::datatypes::Int64Type>, f64)> {
+    let per_second = match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => 1.0,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1e3,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1e6,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1e9,
+        _ => {
+            let micros = cast_to(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+            let data = micros.to_data().into_builder().data_type(DataType::Int64).build()?;
+            return Ok((PrimitiveArray::from(data), 1e6));
+        }
+    };
+    let data = array.to_data().into_builder().data_type(DataType::Int64).build()?;
+    Ok((PrimitiveArray::from(data), per_second))
 }
 
 fn at_timezone(args: &Args, returns: &DataType) -> Result<ArrayRef> {

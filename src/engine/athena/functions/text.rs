@@ -134,6 +134,7 @@ fn split(args: &Args, _: &DataType) -> Result<ArrayRef> {
 
 fn split_part(args: &Args, _: &DataType) -> Result<ArrayRef> {
     let (text, delimiter, indexes) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
+    let finders = Finders::new(args, 1)?;
     let mut out = builder_like(args, 0);
     for row in 0..args.rows {
         let (Some(s), Some(d), Some(Some(index))) = (text.get(row), delimiter.get(row), indexes.get(row)) else {
@@ -143,14 +144,52 @@ fn split_part(args: &Args, _: &DataType) -> Result<ArrayRef> {
         if index <= 0 {
             return exec_err!("split_part: the index must be positive, got {index}");
         }
-        let part = if d.is_empty() { (index == 1).then_some(s) } else { s.split(d).nth(index as usize - 1) };
+        let part = if d.is_empty() {
+            (index == 1).then_some(s)
+        } else {
+            nth_part(s, d.len(), &finders.get(d), index as usize - 1)
+        };
         out.append_option(part);
     }
     Ok(Arc::new(out.finish()))
 }
 
+/// Part `n` of `s` split at every match of `finder` (a delimiter `len` bytes long).
+fn nth_part<'s>(s: &'s str, len: usize, finder: &memchr::memmem::Finder, n: usize) -> Option<&'s str> {
+    let mut start = 0;
+    let mut matches = finder.find_iter(s.as_bytes());
+    for _ in 0..n {
+        start = matches.next()? + len;
+    }
+    let end = matches.next().unwrap_or(s.len());
+    s.get(start..end)
+}
+
+/// Substring searchers: built once for a constant needle, per row otherwise.
+struct Finders {
+    constant: Option<memchr::memmem::Finder<'static>>,
+}
+
+impl Finders {
+    fn new(args: &Args, n: usize) -> Result<Finders> {
+        let constant = match args.constant_text(n)? {
+            Some(Some(needle)) => Some(memchr::memmem::Finder::new(needle.as_bytes()).into_owned()),
+            _ => None,
+        };
+        Ok(Finders { constant })
+    }
+
+    fn get<'n>(&'n self, needle: &'n str) -> std::borrow::Cow<'n, memchr::memmem::Finder<'n>> {
+        match &self.constant {
+            Some(finder) => std::borrow::Cow::Borrowed(finder),
+            None => std::borrow::Cow::Owned(memchr::memmem::Finder::new(needle.as_bytes())),
+        }
+    }
+}
+
 fn strpos(args: &Args, _: &DataType) -> Result<ArrayRef> {
     let (text, needle, instances) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
+    let finders = Finders::new(args, 1)?;
     let mut out = Int64Builder::with_capacity(args.rows);
     for row in 0..args.rows {
         let instance = instances.get(row).unwrap_or(Some(1));
@@ -162,7 +201,7 @@ fn strpos(args: &Args, _: &DataType) -> Result<ArrayRef> {
             return exec_err!("strpos: the instance must not be 0");
         }
         let found = match instance {
-            1 => s.find(n),
+            1 => finders.get(n).find(s.as_bytes()),
             i if i > 0 => s.match_indices(n).nth(i as usize - 1).map(|(at, _)| at),
             i => s.rmatch_indices(n).nth((-i) as usize - 1).map(|(at, _)| at),
         };

@@ -330,3 +330,81 @@ fn views_are_stored_in_the_registry_and_planned_when_read() {
     csv(&p, "DROP VIEW analytics.big; DROP VIEW analytics.sizes; DROP VIEW IF EXISTS analytics.sizes");
     assert_eq!(csv(&p, "SHOW TABLES IN analytics"), "tab_name\n");
 }
+
+/// Athena queries over the log tables, as an analyst writes them: sessions per user by gaps in
+/// time, percentiles, statement shapes by regular expression, attributes from the map column,
+/// nested arrays. Each beside a plain-SQL formulation.
+const LOG_WORKLOAD: &[(&str, &str)] = &[
+    (
+        "SELECT user, count(*) AS sessions FROM (\
+           SELECT user, ts, if(date_diff('second', lag(ts) OVER (PARTITION BY user ORDER BY ts), ts) > 1800 \
+             OR lag(ts) OVER (PARTITION BY user ORDER BY ts) IS NULL, 1, 0) AS starts \
+           FROM aurora_logs.mysql_slow_log WHERE ts IS NOT NULL AND user IS NOT NULL) \
+         WHERE starts = 1 GROUP BY 1 ORDER BY 1",
+        "SELECT user, count(*) FROM (\
+           SELECT user, ts, CASE WHEN ts - lag(ts) OVER (PARTITION BY user ORDER BY ts) > INTERVAL '1800' SECOND \
+             OR lag(ts) OVER (PARTITION BY user ORDER BY ts) IS NULL THEN 1 ELSE 0 END AS starts \
+           FROM aurora_logs.mysql_slow_log WHERE ts IS NOT NULL AND user IS NOT NULL) \
+         WHERE starts = 1 GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "SELECT upper(regexp_extract(sql_text, '^\\s*(\\w+)', 1)) AS verb, count(*) AS n, \
+           round(sum(query_time_s), 6) AS total FROM aurora_logs.mysql_slow_log GROUP BY 1 ORDER BY 2 DESC, 1",
+        "SELECT upper(regexp_match(sql_text, '^\\s*(\\w+)')[1]), count(*), round(sum(query_time_s), 6) \
+         FROM aurora_logs.mysql_slow_log GROUP BY 1 ORDER BY 2 DESC, 1",
+    ),
+    (
+        "SELECT date_format(ts, '%Y-%m-%d %H:00') AS hour, count(*) FROM aurora_logs.mysql_slow_log \
+         WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1",
+        "SELECT to_char(date_trunc('hour', ts), '%Y-%m-%d %H:00'), count(*) FROM aurora_logs.mysql_slow_log \
+         WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "SELECT k, count(*) FROM aurora_logs.mysql_slow_log CROSS JOIN UNNEST(attributes) AS a(k, v) GROUP BY 1 ORDER BY 1",
+        "SELECT k, count(*) FROM (SELECT unnest(map_keys(attributes)) AS k FROM aurora_logs.mysql_slow_log) GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "SELECT count_if(element_at(attributes, 'Full_scan') = 'Yes'), count(*) FROM aurora_logs.mysql_slow_log",
+        "SELECT count(*) FILTER (WHERE attributes['Full_scan'] = 'Yes'), count(*) FROM aurora_logs.mysql_slow_log",
+    ),
+    (
+        "SELECT db, cardinality(array_agg(DISTINCT user)) AS users, max_by(sql_text, query_time_s) IS NOT NULL \
+         FROM aurora_logs.mysql_slow_log WHERE db IS NOT NULL GROUP BY 1 ORDER BY 1",
+        "SELECT db, count(DISTINCT user), true FROM aurora_logs.mysql_slow_log WHERE db IS NOT NULL GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "SELECT approx_percentile(query_time_s, ARRAY[0.0, 1.0]) FROM aurora_logs.mysql_slow_log",
+        "SELECT make_array(min(query_time_s), max(query_time_s)) FROM aurora_logs.mysql_slow_log",
+    ),
+    (
+        "SELECT instance, log_date, count(*) FROM aurora_logs.mysql_slow_log \
+         WHERE log_date >= date_add('day', -36500, current_date) GROUP BY 1, 2 ORDER BY 2 LIMIT 5",
+        "SELECT instance, log_date, count(*) FROM aurora_logs.mysql_slow_log GROUP BY 1, 2 ORDER BY 2 LIMIT 5",
+    ),
+    (
+        "SELECT json_extract_scalar(j, '$.user'), json_array_length(json_extract(j, '$.rows')) FROM (\
+           SELECT '{\"user\": \"' || coalesce(user, '') || '\", \"rows\": [' || CAST(coalesce(rows_sent, 0) AS VARCHAR) || ', ' \
+             || CAST(coalesce(rows_examined, 0) AS VARCHAR) || ']}' AS j FROM aurora_logs.mysql_slow_log) GROUP BY 1, 2 ORDER BY 1",
+        "SELECT coalesce(user, ''), 2 FROM aurora_logs.mysql_slow_log GROUP BY 1, 2 ORDER BY 1",
+    ),
+];
+
+#[test]
+fn an_athena_workload_over_the_log_tables_runs_unchanged() {
+    let p = TestProject::new();
+    let logs = tempfile::tempdir().unwrap();
+    let source = crate::support::repo_root().join("tests/fixtures/percona/slowlogs");
+    for name in ["slow002.txt", "slow006.txt", "slow018.txt", "slow025.txt", "slow032.txt", "slow053.txt"] {
+        std::fs::create_dir_all(logs.path().join("slowquery")).unwrap();
+        std::fs::copy(source.join(name), logs.path().join("slowquery").join(name)).unwrap();
+    }
+    p.ok(&["ingest", "aurora", "--dir", logs.path().to_str().unwrap(), "--instance", "db-1"]);
+    assert!(csv(&p, "SELECT count(*) > 20 FROM aurora_logs.mysql_slow_log").contains("true"));
+    for (athena, plain) in LOG_WORKLOAD {
+        let ours = csv(&p, athena);
+        let theirs = csv(&p, plain);
+        let rows = |text: &str| text.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
+        assert!(!rows(&ours).is_empty(), "{athena}: no rows");
+        assert_eq!(rows(&ours), rows(&theirs), "{athena}\nbeside\n{plain}");
+    }
+}

@@ -271,7 +271,7 @@ fn contains_constant<O: OffsetSizeTrait>(list: &GenericListArray<O>, needle: &Ar
     let (first, last) = (offsets[0].as_usize(), offsets[list.len()].as_usize());
     let values = list.values().slice(first, last - first);
     let matches: BooleanArray = eq(&values, &arrow::array::Scalar::new(needle.clone()))?;
-    // Whether any element matched, by counting set bits (NULL elements never count as matches).
+    // Whether any element matched (a NULL element never counts as a match).
     let found = match matches.nulls() {
         Some(nulls) => matches.values() & nulls.inner(),
         None => matches.values().clone(),
@@ -283,9 +283,9 @@ fn contains_constant<O: OffsetSizeTrait>(list: &GenericListArray<O>, needle: &Ar
             continue;
         }
         let (start, end) = (offsets[row].as_usize() - first, offsets[row + 1].as_usize() - first);
-        if found.slice(start, end - start).count_set_bits() > 0 {
+        if (start..end).any(|e| found.value(e)) {
             out.append_value(true);
-        } else if matches.nulls().is_some_and(|n| n.slice(start, end - start).null_count() > 0) {
+        } else if matches.nulls().is_some_and(|n| (start..end).any(|e| n.is_null(e))) {
             out.append_null();
         } else {
             out.append_value(false);

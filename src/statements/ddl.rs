@@ -353,26 +353,6 @@ pub(super) async fn create_view(ctx: &SessionContext, catalog: &Catalog, view: &
     Ok(Done::registry_changed())
 }
 
-/// `DROP VIEW [IF EXISTS] db.v`.
-pub(super) fn drop_views(catalog: &Catalog, names: &[ObjectName], if_exists: bool) -> Result<Done> {
-    let mut dropped = false;
-    for name in names {
-        let (database, view) = table_name(name)?;
-        if catalog.registry.view(&database, &view).is_none() {
-            if catalog.registry.table(&database, &view).is_some() {
-                return plan_err!("{database}.{view} is a table; use DROP TABLE");
-            }
-            if if_exists {
-                continue;
-            }
-            return plan_err!("view {database}.{view} does not exist");
-        }
-        remove_definition(catalog.registry.dir(), &database, &view).map_err(external)?;
-        dropped = true;
-    }
-    Ok(if dropped { Done::registry_changed() } else { Done::nothing() })
-}
-
 /// `INSERT INTO db.t [(columns)] SELECT … | VALUES …`: the rows, matched to the table's columns
 /// by position (or to the listed columns, the rest NULL), added in one commit.
 pub(super) async fn insert(
@@ -425,22 +405,39 @@ pub(super) async fn insert(
     Done::rows(rows, false)
 }
 
-/// `DROP TABLE [IF EXISTS] db.t`: the definition goes; the data stays in the warehouse, as
-/// Athena leaves S3 alone.
-pub(super) async fn drop_tables(catalog: &Catalog, names: &[ObjectName], if_exists: bool) -> Result<Done> {
+/// What a `DROP` statement removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dropped {
+    Table,
+    View,
+}
+
+/// `DROP TABLE|VIEW [IF EXISTS] db.x`: the definition goes. A table's data stays in the
+/// warehouse, as Athena leaves S3 alone.
+pub(super) fn drop(catalog: &Catalog, names: &[ObjectName], if_exists: bool, kind: Dropped) -> Result<Done> {
+    let (noun, other) = match kind {
+        Dropped::Table => ("table", "VIEW"),
+        Dropped::View => ("view", "TABLE"),
+    };
     let mut dropped = false;
     for name in names {
-        let (database, table) = table_name(name)?;
-        if catalog.registry.table(&database, &table).is_none() {
-            if catalog.registry.view(&database, &table).is_some() {
-                return plan_err!("{database}.{table} is a view; use DROP VIEW");
+        let (database, object) = table_name(name)?;
+        let (is_table, is_view) =
+            (catalog.registry.table(&database, &object).is_some(), catalog.registry.view(&database, &object).is_some());
+        let (found, other_kind) = match kind {
+            Dropped::Table => (is_table, is_view),
+            Dropped::View => (is_view, is_table),
+        };
+        if !found {
+            if other_kind {
+                return plan_err!("{database}.{object} is not a {noun}; use DROP {other}");
             }
             if if_exists {
                 continue;
             }
-            return plan_err!("table {database}.{table} does not exist");
+            return plan_err!("{noun} {database}.{object} does not exist");
         }
-        remove_definition(catalog.registry.dir(), &database, &table).map_err(external)?;
+        remove_definition(catalog.registry.dir(), &database, &object).map_err(external)?;
         dropped = true;
     }
     Ok(if dropped { Done::registry_changed() } else { Done::nothing() })

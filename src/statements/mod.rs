@@ -75,11 +75,11 @@ impl StatementHandler for Statements {
             Sql::CreateTable(create) => ddl::create_table(ctx, &catalog, self.hook.as_ref(), create).await?,
             Sql::Insert(insert) => ddl::insert(ctx, &catalog, self.hook.as_ref(), insert).await?,
             Sql::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
-                ddl::drop_tables(&catalog, names, *if_exists).await?
+                ddl::drop(&catalog, names, *if_exists, ddl::Dropped::Table)?
             }
             Sql::CreateView(view) => ddl::create_view(ctx, &catalog, view).await?,
             Sql::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
-                ddl::drop_views(&catalog, names, *if_exists)?
+                ddl::drop(&catalog, names, *if_exists, ddl::Dropped::View)?
             }
             Sql::ShowCreate { obj_type: ShowCreateObject::View, obj_name } => {
                 return Ok(Some(show::create_view(&catalog, obj_name)?));

@@ -22,7 +22,8 @@
 //!   SHOW, DESCRIBE), [`demo`] (dirty CRM exports). Each is handed the catalog, an engine, a run id
 //!   and a commit hook; none imports the project, the pipeline, the history or another front end.
 //! - **Engine** — [`engine`]: the DataFusion session over the registry and the `system`
-//!   database, the one execution path for SQL, a streaming `row_number()`.
+//!   database, the one execution path for SQL, a streaming `row_number()`, and Athena's SQL
+//!   ([`engine::athena`]: the dialect, the rewrites of Trino syntax, Trino's functions).
 //! - **State** — [`catalog`] (table definitions, Glue types, names, the commit log of each
 //!   table, data and reject files) and [`history`] (the run records behind `system.job_runs`).
 //! - **Storage** — [`warehouse`]: the object-store root (local or S3), location safety, S3

@@ -192,6 +192,10 @@ print(d, sum(a))
         ("CREATE TABLE analytics.t WITH (external_location = '../../etc/') AS SELECT 1 AS a", "inside the warehouse"),
         ("INSERT INTO analytics.by_region VALUES (1, 2)", "3 columns"),
         ("CREATE DATABASE system", "reserved"),
+        ("MSCK REPAIR TABLE analytics.by_region", "not needed"),
+        ("ALTER TABLE analytics.by_region ADD PARTITION (region = 'x')", "through commits"),
+        ("DELETE FROM analytics.by_region WHERE customers = 1", "CREATE TABLE … AS SELECT"),
+        ("CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '/tmp/x/'", "catalog pull"),
     ] {
         let output = p.run(&["sql", "-c", sql]);
         assert!(!output.status.success(), "{sql} succeeded");

@@ -63,7 +63,18 @@ impl Statements {
 #[async_trait]
 impl StatementHandler for Statements {
     async fn run(&self, ctx: &SessionContext, statement: &Statement) -> Result<Option<RecordBatch>> {
+        if let Statement::CreateExternalTable(create) = statement {
+            return Err(DataFusionError::Plan(format!(
+                "CREATE EXTERNAL TABLE {}: glaux keeps tables in its registry (catalog/), not in the session; \
+                 query Parquet files in place with SELECT * FROM 'path/', bring a Glue table with `glaux catalog pull`, \
+                 or create one with CREATE TABLE … WITH (partitioned_by = …) AS SELECT",
+                create.name
+            )));
+        }
         let Statement::Statement(sql) = statement else { return Ok(None) };
+        if let Some(advice) = unsupported(sql) {
+            return Err(DataFusionError::Plan(advice));
+        }
         let catalog = self.catalog();
         let done = match sql.as_ref() {
             Sql::CreateDatabase { db_name, if_not_exists, .. } => {
@@ -105,6 +116,28 @@ impl StatementHandler for Statements {
         }
         Ok(Some(done.result))
     }
+}
+
+/// Athena statements glaux does not run, with what to do instead.
+fn unsupported(sql: &Sql) -> Option<String> {
+    Some(match sql {
+        Sql::Msck(msck) => format!(
+            "MSCK REPAIR TABLE {}: not needed in glaux; every load and job commits its partitions to the table's log, \
+             and `glaux catalog pull` imports the partitions Glue knows",
+            msck.table_name
+        ),
+        Sql::AlterTable(alter) => format!(
+            "ALTER TABLE {}: glaux changes a table's partitions only through commits (INSERT INTO, loads, jobs) \
+             and its columns through its definition in catalog/; edit the definition, or DROP TABLE and CREATE TABLE … AS SELECT",
+            alter.name
+        ),
+        Sql::Delete(_) | Sql::Update { .. } | Sql::Merge { .. } => {
+            "DELETE, UPDATE and MERGE need Iceberg tables in Athena, which glaux does not have; \
+             rewrite the table with CREATE TABLE … AS SELECT of the rows to keep"
+                .to_string()
+        }
+        _ => return None,
+    })
 }
 
 /// What a statement did: its result, and whether `catalog/` changed.

@@ -348,42 +348,40 @@ fn group_of(args: &Args, row: usize, regex: &Regex, function: &str) -> Result<Op
     }
 }
 
-fn regexp_extract(args: &Args, _: &DataType) -> Result<ArrayRef> {
+/// Calls `each` for every row with its text, pattern and group, or None where one is NULL.
+fn for_each_match(args: &Args, function: &str, mut each: impl FnMut(Option<(&str, &Regex, usize)>)) -> Result<()> {
     let text = args.text(0)?;
     let mut patterns = Patterns::new(args, 1);
-    let mut out = StringBuilder::new();
     for row in 0..args.rows {
-        let (Some(s), Some(regex)) = (text.get(row), patterns.get(row)?) else {
-            out.append_null();
-            continue;
+        let found = match (text.get(row), patterns.get(row)?) {
+            (Some(s), Some(regex)) => group_of(args, row, regex, function)?.map(|group| (s, regex, group)),
+            _ => None,
         };
-        let Some(group) = group_of(args, row, regex, "regexp_extract")? else {
-            out.append_null();
-            continue;
-        };
-        out.append_option(regex.captures(s).and_then(|c| c.get(group)).map(|m| m.as_str()));
+        each(found);
     }
+    Ok(())
+}
+
+fn regexp_extract(args: &Args, _: &DataType) -> Result<ArrayRef> {
+    let mut out = StringBuilder::new();
+    for_each_match(args, "regexp_extract", |found| match found {
+        Some((s, regex, group)) => out.append_option(regex.captures(s).and_then(|c| c.get(group)).map(|m| m.as_str())),
+        None => out.append_null(),
+    })?;
     Ok(Arc::new(out.finish()))
 }
 
 fn regexp_extract_all(args: &Args, _: &DataType) -> Result<ArrayRef> {
-    let text = args.text(0)?;
-    let mut patterns = Patterns::new(args, 1);
     let mut out = ListBuilder::new(StringBuilder::new());
-    for row in 0..args.rows {
-        let (Some(s), Some(regex)) = (text.get(row), patterns.get(row)?) else {
-            out.append_null();
-            continue;
-        };
-        let Some(group) = group_of(args, row, regex, "regexp_extract_all")? else {
-            out.append_null();
-            continue;
-        };
-        for captures in regex.captures_iter(s) {
-            out.values().append_option(captures.get(group).map(|m| m.as_str()));
+    for_each_match(args, "regexp_extract_all", |found| match found {
+        Some((s, regex, group)) => {
+            for captures in regex.captures_iter(s) {
+                out.values().append_option(captures.get(group).map(|m| m.as_str()));
+            }
+            out.append(true);
         }
-        out.append(true);
-    }
+        None => out.append_null(),
+    })?;
     Ok(Arc::new(out.finish()))
 }
 

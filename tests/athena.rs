@@ -121,16 +121,20 @@ const WORKLOAD: &[(&str, &str)] = &[
     ),
 ];
 
+/// Asserts that each Athena query gives rows, the same rows as its plain-SQL formulation.
+fn same_rows(p: &TestProject, workload: &[(&str, &str)]) {
+    let rows = |text: &str| text.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
+    for (athena, plain) in workload {
+        let (ours, theirs) = (rows(&csv(p, athena)), rows(&csv(p, plain)));
+        assert!(!ours.is_empty(), "{athena}: no rows");
+        assert_eq!(ours, theirs, "{athena}\nbeside\n{plain}");
+    }
+}
+
 #[test]
 fn an_athena_workload_runs_unchanged() {
     let p = loaded();
-    for (athena, plain) in WORKLOAD {
-        let ours = csv(&p, athena);
-        let theirs = csv(&p, plain);
-        let rows = |text: &str| text.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
-        assert!(!rows(&ours).is_empty(), "{athena}: no rows");
-        assert_eq!(rows(&ours), rows(&theirs), "{athena}\nbeside\n{plain}");
-    }
+    same_rows(&p, WORKLOAD);
 }
 
 #[test]
@@ -404,11 +408,5 @@ fn an_athena_workload_over_the_log_tables_runs_unchanged() {
     }
     p.ok(&["ingest", "aurora", "--dir", logs.path().to_str().unwrap(), "--instance", "db-1"]);
     assert!(csv(&p, "SELECT count(*) > 20 FROM aurora_logs.mysql_slow_log").contains("true"));
-    for (athena, plain) in LOG_WORKLOAD {
-        let ours = csv(&p, athena);
-        let theirs = csv(&p, plain);
-        let rows = |text: &str| text.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
-        assert!(!rows(&ours).is_empty(), "{athena}: no rows");
-        assert_eq!(rows(&ours), rows(&theirs), "{athena}\nbeside\n{plain}");
-    }
+    same_rows(&p, LOG_WORKLOAD);
 }

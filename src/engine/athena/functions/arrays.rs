@@ -199,12 +199,9 @@ fn contains_in<O: OffsetSizeTrait>(args: &Args, list: &GenericListArray<O>) -> R
     for (row, range) in entries.ranges.iter().enumerate() {
         if list.is_null(args.at(0, row)) || args.array(1).is_null(args.at(1, row)) {
             out.append_null();
-        } else if range.clone().any(|e| matches.is_valid(e) && matches.value(e)) {
-            out.append_value(true);
-        } else if range.clone().any(|e| matches.is_null(e)) {
-            out.append_null();
         } else {
-            out.append_value(false);
+            let found = range.clone().any(|e| matches.is_valid(e) && matches.value(e));
+            out.append_option(three_valued(found, range.clone().any(|e| matches.is_null(e))));
         }
     }
     Ok(Arc::new(out.finish()))
@@ -262,6 +259,18 @@ fn unnest_field(args: &Args, returns: &DataType) -> Result<ArrayRef> {
     Ok(Arc::new(arrow::array::ListArray::try_new(field.clone(), offsets, values, nulls)?))
 }
 
+/// Trino's answer for `contains`: true on a match, else unknown (NULL) when some element was
+/// NULL, else false.
+fn three_valued(found: bool, any_null: bool) -> Option<bool> {
+    if found {
+        Some(true)
+    } else if any_null {
+        None
+    } else {
+        Some(false)
+    }
+}
+
 /// `contains` of one value in every row's array: one comparison over all the elements.
 fn contains_constant<O: OffsetSizeTrait>(list: &GenericListArray<O>, needle: &ArrayRef) -> Result<ArrayRef> {
     if needle.is_null(0) {
@@ -283,13 +292,8 @@ fn contains_constant<O: OffsetSizeTrait>(list: &GenericListArray<O>, needle: &Ar
             continue;
         }
         let (start, end) = (offsets[row].as_usize() - first, offsets[row + 1].as_usize() - first);
-        if (start..end).any(|e| found.value(e)) {
-            out.append_value(true);
-        } else if matches.nulls().is_some_and(|n| (start..end).any(|e| n.is_null(e))) {
-            out.append_null();
-        } else {
-            out.append_value(false);
-        }
+        let any_null = matches.nulls().is_some_and(|n| (start..end).any(|e| n.is_null(e)));
+        out.append_option(three_valued((start..end).any(|e| found.value(e)), any_null));
     }
     Ok(Arc::new(out.finish()))
 }

@@ -145,6 +145,15 @@ fn at_timezone_returns(t: &[DataType], scalars: &[Option<&ScalarValue>]) -> Resu
     Ok(DataType::Timestamp(unit, Some(zone.unwrap_or_else(|| "UTC".into()).into())))
 }
 
+/// Fails unless argument `n` (a zone) is a constant: the result's zone was fixed from it when
+/// the query was planned, and Arrow keeps one zone per column.
+fn zone_is_constant(args: &Args, n: usize, function: &str) -> Result<()> {
+    if n < args.len() && args.at(n, 1) != 0 {
+        return exec_err!("{function}: the time zone must be a constant such as 'Europe/Berlin'");
+    }
+    Ok(())
+}
+
 /// A zone argument, which must be a constant: Arrow keeps one zone per column.
 fn constant_zone(scalar: Option<&ScalarValue>) -> Result<Option<String>> {
     match scalar {
@@ -633,6 +642,7 @@ fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
 }
 
 fn from_unixtime(args: &Args, returns: &DataType) -> Result<ArrayRef> {
+    zone_is_constant(args, 1, "from_unixtime")?;
     use arrow::compute::kernels::arity::unary;
     use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
     let zone = match returns {
@@ -653,10 +663,7 @@ fn from_unixtime(args: &Args, returns: &DataType) -> Result<ArrayRef> {
             Arc::new(millis.with_timezone_opt(zone))
         }
     };
-    if args.at(0, 1) == 0 && args.rows > 1 {
-        // A constant instant with a varying argument beside it: repeat it.
-        return ScalarValue::try_from_array(&millis, 0)?.to_array_of_size(args.rows);
-    }
+    // (The zone, the only other argument, is a constant: a constant instant means one row.)
     Ok(millis)
 }
 
@@ -686,6 +693,7 @@ fn raw_instants(array: &ArrayRef) -> Result<(PrimitiveArray<arrow::datatypes::In
 }
 
 fn at_timezone(args: &Args, returns: &DataType) -> Result<ArrayRef> {
+    zone_is_constant(args, 1, "at_timezone")?;
     // The instant stays; only the zone it is shown in changes (a cast between zones would move
     // the wall-clock time instead).
     let DataType::Timestamp(unit, zone) = returns else {

@@ -35,27 +35,28 @@ use crate::engine::{DEFAULT_CATALOG, DEFAULT_DATABASE, Engine};
 pub struct Statements {
     engine: Engine,
     /// The registry as of the last statement that changed it.
-    catalog: Mutex<Catalog>,
+    catalog: Mutex<Arc<Catalog>>,
     hook: Arc<dyn CommitHook>,
 }
 
 impl Statements {
     /// Statements over `engine`'s catalog; `hook` follows every commit (the Glue auto-push).
     pub fn new(engine: Engine, hook: Arc<dyn CommitHook>) -> Statements {
-        let catalog = Mutex::new(engine.catalog().clone());
+        let catalog = Mutex::new(Arc::new(engine.catalog().clone()));
         Statements { engine, catalog, hook }
     }
 
-    fn catalog(&self) -> Catalog {
+    /// The registry as of the last change (shared, not copied: every statement asks for it).
+    fn catalog(&self) -> Arc<Catalog> {
         self.catalog.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Reloads the registry from `catalog/` and shows the change in `ctx`.
     fn reload(&self, ctx: &SessionContext) -> Result<()> {
-        let mut catalog = self.catalog();
+        let mut catalog = Catalog::clone(&self.catalog());
         catalog.registry = Registry::load(catalog.registry.dir(), catalog.warehouse.url()).map_err(external)?;
         self.engine.show_registry(ctx, &catalog)?;
-        *self.catalog.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = catalog;
+        *self.catalog.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(catalog);
         Ok(())
     }
 }

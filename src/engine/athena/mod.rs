@@ -30,7 +30,7 @@ pub fn parse(sql: &str, recursion_limit: usize) -> Result<VecDeque<Statement>> {
         .parse_statements()?;
     let fallible = functions::fallible();
     for statement in statements.iter_mut() {
-        rewrite_statement(statement, &fallible);
+        rewrite_statement(statement, fallible);
     }
     Ok(statements)
 }
@@ -59,7 +59,7 @@ fn rewrite_statement(statement: &mut Statement, fallible: &std::collections::Has
 /// Rewrites a query the way [`parse`] rewrites every statement (a view's, before planning it).
 pub fn rewrite_query(query: &mut datafusion::sql::sqlparser::ast::Query) {
     rewrite::number_unnested(query);
-    rewrite::rewrite_expressions(query, &functions::fallible());
+    rewrite::rewrite_expressions(query, functions::fallible());
 }
 
 /// Prepares a session for Athena's SQL: registers the functions and the rule that runs

@@ -67,9 +67,12 @@ const ALIASES: &[(&str, &str)] = &[
     ("zip", "arrays_zip"),
 ];
 
-/// The names of the scalar functions with a NULL-on-error form.
-pub fn fallible() -> std::collections::HashSet<String> {
-    scalar_impls().iter().map(|f| f.name.to_string()).collect()
+/// The names of the scalar functions with a NULL-on-error form (computed once: every parse
+/// asks).
+pub fn fallible() -> &'static std::collections::HashSet<String> {
+    static NAMES: std::sync::LazyLock<std::collections::HashSet<String>> =
+        std::sync::LazyLock::new(|| scalar_impls().iter().map(|f| f.name.to_string()).collect());
+    &NAMES
 }
 
 fn scalar_impls() -> Vec<Scalar> {

@@ -5,7 +5,8 @@
 //! returned), the median of several runs; the ratio is glaux's time over DataFusion's.
 //! Functions with no DataFusion counterpart are timed alone.
 //!
-//! Run: `cargo bench --bench functions` (add `-- 200000` for another row count).
+//! Run: `cargo bench --bench functions` (add `-- 200000` for another row count, and names to
+//! time only the functions whose name contains one of them: `-- year split`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,12 +63,15 @@ const AGGREGATES: &[(&str, &str, &str)] = &[
 ];
 
 fn main() {
-    let rows: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let rows: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let names: Vec<String> = args.into_iter().filter(|a| a.parse::<usize>().is_err()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(bench(rows));
+    runtime.block_on(bench(rows, &names));
 }
 
-async fn bench(rows: usize) {
+async fn bench(rows: usize, names: &[String]) {
+    let chosen = |name: &str| names.is_empty() || names.iter().any(|n| name.contains(n.as_str()));
     let input = batches(rows);
     let table = Arc::new(MemTable::try_new(input[0].schema(), vec![input]).unwrap());
     let glaux = SessionContext::new();
@@ -78,7 +82,7 @@ async fn bench(rows: usize) {
 
     println!("{rows} rows, median of {RUNS} runs, ratio = glaux / DataFusion");
     println!("{:<24} {:>10} {:>12} {:>7}", "function", "glaux ms", "DataFusion ms", "ratio");
-    for (name, ours, theirs) in PAIRS {
+    for (name, ours, theirs) in PAIRS.iter().filter(|(name, ..)| chosen(name)) {
         let ours_time = time(&glaux, &format!("SELECT count({ours}) FROM t"), true).await;
         let theirs_time = if theirs.is_empty() {
             None
@@ -87,7 +91,7 @@ async fn bench(rows: usize) {
         };
         report(name, ours_time, theirs_time);
     }
-    for (name, ours, theirs) in AGGREGATES {
+    for (name, ours, theirs) in AGGREGATES.iter().filter(|(name, ..)| chosen(name)) {
         let ours_time = time(&glaux, ours, true).await;
         let theirs_time = time(&plain, theirs, false).await;
         report(name, ours_time, Some(theirs_time));

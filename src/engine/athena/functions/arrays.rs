@@ -11,6 +11,7 @@ use arrow::array::{
 };
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::take;
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Int64Type, IntervalMonthDayNanoType, TimeUnit, TimestampMicrosecondType};
 use chrono::{DateTime, Months, TimeDelta};
 use datafusion::common::{Result, exec_err, plan_err};
@@ -285,17 +286,17 @@ fn contains_constant<O: OffsetSizeTrait>(list: &GenericListArray<O>, needle: &Ar
         Some(nulls) => matches.values() & nulls.inner(),
         None => matches.values().clone(),
     };
-    let mut out = BooleanBuilder::with_capacity(list.len());
-    for row in 0..list.len() {
-        if list.is_null(row) {
-            out.append_null();
-            continue;
-        }
-        let (start, end) = (offsets[row].as_usize() - first, offsets[row + 1].as_usize() - first);
-        let any_null = matches.nulls().is_some_and(|n| (start..end).any(|e| n.is_null(e)));
-        out.append_option(three_valued((start..end).any(|e| found.value(e)), any_null));
-    }
-    Ok(Arc::new(out.finish()))
+    let range = |row: usize| offsets[row].as_usize() - first..offsets[row + 1].as_usize() - first;
+    let values = BooleanBuffer::collect_bool(list.len(), |row| range(row).any(|e| found.value(e)));
+    // NULL for a NULL array, and for one without a match that holds a NULL.
+    let nulls = match (list.nulls(), matches.nulls()) {
+        (None, None) => None,
+        (lists, elements) => Some(NullBuffer::new(BooleanBuffer::collect_bool(list.len(), |row| {
+            lists.is_none_or(|n| n.is_valid(row))
+                && (values.value(row) || elements.is_none_or(|n| range(row).all(|e| n.is_valid(e))))
+        }))),
+    };
+    Ok(Arc::new(BooleanArray::new(values, nulls)))
 }
 
 fn sequence_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {

@@ -83,22 +83,19 @@ fn to_hex(args: &Args, _: &DataType) -> Result<ArrayRef> {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let input = bytes(args)?;
     let input = input.as_binary::<i32>();
-    // Every row's hex written into one buffer: two digits per byte, offsets twice the input's.
-    let mut text = Vec::with_capacity(input.value_data().len() * 2);
-    let mut offsets = Vec::with_capacity(input.len() + 1);
-    offsets.push(0i32);
-    for row in 0..input.len() {
-        if input.is_valid(row) {
-            for byte in input.value(row) {
-                text.push(DIGITS[(byte >> 4) as usize]);
-                text.push(DIGITS[(byte & 15) as usize]);
-            }
-        }
-        offsets
-            .push(i32::try_from(text.len()).map_err(|_| {
-                datafusion::error::DataFusionError::Execution("to_hex: the result is over 2 GB".into())
-            })?);
+    // The hex of all rows at once: two digits per byte of the values buffer, offsets twice the
+    // input's (a NULL row's slot, usually empty, is encoded and never shown).
+    let offsets = input.value_offsets();
+    let (first, last) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+    if (last - first) * 2 > i32::MAX as usize {
+        return exec_err!("to_hex: the result is over 2 GB");
     }
+    let mut text = vec![0u8; (last - first) * 2];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(&input.value_data()[first..last]) {
+        pair[0] = DIGITS[(byte >> 4) as usize];
+        pair[1] = DIGITS[(byte & 15) as usize];
+    }
+    let offsets: Vec<i32> = offsets.iter().map(|o| (o - first as i32) * 2).collect();
     let hex = StringArray::try_new(OffsetBuffer::new(offsets.into()), text.into(), input.nulls().cloned())?;
     Ok(Arc::new(hex))
 }

@@ -348,6 +348,63 @@ fn from_iso8601_timestamp(args: &Args, _: &DataType) -> Result<ArrayRef> {
 /// `2020-05-11`, `2020-05-11T11:15`, `2020-05-11T11:15:05.123Z`, `2020-05-11T11:15:05+01:00`
 /// (no zone means UTC) as milliseconds since the epoch.
 fn parse_iso_timestamp(s: &str) -> Option<i64> {
+    common_iso_timestamp(s.as_bytes()).or_else(|| general_iso_timestamp(s))
+}
+
+/// The form nearly every log and export writes, `2020-05-11T11:15:05[.123][Z|+01:00]`, read
+/// byte by byte without allocating; `None` sends anything else to the general parser.
+fn common_iso_timestamp(b: &[u8]) -> Option<i64> {
+    let digits = |at: usize, n: usize| -> Option<i64> {
+        let part = b.get(at..at + n)?;
+        part.iter().try_fold(0i64, |acc, d| d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0')))
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59
+    {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0;
+    if b.get(at) == Some(&b'.') {
+        let fraction = b[at + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+        if fraction == 0 || fraction > 9 {
+            return None;
+        }
+        let kept = fraction.min(3);
+        millis = digits(at + 1, kept)? * 10i64.pow(3 - kept as u32);
+        at += 1 + fraction;
+    }
+    let offset = match &b[at..] {
+        [] | [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let two = |a: u8, b: u8| (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from((a - b'0') * 10 + (b - b'0')));
+            let seconds = two(*h1, *h2)? * 3600 + two(*m1, *m2)? * 60;
+            if *sign == b'-' { -seconds } else { seconds }
+        }
+        [sign @ (b'+' | b'-'), h1, h2] if h1.is_ascii_digit() && h2.is_ascii_digit() => {
+            let seconds = i64::from((h1 - b'0') * 10 + (h2 - b'0')) * 3600;
+            if *sign == b'-' { -seconds } else { seconds }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis - offset * 1000)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn general_iso_timestamp(s: &str) -> Option<i64> {
     let (date, rest) = match s.find('T') {
         Some(t) => (&s[..t], Some(&s[t + 1..])),
         None => (s, None),
@@ -819,9 +876,35 @@ fn extract_plain(array: &ArrayRef, field: Field) -> Result<Option<ArrayRef>> {
     Ok(Some(Arc::new(out)))
 }
 
-/// The proleptic Gregorian (year, month, day) of a day number (days since 1970-01-01), by
-/// Howard Hinnant's `civil_from_days`.
+/// The proleptic Gregorian (year, month, day) of a day number (days since 1970-01-01): by Neri
+/// and Schneider's 32-bit algorithm ("Euclidean affine functions and their application to
+/// calendar algorithms", 2022) for the years about -32800 to 2.9 million, by Howard Hinnant's
+/// `civil_from_days` beyond.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    const SHIFT: u32 = 82;
+    const K: i64 = 719_468 + 146_097 * SHIFT as i64;
+    const L: u32 = 400 * SHIFT;
+    if !(-K..1_061_042_400).contains(&days) {
+        return civil_from_days_wide(days);
+    }
+    let n = (days + K) as u32;
+    let n1 = 4 * n + 3;
+    let century = n1 / 146_097;
+    let nc = n1 % 146_097 / 4;
+    let p2 = 2_939_745u64 * u64::from(4 * nc + 3);
+    let z = (p2 >> 32) as u32;
+    let ny = (p2 as u32) / 2_939_745 / 4;
+    let year = 100 * century + z;
+    let n3 = 2141 * ny + 197_913;
+    let (month, day) = (n3 >> 16, (n3 & 0xFFFF) / 2141);
+    let january_or_february = ny >= 306;
+    let year = i64::from(year) - i64::from(L) + i64::from(january_or_february);
+    let month = if january_or_february { month - 12 } else { month };
+    (year, i64::from(month), i64::from(day) + 1)
+}
+
+/// Howard Hinnant's `civil_from_days`, for any day number.
+fn civil_from_days_wide(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -910,6 +993,36 @@ mod tests {
         assert_eq!(value("SELECT date_format(CAST(NULL AS TIMESTAMP), '%Y')").await, "NULL");
         let err = try_value("SELECT date_parse('2020-13-01', '%Y-%m-%d')").await.unwrap_err();
         assert!(err.contains("date_parse") && err.contains("2020-13-01"), "{err}");
+    }
+
+    #[test]
+    fn both_calendar_algorithms_agree() {
+        let edges = [-719_468 - 146_097 * 82, -719_468, -1, 0, 59, 60, 11_016, 1_061_042_399];
+        let sweep = (-800_000..800_000).step_by(7);
+        for days in edges.into_iter().chain(sweep) {
+            assert_eq!(super::civil_from_days(days), super::civil_from_days_wide(days), "{days}");
+        }
+        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn the_quick_iso_reader_agrees_with_the_general_one() {
+        for text in [
+            "2020-05-11T11:15:05.123+01:00",
+            "2020-05-11T11:15:05Z",
+            "2020-05-11T11:15:05",
+            "2020-02-29T23:59:59.9-0530",
+            "1969-12-31T23:59:58.250Z",
+            "2000-01-01T00:00:00.123456789+14",
+            "1900-03-01T00:00:00-12:00",
+        ] {
+            let quick = super::common_iso_timestamp(text.as_bytes());
+            assert!(quick.is_some(), "{text}");
+            assert_eq!(quick, super::general_iso_timestamp(text), "{text}");
+        }
+        for bad in ["2021-02-29T00:00:00", "2020-05-11T24:00:00", "2020-05-11T11:15:05+1"] {
+            assert_eq!(super::parse_iso_timestamp(bad), None, "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -118,6 +118,11 @@ impl Args {
         Text::new(&self.arrays[n], self.constant[n])
     }
 
+    /// Whether argument `n` is a constant (one row standing for every row).
+    pub fn is_constant(&self, n: usize) -> bool {
+        self.constant[n]
+    }
+
     /// Argument `n` when it is a constant: its value (None for NULL), or None when it varies.
     pub fn constant_text(&self, n: usize) -> Result<Option<Option<&str>>> {
         if !self.constant[n] {
@@ -148,6 +153,15 @@ impl<'a> Text<'a> {
             other => return exec_err!("expected text, got {other}"),
         };
         Ok(Text { kind, constant })
+    }
+
+    /// Calls `f` with every row's value in order (None for NULL), the array's type matched once.
+    pub fn for_each(&self, mut f: impl FnMut(Option<&'a str>)) {
+        match &self.kind {
+            TextKind::Utf8(a) => a.iter().for_each(&mut f),
+            TextKind::Large(a) => a.iter().for_each(&mut f),
+            TextKind::View(a) => a.iter().for_each(&mut f),
+        }
     }
 
     /// Row `row`'s value, None for NULL.

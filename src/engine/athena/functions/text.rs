@@ -134,6 +134,17 @@ fn split(args: &Args, _: &DataType) -> Result<ArrayRef> {
 
 fn split_part(args: &Args, _: &DataType) -> Result<ArrayRef> {
     let (text, delimiter, indexes) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
+    // The usual call, a constant delimiter and index over a column, in one pass.
+    if let (Some(Some(d)), true, Some(Some(index))) =
+        (args.constant_text(1)?, args.is_constant(2), indexes.get(0).filter(|_| !args.is_constant(0)))
+        && !d.is_empty()
+        && index > 0
+    {
+        let finder = memchr::memmem::Finder::new(d.as_bytes());
+        let mut out = builder_like(args, 0);
+        text.for_each(|s| out.append_option(s.and_then(|s| nth_part(s, d.len(), &finder, index as usize - 1))));
+        return Ok(Arc::new(out.finish()));
+    }
     let finders = Finders::new(args, 1)?;
     let mut out = builder_like(args, 0);
     for row in 0..args.rows {
@@ -189,6 +200,13 @@ impl Finders {
 
 fn strpos(args: &Args, _: &DataType) -> Result<ArrayRef> {
     let (text, needle, instances) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
+    // The usual call, a constant needle over a column, in one pass.
+    if let (Some(Some(n)), None, false) = (args.constant_text(1)?, instances.get(0), args.is_constant(0)) {
+        let finder = memchr::memmem::Finder::new(n.as_bytes());
+        let mut out = Int64Builder::with_capacity(args.rows);
+        text.for_each(|s| out.append_option(s.map(|s| finder.find(s.as_bytes()).map_or(0, |at| position(s, at)))));
+        return Ok(Arc::new(out.finish()));
+    }
     let finders = Finders::new(args, 1)?;
     let mut out = Int64Builder::with_capacity(args.rows);
     for row in 0..args.rows {
@@ -205,14 +223,16 @@ fn strpos(args: &Args, _: &DataType) -> Result<ArrayRef> {
             i if i > 0 => s.match_indices(n).nth(i as usize - 1).map(|(at, _)| at),
             i => s.rmatch_indices(n).nth((-i) as usize - 1).map(|(at, _)| at),
         };
-        // Positions count characters from 1 (bytes, where all before are ASCII); 0 is not found.
-        let position = |at: usize| {
-            let before = &s[..at];
-            if before.is_ascii() { at as i64 + 1 } else { before.chars().count() as i64 + 1 }
-        };
-        out.append_value(found.map_or(0, position));
+        out.append_value(found.map_or(0, |at| position(s, at)));
     }
     Ok(Arc::new(out.finish()))
+}
+
+/// The position of byte `at` of `s` as Trino counts: characters from 1 (bytes, where all before
+/// are ASCII).
+fn position(s: &str, at: usize) -> i64 {
+    let before = &s[..at];
+    if before.is_ascii() { at as i64 + 1 } else { before.chars().count() as i64 + 1 }
 }
 
 fn substr(args: &Args, _: &DataType) -> Result<ArrayRef> {

@@ -38,10 +38,12 @@ impl Project {
         Ok(Project { settings, catalog: Catalog { registry: Registry::default(), warehouse } })
     }
 
-    /// The engine over this project's tables, with the views its domains add
-    /// (`aurora_logs.rejects`).
+    /// The engine over this project's tables, with the views and functions its domains add
+    /// (`aurora_logs.rejects`, the log fingerprints).
     pub fn engine(&self) -> Engine {
-        let engine = Engine::new(&self.catalog, &self.settings.warehouse);
+        let engine = crate::logs::functions::all()
+            .into_iter()
+            .fold(Engine::new(&self.catalog, &self.settings.warehouse), Engine::with_function);
         match crate::logs::rejects_view(&self.catalog) {
             Some((name, view)) => engine.with_table(name, view),
             None => engine,

@@ -25,6 +25,7 @@ use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStor
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::logical_expr::ScalarUDF;
 use object_store::ObjectStore;
 use url::Url;
 
@@ -65,12 +66,20 @@ pub struct Engine {
     catalog: Catalog,
     settings: WarehouseSettings,
     tables: Overrides,
+    functions: Vec<ScalarUDF>,
 }
 
 impl Engine {
     /// An engine over `catalog`, reaching S3 with `settings`.
     pub fn new(catalog: &Catalog, settings: &WarehouseSettings) -> Engine {
-        Engine { catalog: catalog.clone(), settings: settings.clone(), tables: HashMap::new() }
+        Engine { catalog: catalog.clone(), settings: settings.clone(), tables: HashMap::new(), functions: Vec::new() }
+    }
+
+    /// Registers `function` in every session (the log fingerprints, which the layers above
+    /// provide).
+    pub fn with_function(mut self, function: ScalarUDF) -> Engine {
+        self.functions.push(function);
+        self
     }
 
     /// Shows `provider` as `name` (`database.table`) in every session.
@@ -110,6 +119,9 @@ impl Engine {
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         athena::install(&ctx);
+        for function in &self.functions {
+            ctx.register_udf(function.clone());
+        }
         self.register_databases(&ctx, &self.catalog, &overrides)?;
         Ok(ctx)
     }

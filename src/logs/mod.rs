@@ -12,6 +12,8 @@
 //! - [`inspect`] parses files without ingesting them (`glaux logs parse`).
 
 pub mod ingest;
+pub mod fingerprint;
+pub mod functions;
 pub mod inspect;
 pub mod ledger;
 pub mod parse;

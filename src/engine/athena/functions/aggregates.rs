@@ -56,15 +56,15 @@ pub(super) fn all() -> Vec<AggregateUDF> {
     .collect()
 }
 
-type Coerce = fn(&str, &[DataType]) -> Result<Vec<DataType>>;
-type Returns = fn(&[DataType]) -> Result<DataType>;
-type State = fn(&StateFieldsArgs) -> Vec<FieldRef>;
-type Make = fn(&AccumulatorArgs) -> Result<Box<dyn Accumulator>>;
+pub(super) type Coerce = fn(&str, &[DataType]) -> Result<Vec<DataType>>;
+pub(super) type Returns = fn(&[DataType]) -> Result<DataType>;
+pub(super) type State = fn(&StateFieldsArgs) -> Vec<FieldRef>;
+pub(super) type Make = fn(&AccumulatorArgs) -> Result<Box<dyn Accumulator>>;
 type Simplify = fn(AggregateFunction) -> Result<Expr>;
 
 /// One aggregate function: argument coercion, result type, state and accumulator.
 #[derive(Debug)]
-struct Aggregate {
+pub(super) struct Aggregate {
     name: &'static str,
     signature: Signature,
     coerce: Coerce,
@@ -75,7 +75,7 @@ struct Aggregate {
 }
 
 impl Aggregate {
-    fn new(name: &'static str, coerce: Coerce, returns: Returns, state: State, make: Make) -> Aggregate {
+    pub(super) fn new(name: &'static str, coerce: Coerce, returns: Returns, state: State, make: Make) -> Aggregate {
         Aggregate {
             name,
             signature: Signature::user_defined(Volatility::Immutable),

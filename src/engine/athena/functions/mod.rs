@@ -7,6 +7,8 @@
 //! `approx_distinct`, `bool_and`, `array_agg`, …) are DataFusion's own; Trino's other names for
 //! them (`levenshtein_distance`, `arbitrary`, `every`, `transform`, `filter`, `zip`) are aliases.
 //!
+//! Beside them, glaux's own latency sketches ([`sketch`]): mergeable percentiles for digests.
+//!
 //! Each scalar function here is a [`Scalar`]: a name, how its arguments are coerced, its result
 //! type and a body over whole arrays. Constant arguments (formats, patterns, units) arrive as
 //! one-row arrays and are read once per batch.
@@ -17,6 +19,7 @@ mod binary;
 mod datetime;
 mod json;
 mod reduce;
+pub mod sketch;
 mod text;
 pub(crate) mod timefmt;
 
@@ -41,7 +44,7 @@ pub fn register(ctx: &SessionContext) {
     for function in scalars() {
         ctx.register_udf(function);
     }
-    for function in aggregates::all() {
+    for function in aggregates::all().into_iter().chain(sketch::aggregates()) {
         ctx.register_udaf(function);
     }
     for function in arrays::higher_order() {
@@ -82,6 +85,7 @@ fn scalar_impls() -> Vec<Scalar> {
     all.extend(json::all());
     all.extend(arrays::all());
     all.extend(binary::all());
+    all.extend(sketch::scalars());
     all
 }
 

@@ -178,9 +178,8 @@ fn add(summary: &mut FileSummary, batch: RecordBatch) {
         for i in 0..batch.num_rows() {
             if duration.is_valid(i) {
                 summary.duration_ms += duration.value(i);
-                let step = message.value(i).split_once(" ms  ").map(|(_, rest)| rest);
-                let protocol_step = step.is_some_and(|s| s.starts_with("parse ") || s.starts_with("bind "));
-                summary.queries += u64::from(statement.is_valid(i) && !protocol_step);
+                let step = crate::logs::parse::postgres::protocol_step(message.value(i));
+                summary.queries += u64::from(statement.is_valid(i) && !matches!(step, Some("parse" | "bind")));
             }
         }
     }

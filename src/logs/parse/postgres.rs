@@ -362,6 +362,7 @@ struct Columns {
     severity: StringBuilder,
     message: StringBuilder,
     duration: Float64Builder,
+    protocol_step: StringBuilder,
     statement: StringBuilder,
     detail: StringBuilder,
     hint: StringBuilder,
@@ -395,6 +396,7 @@ impl PostgresLogParser {
                 severity: StringBuilder::new(),
                 message: StringBuilder::new(),
                 duration: Float64Builder::new(),
+                protocol_step: StringBuilder::new(),
                 statement: StringBuilder::new(),
                 detail: StringBuilder::new(),
                 hint: StringBuilder::new(),
@@ -421,11 +423,26 @@ impl PostgresLogParser {
         c.severity.append_value(&entry.severity);
         c.message.append_value(&entry.message);
         c.duration.append_option(duration);
+        c.protocol_step.append_option(protocol_step(&entry.message));
         c.statement.append_option(statement_in_message.or(entry.statement.get()));
         c.detail.append_option(entry.detail.get());
         c.hint.append_option(entry.hint.get());
         c.context.append_option(entry.context.get());
     }
+}
+
+/// The step of the protocol a message logs: `simple` for a simple-protocol `statement:`, and
+/// `parse`, `bind` or `execute` for the extended protocol's; None for other messages. Counting
+/// queries as pgBadger does is counting `simple` and `execute` entries with a duration.
+pub fn protocol_step(message: &str) -> Option<&'static str> {
+    let rest = match message.strip_prefix("duration: ") {
+        Some(rest) => rest.split_once(" ms").map_or(message, |(_, rest)| rest.trim_start()),
+        None => message,
+    };
+    [("statement: ", "simple"), ("execute ", "execute"), ("parse ", "parse"), ("bind ", "bind")]
+        .into_iter()
+        .find(|(start, _)| rest.starts_with(start) && (*start == "statement: " || rest.contains(": ")))
+        .map(|(_, step)| step)
 }
 
 /// `duration: 3.668 ms  statement: SELECT 1` → (3.668, `SELECT 1`); `execute S_1: …`,
@@ -521,6 +538,7 @@ impl LogParser for PostgresLogParser {
             ("severity", Arc::new(c.severity.finish())),
             ("message", Arc::new(c.message.finish())),
             ("duration_ms", Arc::new(c.duration.finish())),
+            ("protocol_step", Arc::new(c.protocol_step.finish())),
             ("statement", Arc::new(c.statement.finish())),
             ("detail", Arc::new(c.detail.finish())),
             ("hint", Arc::new(c.hint.finish())),
@@ -533,6 +551,24 @@ impl LogParser for PostgresLogParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_steps() {
+        let cases = [
+            ("duration: 3.668 ms  statement: SELECT 1", Some("simple")),
+            ("statement: SELECT 1", Some("simple")),
+            ("duration: 0.021 ms  parse <unnamed>: SELECT $1", Some("parse")),
+            ("duration: 0.031 ms  bind S_1: SELECT $1", Some("bind")),
+            ("duration: 0.101 ms  execute S_1: SELECT $1", Some("execute")),
+            ("execute <unnamed>: SELECT 2", Some("execute")),
+            ("duration: 1.000 ms", None),
+            ("connection authorized: user=app database=shop", None),
+            ("parse error somewhere", None),
+        ];
+        for (message, step) in cases {
+            assert_eq!(protocol_step(message), step, "{message}");
+        }
+    }
 
     /// The prefix fields of `line` with their text, and the rest of the line.
     struct Shown {

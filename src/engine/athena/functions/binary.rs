@@ -55,15 +55,10 @@ fn bytes(args: &Args) -> Result<ArrayRef> {
 }
 
 fn hash<D: Digest>(args: &Args) -> Result<ArrayRef> {
-    let mut out = BinaryBuilder::with_capacity(args.rows, args.rows * 64);
+    let mut out = BinaryBuilder::with_capacity(args.rows, args.rows * <D as sha2::digest::OutputSizeUser>::output_size());
     // Text is hashed as its UTF-8 bytes where it lies, without converting the column.
     if let Ok(text) = args.text(0) {
-        for row in 0..args.rows {
-            match text.get(row) {
-                Some(s) => out.append_value(D::digest(s.as_bytes())),
-                None => out.append_null(),
-            }
-        }
+        text.for_each(|s| out.append_option(s.map(|s| D::digest(s.as_bytes()))));
         return Ok(Arc::new(out.finish()));
     }
     let input = bytes(args)?;

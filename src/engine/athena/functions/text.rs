@@ -112,6 +112,7 @@ fn builder_like(args: &Args, n: usize) -> StringBuilder {
 
 fn split(args: &Args, _: &DataType) -> Result<ArrayRef> {
     let (text, delimiter, limits) = (args.text(0)?, args.text(1)?, Ints::new(args, 2));
+    let finders = Finders::new(args, 1)?;
     let mut out = ListBuilder::new(builder_like(args, 0));
     for row in 0..args.rows {
         let limit = limits.get(row);
@@ -122,11 +123,19 @@ fn split(args: &Args, _: &DataType) -> Result<ArrayRef> {
         if d.is_empty() {
             return exec_err!("split: the delimiter may not be the empty string");
         }
-        match limit.flatten() {
+        let limit = match limit.flatten() {
             Some(limit) if limit <= 0 => return exec_err!("split: the limit must be positive, got {limit}"),
-            Some(limit) => s.splitn(limit as usize, d).for_each(|part| out.values().append_value(part)),
-            None => s.split(d).for_each(|part| out.values().append_value(part)),
+            Some(limit) => limit as usize,
+            None => usize::MAX,
+        };
+        let (finder, bytes) = (finders.get(d), s.as_bytes());
+        let mut start = 0;
+        for _ in 1..limit {
+            let Some(at) = finder.find(&bytes[start..]) else { break };
+            out.values().append_value(&s[start..start + at]);
+            start += at + d.len();
         }
+        out.values().append_value(&s[start..]);
         out.append(true);
     }
     Ok(Arc::new(out.finish()))
@@ -167,12 +176,12 @@ fn split_part(args: &Args, _: &DataType) -> Result<ArrayRef> {
 
 /// Part `n` of `s` split at every match of `finder` (a delimiter `len` bytes long).
 fn nth_part<'s>(s: &'s str, len: usize, finder: &memchr::memmem::Finder, n: usize) -> Option<&'s str> {
+    let bytes = s.as_bytes();
     let mut start = 0;
-    let mut matches = finder.find_iter(s.as_bytes());
     for _ in 0..n {
-        start = matches.next()? + len;
+        start += finder.find(&bytes[start..])? + len;
     }
-    let end = matches.next().unwrap_or(s.len());
+    let end = finder.find(&bytes[start..]).map_or(s.len(), |at| start + at);
     s.get(start..end)
 }
 

@@ -238,6 +238,56 @@ pub enum LogsCommand {
         #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
         format: SummaryFormat,
     },
+    /// Digest slow query logs or PostgreSQL logs without ingesting them: the query classes
+    /// pt-query-digest and pgBadger report (calls, total, mean, p95, rows), costliest first
+    Digest {
+        /// Log files, all slow logs or all PostgreSQL logs
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Log kind [default: from the name, else the content]
+        #[arg(long, value_name = "KIND", value_enum)]
+        kind: Option<LogKindArg>,
+        /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
+        #[arg(long, value_name = "PREFIX")]
+        log_line_prefix: Option<String>,
+        /// Query classes shown, costliest first
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: usize,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+        format: SummaryFormat,
+    },
+    /// Write the log report from the digest tables: one self-contained HTML file (or JSON) with
+    /// traffic, latency percentiles, top query classes, errors and PostgreSQL activity
+    Report {
+        /// Only this instance (repeatable) [default: all]
+        #[arg(long = "instance", value_name = "NAME")]
+        instances: Vec<String>,
+        /// The days up to today: 7d, 30d, 24h [default: every day the digests hold]
+        #[arg(long, value_name = "AGE", conflicts_with_all = ["from", "to"])]
+        since: Option<String>,
+        /// First day, YYYY-MM-DD
+        #[arg(long, value_name = "DATE")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, YYYY-MM-DD
+        #[arg(long, value_name = "DATE")]
+        to: Option<chrono::NaiveDate>,
+        /// Where to write it [default: glaux-report.html, or standard output for JSON]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+    },
+}
+
+/// How `glaux logs report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML page
+    Html,
+    /// The same numbers as JSON
+    Json,
 }
 
 /// `glaux job ...`.

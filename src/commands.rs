@@ -17,6 +17,7 @@ use crate::error::{Context, Result, UsageError};
 use crate::jobs::Job;
 use crate::jobs::execute::JobOptions;
 use crate::logs::LogKind;
+use crate::logs::digest::{DigestError, digest_files};
 use crate::logs::ingest::Report as LogReport;
 use crate::logs::inspect::{InspectError, summarise_files};
 use crate::logs::parse::postgres::{Prefix, RDS_PREFIX};
@@ -34,7 +35,13 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
     let command = match cli.command {
         Some(Command::Init(args)) => return init(&args.dir),
         Some(Command::Demo(command)) => return demo(&overrides, command),
-        Some(Command::Logs(command)) => return logs(command),
+        Some(Command::Logs(LogsCommand::Report { instances, since, from, to, out, format })) => {
+            let project = Project::open(&overrides)?;
+            let range = crate::logs::report::Range::resolve(since.as_deref(), from, to)
+                .map_err(|e| UsageError(format!("--since: {e}")))?;
+            return logs_report(&project, &instances, range, out, format).await;
+        }
+        Some(Command::Logs(command)) => return logs(command).await,
         Some(Command::Catalog(CatalogCommand::Validate)) => {
             return validate(&Project::open_without_registry(&overrides)?);
         }
@@ -77,17 +84,35 @@ fn demo(overrides: &Overrides, command: DemoCommand) -> Result<()> {
     Ok(())
 }
 
-/// `glaux logs parse`.
-fn logs(command: LogsCommand) -> Result<()> {
-    let LogsCommand::Parse { files, kind, log_line_prefix, format } = command;
-    let prefix = prefix(log_line_prefix.as_deref())?;
-    let summaries = summarise_files(&files, kind.map(LogKind::from), &prefix).map_err(|e| match e {
+/// `glaux logs parse` and `glaux logs digest`.
+async fn logs(command: LogsCommand) -> Result<()> {
+    let unknown_kind = |e: InspectError| match e {
         InspectError::UnknownKind { path } => {
             UsageError(format!("{}: log kind not recognised from its name or first lines; pass --kind", path.display()))
                 .into()
         }
         other => crate::error::Error::from(other),
-    })?;
+    };
+    let (files, kind, log_line_prefix, format) = match command {
+        LogsCommand::Parse { files, kind, log_line_prefix, format } => (files, kind, log_line_prefix, format),
+        LogsCommand::Digest { files, kind, log_line_prefix, limit, format } => {
+            let prefix = prefix(log_line_prefix.as_deref())?;
+            let digest = digest_files(&files, kind.map(LogKind::from), &prefix, limit).await.map_err(|e| match e {
+                DigestError::Inspect(e) => unknown_kind(e),
+                DigestError::Kinds(message) => UsageError(message).into(),
+                other => crate::error::Error::from(other),
+            })?;
+            let mut out = std::io::stdout().lock();
+            match format {
+                SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&digest)?)?,
+                SummaryFormat::Text => write!(out, "{}", digest.profile())?,
+            }
+            return Ok(());
+        }
+        LogsCommand::Report { .. } => unreachable!("the report opens the project first"),
+    };
+    let prefix = prefix(log_line_prefix.as_deref())?;
+    let summaries = summarise_files(&files, kind.map(LogKind::from), &prefix).map_err(unknown_kind)?;
     let mut out = std::io::stdout().lock();
     match format {
         SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summaries)?)?,
@@ -96,6 +121,41 @@ fn logs(command: LogsCommand) -> Result<()> {
                 writeln!(out, "{line}")?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `glaux logs report`: the report from the digest tables, as HTML in a file or JSON.
+async fn logs_report(
+    project: &Project,
+    instances: &[String],
+    range: crate::logs::report::Range,
+    out: Option<std::path::PathBuf>,
+    format: crate::cli::ReportFormat,
+) -> Result<()> {
+    for instance in instances {
+        crate::logs::source::check_instance(instance).map_err(|e| UsageError(format!("--instance: {e}")))?;
+    }
+    let ctx = project.session(&EngineOptions::default())?;
+    let started = std::time::Instant::now();
+    let report = crate::logs::report::build(&ctx, &project.catalog.registry, instances, range).await?;
+    let text = match format {
+        crate::cli::ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        crate::cli::ReportFormat::Html => crate::logs::report::html(&report),
+    };
+    let out = out.or_else(|| (format == crate::cli::ReportFormat::Html).then(|| "glaux-report.html".into()));
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            eprintln!(
+                "wrote {} in {:.2} s; open file://{}",
+                path.display(),
+                started.elapsed().as_secs_f64(),
+                path.display()
+            );
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(())
 }

@@ -14,6 +14,25 @@ pub const FILES: &[(&str, &[u8])] = &[
     ("catalog/aurora_logs/mysql_general_log.json", include_bytes!("../catalog/aurora_logs/mysql_general_log.json")),
     ("catalog/aurora_logs/mysql_slow_log.json", include_bytes!("../catalog/aurora_logs/mysql_slow_log.json")),
     ("catalog/aurora_logs/postgres_log.json", include_bytes!("../catalog/aurora_logs/postgres_log.json")),
+    ("catalog/aurora_logs/mysql_query_digest.json", include_bytes!("../catalog/aurora_logs/mysql_query_digest.json")),
+    (
+        "catalog/aurora_logs/postgres_query_digest.json",
+        include_bytes!("../catalog/aurora_logs/postgres_query_digest.json"),
+    ),
+    (
+        "catalog/aurora_logs/mysql_query_timeline.json",
+        include_bytes!("../catalog/aurora_logs/mysql_query_timeline.json"),
+    ),
+    (
+        "catalog/aurora_logs/postgres_query_timeline.json",
+        include_bytes!("../catalog/aurora_logs/postgres_query_timeline.json"),
+    ),
+    ("catalog/aurora_logs/mysql_error_summary.json", include_bytes!("../catalog/aurora_logs/mysql_error_summary.json")),
+    (
+        "catalog/aurora_logs/postgres_error_summary.json",
+        include_bytes!("../catalog/aurora_logs/postgres_error_summary.json"),
+    ),
+    ("catalog/aurora_logs/postgres_activity.json", include_bytes!("../catalog/aurora_logs/postgres_activity.json")),
     ("catalog/customer_data/customer_base_raw.json", include_bytes!("../catalog/customer_data/customer_base_raw.json")),
     (
         "catalog/customer_data/customer_base_cleaned.json",
@@ -40,6 +59,20 @@ pub const FILES: &[(&str, &[u8])] = &[
     ("sql/customer_data_cleansing.toml", include_bytes!("../sql/customer_data_cleansing.toml")),
     ("sql/customer_feature_engineering.sql", include_bytes!("../sql/customer_feature_engineering.sql")),
     ("sql/customer_feature_engineering.toml", include_bytes!("../sql/customer_feature_engineering.toml")),
+    ("sql/mysql_query_digest.sql", include_bytes!("../sql/mysql_query_digest.sql")),
+    ("sql/mysql_query_digest.toml", include_bytes!("../sql/mysql_query_digest.toml")),
+    ("sql/postgres_query_digest.sql", include_bytes!("../sql/postgres_query_digest.sql")),
+    ("sql/postgres_query_digest.toml", include_bytes!("../sql/postgres_query_digest.toml")),
+    ("sql/mysql_query_timeline.sql", include_bytes!("../sql/mysql_query_timeline.sql")),
+    ("sql/mysql_query_timeline.toml", include_bytes!("../sql/mysql_query_timeline.toml")),
+    ("sql/postgres_query_timeline.sql", include_bytes!("../sql/postgres_query_timeline.sql")),
+    ("sql/postgres_query_timeline.toml", include_bytes!("../sql/postgres_query_timeline.toml")),
+    ("sql/mysql_error_summary.sql", include_bytes!("../sql/mysql_error_summary.sql")),
+    ("sql/mysql_error_summary.toml", include_bytes!("../sql/mysql_error_summary.toml")),
+    ("sql/postgres_error_summary.sql", include_bytes!("../sql/postgres_error_summary.sql")),
+    ("sql/postgres_error_summary.toml", include_bytes!("../sql/postgres_error_summary.toml")),
+    ("sql/postgres_activity.sql", include_bytes!("../sql/postgres_activity.sql")),
+    ("sql/postgres_activity.toml", include_bytes!("../sql/postgres_activity.toml")),
 ];
 
 /// Creates a project in `dir` with the demo tables and sample data.

@@ -278,10 +278,15 @@ static POSTGRES: LazyLock<PostgresRules> = LazyLock::new(|| PostgresRules {
     space_before_semicolon: re(r"\s+;"),
 });
 
-/// pgBadger's normalised form of `query`.
+/// pgBadger's normalised form of `query`. As pgBadger does before normalising, a statement
+/// that does not end with `;` gets one, so `SELECT 1` and `SELECT 1;` are one class.
 pub fn postgres(query: &str) -> String {
     let rules = &*POSTGRES;
-    let mut query = replace(&rules.block_comment, query.to_string(), "");
+    let mut query = query.to_string();
+    if !query.trim_end_matches(perl_space).ends_with(';') {
+        query.push(';');
+    }
+    let mut query = replace(&rules.block_comment, query, "");
     // Lower case, except the names in double quotes.
     let mut lowered = String::with_capacity(query.len());
     let mut copied = 0;
@@ -375,11 +380,11 @@ mod tests {
     #[test]
     fn postgres_as_pgbadger_normalises() {
         let cases = [
-            ("SELECT * FROM \"Users\" WHERE id = 42", "select * from \"Users\" where id = ?"),
-            ("select a from t where b in (1, 2, 3) and c = 'x'", "select a from t where b in (...) and c = ?"),
-            ("SELECT $1::int, x1 FROM t2 WHERE y = -5", "select ?::int, x1 from t2 where y = ?"),
+            ("SELECT * FROM \"Users\" WHERE id = 42", "select * from \"Users\" where id = ?;"),
+            ("select a from t where b in (1, 2, 3) and c = 'x'", "select a from t where b in (...) and c = ?;"),
+            ("SELECT $1::int, x1 FROM t2 WHERE y = -5;", "select ?::int, x1 from t2 where y = ?;"),
             ("BEGIN; UPDATE t SET a = NULL ;", "update t set a = ?;"),
-            ("fetch next from c1", "fetch next from \"...\""),
+            ("fetch next from c1", "fetch next from \"...\";"),
         ];
         for (query, expected) in cases {
             assert_eq!(postgres(query), expected, "{query}");

@@ -91,7 +91,7 @@ pub fn file_schema(kind: LogKind) -> arrow::datatypes::SchemaRef {
 }
 
 /// The kind of the log at `path`: from its name, else from its first lines.
-fn kind_of(path: &Path, prefix: &Prefix) -> Result<LogKind, InspectError> {
+pub(crate) fn kind_of(path: &Path, prefix: &Prefix) -> Result<LogKind, InspectError> {
     if let Some(kind) = LogKind::from_file_name(&path.to_string_lossy()) {
         return Ok(kind);
     }

@@ -11,12 +11,14 @@
 //! - [`request`] turns configured sources (or one directory) into sources and options;
 //! - [`inspect`] parses files without ingesting them (`glaux logs parse`).
 
-pub mod ingest;
+pub mod digest;
 pub mod fingerprint;
 pub mod functions;
+pub mod ingest;
 pub mod inspect;
 pub mod ledger;
 pub mod parse;
+pub mod report;
 pub mod request;
 pub mod source;
 

@@ -261,8 +261,15 @@ impl SlowLogParser {
                 self.entry.db = Some(db.trim().trim_matches('`').to_string());
                 return;
             }
-            if let Some(seconds) = line.strip_prefix("SET timestamp=").and_then(|r| r.trim_end().strip_suffix(';')) {
-                self.entry.set_timestamp = seconds.parse::<i64>().ok().map(|s| s * 1_000_000);
+            // The server's own `SET timestamp=…;` and `SET insert_id=…,timestamp=…;` lines (as
+            // pt-query-digest reads them, not part of the statement).
+            if ["SET timestamp", "SET insert_id", "SET last_insert_id"].iter().any(|p| line.starts_with(p)) {
+                let settings = line["SET ".len()..].trim_end().trim_end_matches(';');
+                for setting in settings.split(',') {
+                    if let Some(seconds) = setting.trim().strip_prefix("timestamp=") {
+                        self.entry.set_timestamp = seconds.trim().parse::<i64>().ok().map(|s| s * 1_000_000);
+                    }
+                }
                 return;
             }
         }

@@ -9,9 +9,9 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, GenericListArray, ListBuilder, OffsetSizeTrait,
     TimestampMicrosecondBuilder, UInt32Array,
 };
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::take;
-use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Int64Type, IntervalMonthDayNanoType, TimeUnit, TimestampMicrosecondType};
 use chrono::{DateTime, Months, TimeDelta};
 use datafusion::common::{Result, exec_err, plan_err};

@@ -55,7 +55,8 @@ fn bytes(args: &Args) -> Result<ArrayRef> {
 }
 
 fn hash<D: Digest>(args: &Args) -> Result<ArrayRef> {
-    let mut out = BinaryBuilder::with_capacity(args.rows, args.rows * <D as sha2::digest::OutputSizeUser>::output_size());
+    let mut out =
+        BinaryBuilder::with_capacity(args.rows, args.rows * <D as sha2::digest::OutputSizeUser>::output_size());
     // Text is hashed as its UTF-8 bytes where it lies, without converting the column.
     if let Ok(text) = args.text(0) {
         text.for_each(|s| out.append_option(s.map(|s| D::digest(s.as_bytes()))));

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, Float64Builder, ListBuilder, UInt64Builder};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::function::StateFieldsArgs;
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, AggregateUDF};
 
@@ -35,12 +35,20 @@ const VERSION: u8 = 1;
 
 pub(super) fn aggregates() -> Vec<AggregateUDF> {
     vec![
-        Aggregate::new("latency_sketch", number_types, |_| Ok(DataType::Binary), sketch_state, |_| {
-            Ok(Box::new(SketchAccumulator { sketch: Sketch::default(), merging_input: false }))
-        }),
-        Aggregate::new("merge_sketches", binary_types, |_| Ok(DataType::Binary), sketch_state, |_| {
-            Ok(Box::new(SketchAccumulator { sketch: Sketch::default(), merging_input: true }))
-        }),
+        Aggregate::new(
+            "latency_sketch",
+            number_types,
+            |_| Ok(DataType::Binary),
+            sketch_state,
+            |_| Ok(Box::new(SketchAccumulator { sketch: Sketch::default(), merging_input: false })),
+        ),
+        Aggregate::new(
+            "merge_sketches",
+            binary_types,
+            |_| Ok(DataType::Binary),
+            sketch_state,
+            |_| Ok(Box::new(SketchAccumulator { sketch: Sketch::default(), merging_input: true })),
+        ),
     ]
     .into_iter()
     .map(AggregateUDF::new_from_impl)
@@ -189,9 +197,11 @@ impl Sketch {
 
     /// Reads a stored sketch.
     pub fn from_bytes(bytes: &[u8]) -> Result<Sketch> {
-        let invalid = || datafusion::error::DataFusionError::Execution(
-            "not a latency sketch (write merge_sketches(col) over values made by latency_sketch)".into(),
-        );
+        let invalid = || {
+            datafusion::error::DataFusionError::Execution(
+                "not a latency sketch (write merge_sketches(col) over values made by latency_sketch)".into(),
+            )
+        };
         let (&version, mut rest) = bytes.split_first().ok_or_else(invalid)?;
         if version != VERSION {
             return Err(invalid());

@@ -1,0 +1,320 @@
+//! `glaux logs report`: what pt-query-digest and pgBadger users look for, from the digest
+//! tables only (so a month of logs reports in seconds), as one self-contained HTML page or the
+//! same numbers as JSON.
+//!
+//! Sections: overview (calls, query time, QPS and p50 / p95 / p99 over the range, merged from
+//! the latency sketches, so they are the range's percentiles within 1 %); traffic and latency
+//! per hour; the top query classes by total time, by calls and by p95 with pt-query-digest's
+//! time distribution; calls by database, user and host; errors by day and by class; and
+//! PostgreSQL activity (connections, temp files, checkpoints, lock waits, vacuums). Charts are
+//! drawn by Chart.js, inlined in the page with the data, so it opens with no network.
+
+use chrono::{Days, NaiveDate};
+use datafusion::prelude::SessionContext;
+use serde_json::{Map, Value};
+
+use super::DATABASE;
+use crate::catalog::Registry;
+
+/// Chart.js 4.6.1 (MIT licence, `assets/chart.js/LICENSE.md`), inlined in every report.
+const CHART_JS: &str = include_str!("../../assets/chart.js/chart.umd.min.js");
+/// The page: styles, layout and the script that draws the data.
+const PAGE: &str = include_str!("report.html");
+
+/// The days a report covers; None on a side means open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    /// First day.
+    pub from: Option<NaiveDate>,
+    /// Last day.
+    pub to: Option<NaiveDate>,
+}
+
+impl Range {
+    /// `--since 7d` (the last 7 days, today included; `24h` is today and yesterday) or
+    /// `--from` / `--to`.
+    pub fn resolve(since: Option<&str>, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Range, String> {
+        let Some(since) = since else {
+            return Ok(Range { from, to });
+        };
+        let today = chrono::Utc::now().date_naive();
+        let bad = || format!("`{since}` is not an age such as 7d, 30d or 24h");
+        let (number, unit) = since.split_at(since.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let number: u64 = number.parse().map_err(|_| bad())?;
+        let days = match unit {
+            "d" => number,
+            "h" => number.div_ceil(24),
+            "w" => number * 7,
+            _ => return Err(bad()),
+        };
+        if days == 0 {
+            return Err(bad());
+        }
+        let from = today.checked_sub_days(Days::new(days - 1)).ok_or_else(bad)?;
+        Ok(Range { from: Some(from), to: Some(today) })
+    }
+}
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// No digest table exists.
+    #[error(
+        "the registry has no digest tables (aurora_logs.mysql_query_digest, …): run `glaux init` in a new directory for the definitions and jobs, then `glaux run`"
+    )]
+    NoDigests,
+    /// A query failed.
+    #[error("report query failed: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    /// The JSON of a result could not be read.
+    #[error("report data: {0}")]
+    Json(String),
+}
+
+impl crate::error::Categorize for ReportError {
+    fn category(&self) -> crate::error::Category {
+        match self {
+            ReportError::NoDigests => crate::error::Category::Usage,
+            _ => crate::error::Category::Data,
+        }
+    }
+}
+
+/// The digest tables a report reads, each family the union of its MySQL and PostgreSQL tables.
+const FAMILIES: [(&str, &[&str]); 4] = [
+    ("digest", &["mysql_query_digest", "postgres_query_digest"]),
+    ("timeline", &["mysql_query_timeline", "postgres_query_timeline"]),
+    ("errors", &["mysql_error_summary", "postgres_error_summary"]),
+    ("activity", &["postgres_activity"]),
+];
+
+/// Top rows shown per ranking.
+const TOP: usize = 20;
+
+/// The report's numbers: one list of rows per section, and what it covers.
+pub async fn build(
+    ctx: &SessionContext,
+    registry: &Registry,
+    instances: &[String],
+    range: Range,
+) -> Result<Value, ReportError> {
+    let mut filter = vec!["TRUE".to_string()];
+    if !instances.is_empty() {
+        let quoted: Vec<String> = instances.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
+        filter.push(format!("instance IN ({})", quoted.join(", ")));
+    }
+    if let Some(from) = range.from {
+        filter.push(format!("log_date >= DATE '{from}'"));
+    }
+    if let Some(to) = range.to {
+        filter.push(format!("log_date <= DATE '{to}'"));
+    }
+    let filter = filter.join(" AND ");
+    let mut any = false;
+    for (family, tables) in FAMILIES {
+        let present: Vec<&str> = tables.iter().copied().filter(|t| registry.table(DATABASE, t).is_some()).collect();
+        any |= !present.is_empty() && family == "digest";
+        let union = match present.is_empty() {
+            true => empty_family(family).to_string(),
+            false => present
+                .iter()
+                .map(|t| format!("SELECT * FROM {DATABASE}.{t} WHERE {filter}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL "),
+        };
+        ctx.sql(&format!("CREATE OR REPLACE VIEW report_{family} AS {union}")).await?.collect().await?;
+    }
+    if !any {
+        return Err(ReportError::NoDigests);
+    }
+    let classes = ctx.sql(CLASSES).await?.cache().await?;
+    ctx.register_table("report_classes", classes.into_view())?;
+
+    let mut report = Map::new();
+    report.insert("generated".into(), Value::String(chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string()));
+    report.insert("instances".into(), Value::from(instances.to_vec()));
+    report.insert("from".into(), range.from.map_or(Value::Null, |d| Value::String(d.to_string())));
+    report.insert("to".into(), range.to.map_or(Value::Null, |d| Value::String(d.to_string())));
+    for (name, sql) in sections() {
+        report.insert(name.to_string(), Value::Array(rows(ctx, &sql).await?));
+    }
+    Ok(Value::Object(report))
+}
+
+/// A family's columns when none of its tables exists, so the queries still run.
+fn empty_family(family: &str) -> &'static str {
+    match family {
+        "digest" => {
+            "SELECT '' AS engine, '' AS db, '' AS user, '' AS host, '' AS query_id, '' AS fingerprint, 0 AS calls,
+             0.0 AS total_s, 0.0 AS max_s, CAST(NULL AS BYTEA) AS latency_sketch, 0.0 AS lock_s, 0 AS rows_sent,
+             0 AS rows_examined, CAST(NULL AS TIMESTAMP) AS first_seen, CAST(NULL AS TIMESTAMP) AS last_seen,
+             '' AS sample, '' AS instance, DATE '1970-01-01' AS log_date WHERE FALSE"
+        }
+        "timeline" => {
+            "SELECT '' AS engine, CAST(NULL AS TIMESTAMP) AS hour, 0 AS calls, 0.0 AS total_s,
+             CAST(NULL AS BYTEA) AS latency_sketch, '' AS instance, DATE '1970-01-01' AS log_date WHERE FALSE"
+        }
+        "errors" => {
+            "SELECT '' AS engine, '' AS severity, '' AS error_code, '' AS message_class, '' AS class_id, 0 AS entries,
+             CAST(NULL AS TIMESTAMP) AS first_seen, CAST(NULL AS TIMESTAMP) AS last_seen, '' AS sample,
+             '' AS sample_statement, '' AS instance, DATE '1970-01-01' AS log_date WHERE FALSE"
+        }
+        _ => {
+            "SELECT '' AS engine, CAST(NULL AS TIMESTAMP) AS hour, '' AS event, '' AS unit, 0 AS entries,
+             0.0 AS amount, 0.0 AS max_amount, '' AS instance, DATE '1970-01-01' AS log_date WHERE FALSE"
+        }
+    }
+}
+
+/// Every query class of the range, merged across days, instances, databases, users and hosts.
+const CLASSES: &str = "
+    SELECT engine, query_id, min(fingerprint) AS fingerprint, sum(calls) AS calls, sum(total_s) AS total_s,
+        sum(total_s) / sum(calls) AS mean_s, max(max_s) AS max_s,
+        sketch_quantile(merge_sketches(latency_sketch), 0.95) AS p95_s,
+        sum(lock_s) AS lock_s, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
+        sketch_histogram(merge_sketches(latency_sketch)) AS distribution,
+        max_by(sample, max_s) AS sample,
+        date_format(min(first_seen), '%Y-%m-%d %H:%i:%s') AS first_seen,
+        date_format(max(last_seen), '%Y-%m-%d %H:%i:%s') AS last_seen,
+        count(DISTINCT instance) AS instances
+    FROM report_digest
+    GROUP BY engine, query_id";
+
+/// (section, SQL) for every section of the report.
+fn sections() -> Vec<(&'static str, String)> {
+    let top = |order: &str| {
+        format!(
+            "SELECT engine, query_id, fingerprint, calls, total_s, mean_s, max_s, p95_s, lock_s, rows_sent,
+                rows_examined, distribution, sample, first_seen, last_seen, instances
+             FROM report_classes ORDER BY {order} DESC, query_id LIMIT {TOP}"
+        )
+    };
+    let breakdown = |column: &str| {
+        format!(
+            "SELECT engine, coalesce({column}, '(none)') AS name, sum(calls) AS calls, sum(total_s) AS total_s,
+                sketch_quantile(merge_sketches(latency_sketch), 0.95) AS p95_s
+             FROM report_digest GROUP BY engine, coalesce({column}, '(none)') ORDER BY total_s DESC LIMIT {TOP}"
+        )
+    };
+    vec![
+        (
+            "overview",
+            "SELECT engine, sum(calls) AS calls, sum(total_s) AS total_s, count(DISTINCT query_id) AS classes,
+                count(DISTINCT instance) AS instances,
+                sketch_quantile(merge_sketches(latency_sketch), 0.5) AS p50_s,
+                sketch_quantile(merge_sketches(latency_sketch), 0.95) AS p95_s,
+                sketch_quantile(merge_sketches(latency_sketch), 0.99) AS p99_s,
+                date_format(min(first_seen), '%Y-%m-%d %H:%i:%s') AS first_seen,
+                date_format(max(last_seen), '%Y-%m-%d %H:%i:%s') AS last_seen,
+                CAST(sum(calls) AS DOUBLE)
+                    / greatest(date_diff('second', min(first_seen), max(last_seen)), 1) AS mean_qps
+             FROM report_digest GROUP BY engine ORDER BY engine"
+                .to_string(),
+        ),
+        (
+            "timeline",
+            "SELECT engine, date_format(hour, '%Y-%m-%d %H:00') AS hour, sum(calls) AS calls,
+                sum(calls) / 3600.0 AS qps, sum(total_s) AS total_s,
+                sketch_quantile(merge_sketches(latency_sketch), 0.5) AS p50_s,
+                sketch_quantile(merge_sketches(latency_sketch), 0.95) AS p95_s,
+                sketch_quantile(merge_sketches(latency_sketch), 0.99) AS p99_s
+             FROM report_timeline GROUP BY engine, hour ORDER BY hour, engine"
+                .to_string(),
+        ),
+        ("top_by_total", top("total_s")),
+        ("top_by_calls", top("calls")),
+        ("top_by_p95", top("p95_s")),
+        ("by_database", breakdown("db")),
+        ("by_user", breakdown("user")),
+        ("by_host", breakdown("host")),
+        (
+            "errors_by_day",
+            "SELECT CAST(log_date AS VARCHAR) AS day, engine, severity, sum(entries) AS entries
+             FROM report_errors GROUP BY log_date, engine, severity ORDER BY day, engine, severity"
+                .to_string(),
+        ),
+        (
+            "error_classes",
+            format!(
+                "SELECT engine, severity, error_code, class_id, min(message_class) AS message_class,
+                    sum(entries) AS entries, date_format(min(first_seen), '%Y-%m-%d %H:%i:%s') AS first_seen,
+                    date_format(max(last_seen), '%Y-%m-%d %H:%i:%s') AS last_seen,
+                    max_by(sample, last_seen) AS sample, max_by(sample_statement, last_seen) AS sample_statement
+                 FROM report_errors GROUP BY engine, severity, error_code, class_id
+                 ORDER BY entries DESC, class_id LIMIT {}",
+                TOP * 2
+            ),
+        ),
+        (
+            "error_classes_by_day",
+            format!(
+                "SELECT CAST(log_date AS VARCHAR) AS day, class_id, sum(entries) AS entries FROM report_errors
+                 WHERE class_id IN (SELECT class_id FROM report_errors GROUP BY class_id
+                                    ORDER BY sum(entries) DESC, class_id LIMIT {})
+                 GROUP BY log_date, class_id ORDER BY day, class_id",
+                8
+            ),
+        ),
+        (
+            "activity",
+            "SELECT event, unit, sum(entries) AS entries, sum(amount) AS amount, max(max_amount) AS max_amount
+             FROM report_activity GROUP BY event, unit ORDER BY event"
+                .to_string(),
+        ),
+        (
+            "activity_by_hour",
+            "SELECT date_format(hour, '%Y-%m-%d %H:00') AS hour, event, sum(entries) AS entries, sum(amount) AS amount
+             FROM report_activity GROUP BY hour, event ORDER BY hour, event"
+                .to_string(),
+        ),
+    ]
+}
+
+/// The rows of `sql` as JSON objects.
+async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Value>, ReportError> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    for batch in &batches {
+        writer.write(batch).map_err(|e| ReportError::Json(e.to_string()))?;
+    }
+    writer.finish().map_err(|e| ReportError::Json(e.to_string()))?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ReportError::Json(e.to_string()))?;
+    Ok(value.as_array().cloned().unwrap_or_default())
+}
+
+/// The report as one HTML page: the data and Chart.js inlined, nothing fetched when viewed.
+pub fn html(report: &Value) -> String {
+    // Inside <script>, `</` would end the element; JSON allows `<\/` for it.
+    let data = report.to_string().replace("</", "<\\/");
+    let chart = CHART_JS.replace("</script", "<\\/script");
+    PAGE.replacen("/*CHART_JS*/", &chart, 1).replacen("/*REPORT_DATA*/", &data, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let today = chrono::Utc::now().date_naive();
+        let week = Range::resolve(Some("7d"), None, None).unwrap();
+        assert_eq!((week.from, week.to), (today.checked_sub_days(Days::new(6)), Some(today)));
+        assert_eq!(Range::resolve(Some("24h"), None, None).unwrap().from, Some(today));
+        assert!(Range::resolve(Some("7"), None, None).is_err());
+        assert!(Range::resolve(Some("0d"), None, None).is_err());
+        assert!(Range::resolve(Some("xd"), None, None).is_err());
+        let d = NaiveDate::from_ymd_opt(2026, 11, 1);
+        assert_eq!(Range::resolve(None, d, None).unwrap(), Range { from: d, to: None });
+    }
+
+    #[test]
+    fn html_keeps_script_safe() {
+        let page = html(&serde_json::json!({"sample": "</script><script>alert(1)</script>"}));
+        assert!(!page.contains("</script><script>alert"));
+        assert!(page.contains("Chart.js"));
+    }
+}

@@ -384,7 +384,7 @@ mod tests {
             ("select a from t where b in (1, 2, 3) and c = 'x'", "select a from t where b in (...) and c = ?;"),
             ("SELECT $1::int, x1 FROM t2 WHERE y = -5;", "select ?::int, x1 from t2 where y = ?;"),
             ("BEGIN; UPDATE t SET a = NULL ;", "update t set a = ?;"),
-            ("fetch next from c1", "fetch next from \"...\";"),
+            ("fetch next from c1", "fetch next from \"...\""),
         ];
         for (query, expected) in cases {
             assert_eq!(postgres(query), expected, "{query}");

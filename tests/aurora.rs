@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::support::{TestProject, glaux_bin, stderr};
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     crate::support::repo_root().join("tests/fixtures")
 }
 
@@ -46,6 +46,20 @@ fn pt_query_digest(file: &Path, kind: &str) -> Option<(u64, f64)> {
 /// pgBadger's query count and entries per level. One pgBadger at a time, each with its own
 /// temporary directory: concurrent runs have been seen to fail without a message.
 fn pgbadger(file: &Path, prefix: &str) -> (u64, BTreeMap<String, u64>) {
+    let json = pgbadger_json(file, prefix);
+    let queries = json["overall_stat"]["queries_number"].as_u64().unwrap();
+    let levels = json["logs_type"].as_object().unwrap().values().flat_map(|db| db.as_object().unwrap().iter()).fold(
+        BTreeMap::new(),
+        |mut m, (level, n)| {
+            *m.entry(level.clone()).or_default() += n.as_u64().unwrap();
+            m
+        },
+    );
+    (queries, levels)
+}
+
+/// pgBadger's JSON output for `file`.
+pub(crate) fn pgbadger_json(file: &Path, prefix: &str) -> Value {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = tempfile::tempdir().unwrap();
@@ -65,16 +79,7 @@ fn pgbadger(file: &Path, prefix: &str) -> (u64, BTreeMap<String, u64>) {
         crate::support::stdout(&output),
         output.status
     );
-    let json: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    let queries = json["overall_stat"]["queries_number"].as_u64().unwrap();
-    let levels = json["logs_type"].as_object().unwrap().values().flat_map(|db| db.as_object().unwrap().iter()).fold(
-        BTreeMap::new(),
-        |mut m, (level, n)| {
-            *m.entry(level.clone()).or_default() += n.as_u64().unwrap();
-            m
-        },
-    );
-    (queries, levels)
+    serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
 }
 
 #[test]
@@ -172,7 +177,7 @@ fn postgres_fixtures_agree_with_pgbadger() {
 
 /// Logs written by real MariaDB and PostgreSQL servers (`tests/gen_real_logs.py`), generated
 /// once per test run.
-fn real_logs() -> &'static Path {
+pub(crate) fn real_logs() -> &'static Path {
     static LOGS: OnceLock<PathBuf> = OnceLock::new();
     LOGS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
@@ -191,7 +196,7 @@ fn real_logs() -> &'static Path {
 }
 
 /// A project whose logs directory holds `files` (name → content source).
-fn log_dir(files: &[(&str, &Path)]) -> tempfile::TempDir {
+pub(crate) fn log_dir(files: &[(&str, &Path)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, source) in files {
         let target = dir.path().join(name);
@@ -201,7 +206,7 @@ fn log_dir(files: &[(&str, &Path)]) -> tempfile::TempDir {
     dir
 }
 
-fn real_files() -> Vec<(&'static str, PathBuf)> {
+pub(crate) fn real_files() -> Vec<(&'static str, PathBuf)> {
     let logs = real_logs();
     let postgres = std::fs::read_dir(logs.join("postgres")).unwrap().next().unwrap().unwrap().path();
     vec![
@@ -213,7 +218,7 @@ fn real_files() -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
-fn count(project: &TestProject, sql: &str) -> u64 {
+pub(crate) fn count(project: &TestProject, sql: &str) -> u64 {
     let out = project.ok(&["sql", "--format", "csv", "-c", sql]);
     out.lines().nth(1).unwrap_or_else(|| panic!("no result for {sql}: {out}")).trim().parse().unwrap()
 }

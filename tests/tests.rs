@@ -16,6 +16,9 @@
 //!   in `tests/fixtures/` and on logs of real servers (`tests/gen_real_logs.py`), ingest from a
 //!   directory and from the RDS test server (`tests/rds_server.py`), exactly once across
 //!   `kill -9`.
+//! - [`analytics`]: log analytics — fingerprints against pt-fingerprint and pgBadger, digests
+//!   against pt-query-digest and pgBadger per query class, the digest jobs' percentiles against
+//!   exact ones, and the HTML report rendered by headless Chromium.
 //! - [`glue`]: the registry against the Glue API (moto): definitions accepted as they are,
 //!   push and pull, throttling and refused partitions.
 //! - [`s3`]: the warehouse on S3: encryption settings and endpoints.
@@ -24,6 +27,7 @@
 //!   through the registry (CTAS, INSERT, DROP) read back and interrupted.
 //! - [`support`]: what the tests share — temporary projects, the binary, loopback servers.
 
+mod analytics;
 mod athena;
 mod aurora;
 mod cli;

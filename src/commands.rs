@@ -18,7 +18,6 @@ use crate::jobs::Job;
 use crate::jobs::execute::JobOptions;
 use crate::logs::LogKind;
 use crate::logs::digest::{DigestError, digest_files};
-use crate::logs::ingest::Report as LogReport;
 use crate::logs::inspect::{InspectError, summarise_files};
 use crate::logs::parse::postgres::{Prefix, RDS_PREFIX};
 use crate::logs::request::Request;
@@ -232,7 +231,7 @@ async fn ingest(project: &Project, command: IngestCommand, out: &mut dyn Write) 
             let request = Request { source, since, dir, kinds, log_line_prefix };
             let (run_id, report) = pipeline::ingest_logs(project, &request).await?;
             match format {
-                SummaryFormat::Text => writeln!(out, "{}", describe_logs(&report))?,
+                SummaryFormat::Text => writeln!(out, "{}", pipeline::describe_logs(&report))?,
                 SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
             }
             if report.rejects > 0 {
@@ -244,44 +243,6 @@ async fn ingest(project: &Project, command: IngestCommand, out: &mut dyn Write) 
         }
     }
     Ok(())
-}
-
-/// The summary `glaux ingest aurora` prints.
-fn describe_logs(report: &LogReport) -> String {
-    let mut lines = Vec::new();
-    if report.files == 0 {
-        lines.push(format!("aurora logs: nothing new ({} file(s) unchanged)", report.unchanged));
-    } else {
-        lines.push(format!(
-            "aurora logs: {} file(s) read, {} bytes; {} unchanged; {} line(s) rejected",
-            report.files, report.bytes, report.unchanged, report.rejects
-        ));
-        for (table, rows) in &report.rows {
-            lines.push(format!("  {table}: {rows} row(s)"));
-        }
-    }
-    for name in &report.restarted {
-        lines.push(format!("  {name}: rotated or replaced; read from the start"));
-    }
-    for name in &report.vanished {
-        lines.push(format!("  {name}: disappeared while being read (rotated); what was read is kept"));
-    }
-    for (name, reason) in &report.skipped {
-        lines.push(format!("  {name}: skipped: {reason}"));
-    }
-    if report.too_old > 0 {
-        lines.push(format!("  {} file(s) last written before the lookback not read (see --since)", report.too_old));
-    }
-    if report.overlapping_pages > 0 {
-        lines.push(format!(
-            "  {} RDS page(s) repeated bytes already read; the repeats were dropped",
-            report.overlapping_pages
-        ));
-    }
-    if report.truncated_lines > 0 {
-        lines.push(format!("  {} line(s) over 1 MB were cut by RDS", report.truncated_lines));
-    }
-    lines.join("\n")
 }
 
 /// `glaux run`.

@@ -108,6 +108,44 @@ pub fn describe_load(table: &str, report: &CsvReport) -> String {
     line
 }
 
+/// The summary `glaux ingest aurora` prints.
+pub fn describe_logs(report: &LogReport) -> String {
+    let mut lines = Vec::new();
+    if report.files == 0 {
+        lines.push(format!("aurora logs: nothing new ({} file(s) unchanged)", report.unchanged));
+    } else {
+        lines.push(format!(
+            "aurora logs: {} file(s) read, {} bytes; {} unchanged; {} line(s) rejected",
+            report.files, report.bytes, report.unchanged, report.rejects
+        ));
+        for (table, rows) in &report.rows {
+            lines.push(format!("  {table}: {rows} row(s)"));
+        }
+    }
+    for name in &report.restarted {
+        lines.push(format!("  {name}: rotated or replaced; read from the start"));
+    }
+    for name in &report.vanished {
+        lines.push(format!("  {name}: disappeared while being read (rotated); what was read is kept"));
+    }
+    for (name, reason) in &report.skipped {
+        lines.push(format!("  {name}: skipped: {reason}"));
+    }
+    if report.too_old > 0 {
+        lines.push(format!("  {} file(s) last written before the lookback not read (see --since)", report.too_old));
+    }
+    if report.overlapping_pages > 0 {
+        lines.push(format!(
+            "  {} RDS page(s) repeated bytes already read; the repeats were dropped",
+            report.overlapping_pages
+        ));
+    }
+    if report.truncated_lines > 0 {
+        lines.push(format!("  {} line(s) over 1 MB were cut by RDS", report.truncated_lines));
+    }
+    lines.join("\n")
+}
+
 /// Ingests the database logs `request` names, recorded as one ingest run. Returns the run id
 /// and what the ingest did.
 pub async fn ingest_logs(project: &Project, request: &Request) -> Result<(String, LogReport)> {
@@ -216,8 +254,8 @@ fn generate_demo_exports(project: &Project, notify: &dyn Fn(&str)) -> Result<()>
     Ok(())
 }
 
-/// `glaux run`: generate the demo exports if the raw table has none, load new files, run every
-/// job in dependency order (in full when `full` gives a reason); each step's line goes to
+/// `glaux run`: generate the demo exports if the raw table has none, load new files, ingest the
+/// configured database logs (`[[aurora.sources]]`), run every job in dependency order (in full when `full` gives a reason); each step's line goes to
 /// `notify` as it finishes. Returns the summary of every table.
 pub async fn run_project(
     project: &Project,
@@ -228,11 +266,19 @@ pub async fn run_project(
     for outcome in load_data_dir(project).await? {
         notify(&describe_load(&outcome.table, &outcome.report));
     }
+    if !project.settings.log_sources.is_empty() {
+        let (_, report) = ingest_logs(project, &Request::default()).await?;
+        notify(&describe_logs(&report));
+    }
     let jobs = project.jobs()?;
     let options = JobOptions { full, ..JobOptions::default() };
     for job in crate::jobs::order(&jobs)? {
         let report = run_job(project, job, &options).await?;
         notify(&report.describe());
+    }
+    let digests = ["mysql_query_digest", "postgres_query_digest"];
+    if digests.iter().any(|t| project.catalog.registry.table(crate::logs::DATABASE, t).is_some()) {
+        notify("log digests are up to date: `glaux logs report` writes glaux-report.html to open in a browser");
     }
     Ok(project.catalog.summary().await?)
 }

@@ -53,6 +53,18 @@ pub const FILES: &[(&str, &[u8])] = &[
         include_bytes!("../data/customer_data/customer_base_raw/crm_export_2026-11-15.csv"),
     ),
     ("data/customer_data/regions/regions.csv", include_bytes!("../data/customer_data/regions/regions.csv")),
+    (
+        "data/aurora_logs/demo-mysql/slowquery/mysql-slowquery.log",
+        include_bytes!("../data/aurora_logs/demo-mysql/slowquery/mysql-slowquery.log"),
+    ),
+    (
+        "data/aurora_logs/demo-mysql/error/mysql-error.log",
+        include_bytes!("../data/aurora_logs/demo-mysql/error/mysql-error.log"),
+    ),
+    (
+        "data/aurora_logs/demo-postgres/error/postgresql.log.2026-12-01-0550",
+        include_bytes!("../data/aurora_logs/demo-postgres/error/postgresql.log.2026-12-01-0550"),
+    ),
     ("glaux.toml", include_bytes!("../glaux.toml")),
     ("sql/README.md", include_bytes!("../sql/README.md")),
     ("sql/customer_data_cleansing.sql", include_bytes!("../sql/customer_data_cleansing.sql")),

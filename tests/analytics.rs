@@ -114,7 +114,10 @@ fn pgbadger_classes(file: &Path, prefix: &str) -> BTreeMap<String, (u64, f64)> {
         for (query, info) in queries.as_object().unwrap() {
             let entry: &mut (u64, f64) = classes.entry(query.clone()).or_default();
             entry.0 += info["count"].as_u64().unwrap_or(0);
-            entry.1 += info["duration"].as_f64().or_else(|| info["duration"].as_str().and_then(|s| s.parse().ok())).unwrap_or(0.0);
+            entry.1 += info["duration"]
+                .as_f64()
+                .or_else(|| info["duration"].as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(0.0);
         }
     }
     classes
@@ -179,7 +182,8 @@ fn pt_fingerprints(statements: &[String]) -> Vec<String> {
     let writer = std::thread::spawn(move || input.write_all(text.as_bytes()).unwrap());
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    let mut batched = String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect::<Vec<_>>().into_iter();
+    let mut batched =
+        String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect::<Vec<_>>().into_iter();
     statements
         .iter()
         .map(|s| match batchable(s) {
@@ -333,7 +337,16 @@ fn report_renders_in_chromium_with_data_and_no_network() {
     }
     // One instance and a range narrow it.
     let one: Value = serde_json::from_str(&project.ok(&[
-        "logs", "report", "--format", "json", "--instance", "db-1", "--from", "2000-01-01", "--to", "2100-01-01",
+        "logs",
+        "report",
+        "--format",
+        "json",
+        "--instance",
+        "db-1",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
     ]))
     .unwrap();
     assert_eq!(one["overview"].as_array().unwrap().iter().map(|o| o["instances"].as_u64().unwrap()).max(), Some(1));

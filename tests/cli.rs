@@ -174,14 +174,14 @@ fn catalog_list_show_and_validate() {
     assert_eq!(shown, file);
     assert!(stderr(&show).contains("version 1"), "{}", stderr(&show));
 
-    assert_eq!(p.ok(&["catalog", "validate"]), "10 table definition(s) valid, 0 invalid\n");
+    assert_eq!(p.ok(&["catalog", "validate"]), "17 table definition(s) valid, 0 invalid\n");
     p.write(
         "catalog/customer_data/broken.json",
         r#"{"Name":"broken","StorageDescriptor":{"Columns":[{"Name":"a","Type":"strng"}]}}"#,
     );
     let bad = p.run(&["catalog", "validate"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert_eq!(stdout(&bad), "10 table definition(s) valid, 1 invalid\n");
+    assert_eq!(stdout(&bad), "17 table definition(s) valid, 1 invalid\n");
     assert!(
         stderr(&bad).contains("broken.json: StorageDescriptor.Columns[0].Type: invalid type `strng`"),
         "{}",

@@ -97,17 +97,31 @@ fn a_run_with_nothing_new_opens_no_data_file() {
     // Move every data file away: only glaux's state under _glaux/ stays.
     let warehouse = p.path().join("warehouse");
     let moved = p.path().join("moved-away");
-    std::fs::rename(warehouse.join("customer_data"), &moved).unwrap();
+    std::fs::create_dir(&moved).unwrap();
+    for database in ["customer_data", "aurora_logs"] {
+        std::fs::rename(warehouse.join(database), moved.join(database)).unwrap();
+    }
     let started = Instant::now();
     let out = p.ok(&["job", "run", "--all"]);
     let took = started.elapsed();
-    assert_eq!(
-        out,
-        "customer_data_cleansing: nothing new since its last run; nothing read or written\n\
-         customer_feature_engineering: nothing new since its last run; nothing read or written\n"
-    );
-    eprintln!("up-to-date run of both jobs took {took:?}");
-    std::fs::rename(&moved, warehouse.join("customer_data")).unwrap();
+    let jobs = [
+        "customer_data_cleansing",
+        "customer_feature_engineering",
+        "mysql_error_summary",
+        "mysql_query_digest",
+        "mysql_query_timeline",
+        "postgres_activity",
+        "postgres_error_summary",
+        "postgres_query_digest",
+        "postgres_query_timeline",
+    ];
+    let expected: String =
+        jobs.iter().map(|job| format!("{job}: nothing new since its last run; nothing read or written\n")).collect();
+    assert_eq!(out, expected);
+    eprintln!("up-to-date run of every job took {took:?}");
+    for database in ["customer_data", "aurora_logs"] {
+        std::fs::rename(moved.join(database), warehouse.join(database)).unwrap();
+    }
     let statuses = p.ok(&[
         "sql",
         "--format",
@@ -115,7 +129,7 @@ fn a_run_with_nothing_new_opens_no_data_file() {
         "-c",
         "SELECT status, count(*) AS n FROM system.job_runs WHERE kind = 'job' GROUP BY 1 ORDER BY 1",
     ]);
-    assert_eq!(statuses, "status,n\nsucceeded,2\nup_to_date,2\n");
+    assert_eq!(statuses, "status,n\nsucceeded,9\nup_to_date,9\n");
 }
 
 /// Starts glaux, waits until a file appears below `watch`, and kills it with SIGKILL.

@@ -54,16 +54,28 @@ impl TestProject {
         command
     }
 
-    /// Removes the jobs and the tables only they write, leaving raw customers and regions.
+    /// Removes the jobs and the tables only they write, leaving the raw tables (customers,
+    /// regions, the logs).
     pub fn without_jobs(&self) {
+        for entry in std::fs::read_dir(self.path().join("sql")).expect("scaffold has sql/") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
         for file in [
-            "sql/customer_data_cleansing.toml",
-            "sql/customer_feature_engineering.toml",
             "catalog/customer_data/customer_base_cleaned.json",
             "catalog/customer_data/customer_base_quarantine.json",
             "catalog/customer_data/customer_features.json",
         ] {
             std::fs::remove_file(self.path().join(file)).expect("scaffold file exists");
+        }
+        for entry in std::fs::read_dir(self.path().join("catalog/aurora_logs")).expect("scaffold has log tables") {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            if ["digest", "timeline", "summary", "activity"].iter().any(|s| name.ends_with(s)) {
+                std::fs::remove_file(path).unwrap();
+            }
         }
     }
 

@@ -16,7 +16,8 @@
 //!   `glaux job run` orchestrate; it installs the side effects around commits: the run history
 //!   and the automatic Glue push).
 //! - **Domain** — [`ingest`] (CSV files into tables, with row-level rejects), [`logs`] (database
-//!   logs from RDS/Aurora or a directory, parsed into `aurora_logs`, exactly once), [`jobs`]
+//!   logs from RDS/Aurora or a directory, parsed into `aurora_logs`, exactly once; query
+//!   fingerprints, `logs digest` and the HTML report over the digest tables), [`jobs`]
 //!   (declarative SQL jobs, incremental by bookmark), [`glue`] (push to and pull from the Glue
 //!   Data Catalog), [`statements`] (Athena's DDL and DML over the registry: CTAS, INSERT, DROP,
 //!   SHOW, DESCRIBE), [`demo`] (dirty CRM exports). Each is handed the catalog, an engine, a run id

@@ -9,7 +9,12 @@
 //!   rows as Parquet partitioned by instance and day into database [`DATABASE`], and commits each
 //!   table together with its [`ledger`] entries, so every source byte is ingested exactly once;
 //! - [`request`] turns configured sources (or one directory) into sources and options;
-//! - [`inspect`] parses files without ingesting them (`glaux logs parse`).
+//! - [`inspect`] parses files without ingesting them (`glaux logs parse`);
+//! - [`fingerprint`] gives each statement its query class as pt-fingerprint and pgBadger do, and
+//!   [`functions`] makes that SQL (`fingerprint_mysql`, `fingerprint_postgres`, `query_id`);
+//! - [`digest`] profiles files by query class without ingesting them (`glaux logs digest`);
+//! - [`report`] turns the digest tables the jobs in `sql/` keep into the HTML or JSON report
+//!   (`glaux logs report`).
 
 pub mod digest;
 pub mod fingerprint;

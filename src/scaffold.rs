@@ -33,6 +33,9 @@ pub const FILES: &[(&str, &[u8])] = &[
         include_bytes!("../catalog/aurora_logs/postgres_error_summary.json"),
     ),
     ("catalog/aurora_logs/postgres_activity.json", include_bytes!("../catalog/aurora_logs/postgres_activity.json")),
+    ("catalog/aurora_logs/query_digest.json", include_bytes!("../catalog/aurora_logs/query_digest.json")),
+    ("catalog/aurora_logs/query_timeline.json", include_bytes!("../catalog/aurora_logs/query_timeline.json")),
+    ("catalog/aurora_logs/error_summary.json", include_bytes!("../catalog/aurora_logs/error_summary.json")),
     ("catalog/customer_data/customer_base_raw.json", include_bytes!("../catalog/customer_data/customer_base_raw.json")),
     (
         "catalog/customer_data/customer_base_cleaned.json",

@@ -180,6 +180,11 @@ const CLASSES: &str = "
     FROM report_digest
     GROUP BY engine, query_id";
 
+/// Error classes are shown most severe first (PANIC, FATAL, ERROR, warnings, then the rest),
+/// the most frequent first within a severity.
+const SEVERITY_RANK: &str = "CASE upper(severity) WHEN 'PANIC' THEN 0 WHEN 'FATAL' THEN 1 WHEN 'ERROR' THEN 2
+    WHEN 'WARNING' THEN 3 ELSE 4 END";
+
 /// (section, SQL) for every section of the report.
 fn sections() -> Vec<(&'static str, String)> {
     let top = |order: &str| {
@@ -241,7 +246,7 @@ fn sections() -> Vec<(&'static str, String)> {
                     date_format(max(last_seen), '%Y-%m-%d %H:%i:%s') AS last_seen,
                     max_by(sample, last_seen) AS sample, max_by(sample_statement, last_seen) AS sample_statement
                  FROM report_errors GROUP BY engine, severity, error_code, class_id
-                 ORDER BY entries DESC, class_id LIMIT {}",
+                 ORDER BY {SEVERITY_RANK}, entries DESC, class_id LIMIT {}",
                 TOP * 2
             ),
         ),
@@ -249,8 +254,8 @@ fn sections() -> Vec<(&'static str, String)> {
             "error_classes_by_day",
             format!(
                 "SELECT CAST(log_date AS VARCHAR) AS day, class_id, sum(entries) AS entries FROM report_errors
-                 WHERE class_id IN (SELECT class_id FROM report_errors GROUP BY class_id
-                                    ORDER BY sum(entries) DESC, class_id LIMIT {})
+                 WHERE class_id IN (SELECT class_id FROM report_errors GROUP BY class_id, severity
+                                    ORDER BY {SEVERITY_RANK}, sum(entries) DESC, class_id LIMIT {})
                  GROUP BY log_date, class_id ORDER BY day, class_id",
                 8
             ),

@@ -73,16 +73,29 @@ pub fn mysql(query: &str) -> String {
         Some(beginning) => beginning[1].to_string(),
         None => query.to_string(),
     };
-    query = replace(&rules.block_comment, query, "");
-    query = replace(&rules.line_comment, query, "$1");
+    if query.contains("/*") {
+        query = replace(&rules.block_comment, query, "");
+    }
+    if query.contains("--") || query.contains('#') {
+        query = replace(&rules.line_comment, query, "$1");
+    }
     if rules.use_db.is_match(&query) {
         return rules.use_db.replace(&query, "use ?$1").into_owned();
     }
-    query = replace(&rules.escaped_quote, query, "");
-    query = replace(&rules.double_quoted, query, "?");
-    query = replace(&rules.single_quoted, query, "?");
+    // Each rule runs only where its text can match: most statements need few of them.
+    if query.contains('\\') {
+        query = replace(&rules.escaped_quote, query, "");
+    }
+    if query.contains('"') {
+        query = replace(&rules.double_quoted, query, "?");
+    }
+    if query.contains('\'') {
+        query = replace(&rules.single_quoted, query, "?");
+    }
     query = replace(&rules.number, query, "?");
-    query = replace(&rules.number_edge, query, "?");
+    if query.contains('?') {
+        query = replace(&rules.number_edge, query, "?");
+    }
 
     let trimmed = query.trim_start_matches(perl_space);
     let trimmed = trimmed.strip_suffix('\n').unwrap_or(trimmed);
@@ -97,13 +110,19 @@ pub fn mysql(query: &str) -> String {
         }
     }
     query = collapsed;
-    query = replace(&rules.null, query, "?");
-    query = replace(&rules.lists, query, "$1(?+)");
+    if query.contains("null") {
+        query = replace(&rules.null, query, "?");
+    }
+    if query.contains('(') {
+        query = replace(&rules.lists, query, "$1(?+)");
+    }
     if query.contains("union") {
         query = collapse_unions(&query);
     }
-    query = rules.limit.replacen(&query, 1, "limit ?").into_owned();
-    if let Some(found) = rules.order_by.find(&query) {
+    if query.contains("limit") {
+        query = rules.limit.replacen(&query, 1, "limit ?").into_owned();
+    }
+    if let Some(found) = query.contains("order by").then(|| rules.order_by.find(&query)).flatten() {
         query = drop_asc(&query, found.end());
     }
     query
@@ -286,7 +305,10 @@ pub fn postgres(query: &str) -> String {
     if !query.trim_end_matches(perl_space).ends_with(';') {
         query.push(';');
     }
-    let mut query = replace(&rules.block_comment, query, "");
+    let mut query = match query.contains("/*") {
+        true => replace(&rules.block_comment, query, ""),
+        false => query,
+    };
     // Lower case, except the names in double quotes.
     let mut lowered = String::with_capacity(query.len());
     let mut copied = 0;
@@ -298,45 +320,76 @@ pub fn postgres(query: &str) -> String {
     lowered.push_str(&query[copied..].to_lowercase());
     query = lowered;
 
-    query = replace(&rules.escaped_quote, query, "");
-    query = replace(&rules.string, query, "?");
-    query = replace(&rules.question_runs, query, "?");
-    query = replace(&rules.line_comment, query, "\n");
+    if query.contains("\\'") {
+        query = replace(&rules.escaped_quote, query, "");
+    }
+    if query.contains('\'') {
+        query = replace(&rules.string, query, "?");
+    }
+    if query.contains("??") {
+        query = replace(&rules.question_runs, query, "?");
+    }
+    if query.contains("--") {
+        query = replace(&rules.line_comment, query, "\n");
+    }
     query = replace(&rules.spaces, query, " ");
     if !rules.only_begin.is_match(&query) {
         query = replace(&rules.leading_begin, query, "");
     }
-    query = rules
-        .quoted_alias
-        .replace_all(&query, |c: &regex::Captures| format!("AS \"{}\"", c[1].replace('\'', "")))
-        .into_owned();
-    query = replace(&rules.equals_null, query, "= ?");
+    let quoted = query.contains('"');
+    if quoted {
+        query = rules
+            .quoted_alias
+            .replace_all(&query, |c: &regex::Captures| format!("AS \"{}\"", c[1].replace('\'', "")))
+            .into_owned();
+    }
+    if query.contains("null") {
+        query = replace(&rules.equals_null, query, "= ?");
+    }
 
     // Names in double quotes are set aside while numbers are replaced.
     let mut names = Vec::new();
-    query = rules
-        .quoted_name
-        .replace_all(&query, |c: &regex::Captures| {
-            names.push(c[0][1..c[0].len() - 1].to_string());
-            format!("%sqlident{}%", names.len() - 1)
-        })
-        .into_owned();
+    if quoted {
+        query = rules
+            .quoted_name
+            .replace_all(&query, |c: &regex::Captures| {
+                names.push(c[0][1..c[0].len() - 1].to_string());
+                format!("%sqlident{}%", names.len() - 1)
+            })
+            .into_owned();
+    }
     query = replace(&rules.number, query, "$1?");
-    query = replace(&rules.hex, query, "$1?");
-    query = replace(&rules.parameter, query, "?");
-    query = rules
-        .identifier_mark
-        .replace_all(&query, |c: &regex::Captures| {
-            let name = c[1].parse::<usize>().ok().and_then(|i| names.get(i)).map_or("", String::as_str);
-            format!("\"{name}\"")
-        })
-        .into_owned();
+    if query.contains("0x") {
+        query = replace(&rules.hex, query, "$1?");
+    }
+    if query.contains('$') {
+        query = replace(&rules.parameter, query, "?");
+    }
+    if !names.is_empty() {
+        query = rules
+            .identifier_mark
+            .replace_all(&query, |c: &regex::Captures| {
+                let name = c[1].parse::<usize>().ok().and_then(|i| names.get(i)).map_or("", String::as_str);
+                format!("\"{name}\"")
+            })
+            .into_owned();
+    }
 
-    query = replace(&rules.in_list, query, "in (...)");
-    query = replace(&rules.quoted_cursor, query, "$1 \"...\"");
-    query = replace(&rules.declare, query, "declare \"...\" cursor");
-    query = replace(&rules.fetch, query, "$1 \"...\"");
-    query = replace(&rules.deallocate, query, "$1 \"...\"");
+    if query.contains("in") {
+        query = replace(&rules.in_list, query, "in (...)");
+    }
+    if quoted {
+        query = replace(&rules.quoted_cursor, query, "$1 \"...\"");
+    }
+    if query.contains("declare") {
+        query = replace(&rules.declare, query, "declare \"...\" cursor");
+    }
+    if query.contains("fetch") {
+        query = replace(&rules.fetch, query, "$1 \"...\"");
+    }
+    if query.contains("deallocate") || query.contains("close") {
+        query = replace(&rules.deallocate, query, "$1 \"...\"");
+    }
     let query = query.trim_matches(perl_space);
     rules.space_before_semicolon.replacen(query, 1, ";").into_owned()
 }

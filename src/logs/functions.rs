@@ -1,6 +1,7 @@
 //! The log functions every glaux session has: `fingerprint_mysql(sql)`,
 //! `fingerprint_postgres(sql)` and `query_id(fingerprint)` (see [`super::fingerprint`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, StringBuilder};
@@ -28,20 +29,78 @@ fn one_text(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     all_text(name, t, 1, 1)
 }
 
-/// `f` of every row; NULL stays NULL. A statement repeated on the next row (a log replayed, a
-/// polling query) is computed once.
+/// Statements remembered per thread and function before the memory is cleared.
+const REMEMBERED: usize = 1 << 16;
+
+thread_local! {
+    /// The results of each function for the statements this thread saw last: logs repeat the
+    /// same text over and over (prepared statements, `BEGIN`, `COMMIT`, health checks), and a
+    /// fingerprint takes microseconds where a lookup takes tens of nanoseconds.
+    static REMEMBERED_RESULTS: std::cell::RefCell<HashMap<(usize, Box<str>), Box<str>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// `f` of every row; NULL stays NULL.
 fn map(args: &Args, f: fn(&str) -> String) -> Result<ArrayRef> {
     let text = args.text(0)?;
     let mut out = StringBuilder::with_capacity(args.rows, args.rows * 32);
-    let mut last: Option<(&str, String)> = None;
-    text.for_each(|value| match value {
-        Some(s) => {
-            if last.as_ref().is_none_or(|(input, _)| *input != s) {
-                last = Some((s, f(s)));
+    let function = f as usize;
+    REMEMBERED_RESULTS.with_borrow_mut(|remembered| {
+        text.for_each(|value| match value {
+            Some(s) => {
+                // Looked up by (function, text) without allocating a key.
+                let found = remembered.get(&(function, s) as &dyn Key);
+                match found {
+                    Some(result) => out.append_value(result),
+                    None => {
+                        let result = f(s);
+                        out.append_value(&result);
+                        if remembered.len() >= REMEMBERED {
+                            remembered.clear();
+                        }
+                        remembered.insert((function, s.into()), result.into());
+                    }
+                }
             }
-            out.append_value(&last.as_ref().expect("just set").1);
-        }
-        None => out.append_null(),
+            None => out.append_null(),
+        })
     });
     Ok(Arc::new(out.finish()))
+}
+
+/// A (function, text) key that both the stored keys and borrowed lookups can be seen as.
+trait Key {
+    fn key(&self) -> (usize, &str);
+}
+
+impl Key for (usize, Box<str>) {
+    fn key(&self) -> (usize, &str) {
+        (self.0, &self.1)
+    }
+}
+
+impl Key for (usize, &str) {
+    fn key(&self) -> (usize, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn Key + 'a> for (usize, Box<str>) {
+    fn borrow(&self) -> &(dyn Key + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn Key + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn Key + '_ {}
+
+impl std::hash::Hash for dyn Key + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state)
+    }
 }

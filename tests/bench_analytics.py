@@ -71,7 +71,7 @@ SELECT '{engine}', 'db' || CAST(q % 5 AS VARCHAR), 'app' || CAST(q % 3 AS VARCHA
 FROM (
     SELECT q, 'select * from t' || CAST(q AS VARCHAR) || ' where id = ?' AS f,
         (q % 17 + 1) * 0.0003 * (1 + (c * 7919 % 100) / 10.0) AS t,
-        CAST(date_add('day', d, DATE '2026-11-01') AS TIMESTAMP) + c * INTERVAL '1' SECOND AS ts,
+        date_add('second', c, CAST(date_add('day', d, DATE '2026-11-01') AS TIMESTAMP)) AS ts,
         'db-' || CAST(i AS VARCHAR) AS instance, date_add('day', d, DATE '2026-11-01') AS log_date
     FROM UNNEST(sequence(0, 19)) AS a(i) CROSS JOIN UNNEST(sequence(0, 29)) AS b(d)
         CROSS JOIN UNNEST(sequence(0, 199)) AS e(q) CROSS JOIN UNNEST(sequence(0, {calls})) AS g(c)
@@ -84,7 +84,7 @@ INSERT INTO aurora_logs.{engine}_query_timeline
 SELECT '{engine}', hour, count(*), sum(t), sketch_quantile(latency_sketch(t), 0.5), sketch_quantile(latency_sketch(t), 0.95),
     sketch_quantile(latency_sketch(t), 0.99), latency_sketch(t), instance, log_date
 FROM (
-    SELECT CAST(date_add('day', d, DATE '2026-11-01') AS TIMESTAMP) + h * INTERVAL '1' HOUR AS hour,
+    SELECT date_add('hour', h, CAST(date_add('day', d, DATE '2026-11-01') AS TIMESTAMP)) AS hour,
         (c % 17 + 1) * 0.0003 AS t, 'db-' || CAST(i AS VARCHAR) AS instance, date_add('day', d, DATE '2026-11-01') AS log_date
     FROM UNNEST(sequence(0, 19)) AS a(i) CROSS JOIN UNNEST(sequence(0, 29)) AS b(d)
         CROSS JOIN UNNEST(sequence(0, 23)) AS e(h) CROSS JOIN UNNEST(sequence(0, 40)) AS g(c)

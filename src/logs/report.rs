@@ -80,12 +80,19 @@ impl crate::error::Categorize for ReportError {
     }
 }
 
-/// The digest tables a report reads, each family the union of its MySQL and PostgreSQL tables.
-const FAMILIES: [(&str, &[&str]); 4] = [
-    ("digest", &["mysql_query_digest", "postgres_query_digest"]),
-    ("timeline", &["mysql_query_timeline", "postgres_query_timeline"]),
-    ("errors", &["mysql_error_summary", "postgres_error_summary"]),
-    ("activity", &["postgres_activity"]),
+/// The digest tables a report reads, each family the union of its MySQL and PostgreSQL tables,
+/// and the columns it needs of them (the slowest statements are read apart, for the classes
+/// shown only).
+const FAMILIES: [(&str, &[&str], &str); 4] = [
+    (
+        "digest",
+        &["mysql_query_digest", "postgres_query_digest"],
+        "engine, db, user, host, query_id, fingerprint, calls, total_s, max_s, latency_sketch, lock_s, rows_sent,
+         rows_examined, first_seen, last_seen, instance",
+    ),
+    ("timeline", &["mysql_query_timeline", "postgres_query_timeline"], "engine, hour, calls, total_s, latency_sketch"),
+    ("errors", &["mysql_error_summary", "postgres_error_summary"], "*"),
+    ("activity", &["postgres_activity"], "*"),
 ];
 
 /// Top rows shown per ranking.
@@ -111,18 +118,29 @@ pub async fn build(
     }
     let filter = filter.join(" AND ");
     let mut any = false;
-    for (family, tables) in FAMILIES {
+    let mut samples = String::new();
+    for (family, tables, columns) in FAMILIES {
         let present: Vec<&str> = tables.iter().copied().filter(|t| registry.table(DATABASE, t).is_some()).collect();
-        any |= !present.is_empty() && family == "digest";
+        let select = |columns: &str| {
+            present
+                .iter()
+                .map(|t| format!("SELECT {columns} FROM {DATABASE}.{t} WHERE {filter}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        };
+        if family == "digest" && !present.is_empty() {
+            any = true;
+            samples = select("engine, query_id, max_s, sample");
+        }
         let union = match present.is_empty() {
             true => empty_family(family).to_string(),
-            false => present
-                .iter()
-                .map(|t| format!("SELECT * FROM {DATABASE}.{t} WHERE {filter}"))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL "),
+            false => select(columns),
         };
-        ctx.sql(&format!("CREATE OR REPLACE VIEW report_{family} AS {union}")).await?.collect().await?;
+        // Each family is read once (every file opened once) and kept in memory for the sections.
+        let started = std::time::Instant::now();
+        let rows = ctx.sql(&union).await?.cache().await?;
+        ctx.register_table(format!("report_{family}"), rows.into_view())?;
+        tracing::debug!(family, seconds = started.elapsed().as_secs_f64(), "report: digest tables read");
     }
     if !any {
         return Err(ReportError::NoDigests);
@@ -136,9 +154,46 @@ pub async fn build(
     report.insert("from".into(), range.from.map_or(Value::Null, |d| Value::String(d.to_string())));
     report.insert("to".into(), range.to.map_or(Value::Null, |d| Value::String(d.to_string())));
     for (name, sql) in sections() {
+        let started = std::time::Instant::now();
         report.insert(name.to_string(), Value::Array(rows(ctx, &sql).await?));
+        tracing::debug!(section = name, seconds = started.elapsed().as_secs_f64(), "report: section computed");
     }
+    add_samples(ctx, &mut report, &samples).await?;
     Ok(Value::Object(report))
+}
+
+/// Puts the slowest call's statement into each class the top lists show, reading the `sample`
+/// column (statements can be long) for those classes only.
+async fn add_samples(ctx: &SessionContext, report: &mut Map<String, Value>, samples: &str) -> Result<(), ReportError> {
+    let tops = ["top_by_total", "top_by_calls", "top_by_p95"];
+    let mut ids: Vec<String> = tops
+        .iter()
+        .flat_map(|t| report[*t].as_array().into_iter().flatten())
+        .filter_map(|c| c["query_id"].as_str().map(|id| format!("'{}'", id.replace('\'', "''"))))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT engine, query_id, max_by(sample, max_s) AS sample FROM ({samples}) AS digests
+         WHERE query_id IN ({}) GROUP BY engine, query_id",
+        ids.join(", ")
+    );
+    let found: std::collections::HashMap<(String, String), Value> = rows(ctx, &sql)
+        .await?
+        .into_iter()
+        .map(|r| ((r["engine"].to_string(), r["query_id"].to_string()), r["sample"].clone()))
+        .collect();
+    for top in tops {
+        for class in report[top].as_array_mut().into_iter().flatten() {
+            let key = (class["engine"].to_string(), class["query_id"].to_string());
+            let sample = found.get(&key).cloned().unwrap_or(Value::Null);
+            class.as_object_mut().map(|c| c.insert("sample".into(), sample));
+        }
+    }
+    Ok(())
 }
 
 /// A family's columns when none of its tables exists, so the queries still run.
@@ -173,7 +228,6 @@ const CLASSES: &str = "
         sketch_quantile(merge_sketches(latency_sketch), 0.95) AS p95_s,
         sum(lock_s) AS lock_s, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
         sketch_histogram(merge_sketches(latency_sketch)) AS distribution,
-        max_by(sample, max_s) AS sample,
         date_format(min(first_seen), '%Y-%m-%d %H:%i:%s') AS first_seen,
         date_format(max(last_seen), '%Y-%m-%d %H:%i:%s') AS last_seen,
         count(DISTINCT instance) AS instances
@@ -190,7 +244,7 @@ fn sections() -> Vec<(&'static str, String)> {
     let top = |order: &str| {
         format!(
             "SELECT engine, query_id, fingerprint, calls, total_s, mean_s, max_s, p95_s, lock_s, rows_sent,
-                rows_examined, distribution, sample, first_seen, last_seen, instances
+                rows_examined, distribution, first_seen, last_seen, instances
              FROM report_classes ORDER BY {order} DESC, query_id LIMIT {TOP}"
         )
     };

@@ -15,7 +15,8 @@
 //! construction): an estimate is the bucket's `2γ^i / (γ + 1)`, within **1 %** (relative,
 //! `(γ - 1) / (γ + 1)`) of the exact order statistic, whatever the values and however sketches
 //! are merged. Zeros are counted apart and estimated exactly. A sketch of calls between 1 µs
-//! and 1 hour has at most about 1,100 buckets and is stored in a few hundred bytes.
+//! and 1 hour has at most about 1,100 buckets; only the non-empty ones are stored, two or three
+//! bytes each.
 
 use std::sync::Arc;
 
@@ -31,7 +32,9 @@ use super::{Args, Scalar, arity, returns};
 
 const GAMMA: f64 = 1.02;
 /// The format written: a version byte, then LEB128 numbers.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The most buckets between the lowest and the highest of a sketch.
+const MAX_SPAN: u32 = 1 << 17;
 
 pub(super) fn aggregates() -> Vec<AggregateUDF> {
     vec![
@@ -183,14 +186,19 @@ impl Sketch {
         out
     }
 
-    /// The stored form.
+    /// The stored form: the version, the zero count, the number of non-empty buckets, then per
+    /// non-empty bucket the distance from the one before (zigzag, the first from 0) and its
+    /// count, all LEB128.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![VERSION];
         leb128(&mut out, self.zeros);
-        leb128(&mut out, zigzag(self.first));
-        leb128(&mut out, self.counts.len() as u64);
-        for count in &self.counts {
+        leb128(&mut out, self.counts.iter().filter(|c| **c > 0).count() as u64);
+        let mut previous = 0i32;
+        for (i, count) in self.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let index = self.first + i as i32;
+            leb128(&mut out, zigzag(index - previous));
             leb128(&mut out, *count);
+            previous = index;
         }
         out
     }
@@ -207,14 +215,28 @@ impl Sketch {
             return Err(invalid());
         }
         let mut next = || read_leb128(&mut rest).ok_or_else(invalid);
-        let zeros = next()?;
-        let first = unzigzag(next()?);
-        let len = next()? as usize;
-        if len > 1 << 20 {
-            return Err(invalid());
+        let mut sketch = Sketch { zeros: next()?, ..Sketch::default() };
+        let buckets = next()?;
+        let mut index = 0i32;
+        for _ in 0..buckets {
+            index = index.checked_add(unzigzag(next()?)).ok_or_else(invalid)?;
+            let count = next()?;
+            // Every finite double lies within about 73,000 buckets: more is not a sketch (and
+            // must not become a huge allocation).
+            let span = if sketch.counts.is_empty() { 0 } else { index.abs_diff(sketch.first) };
+            if span >= MAX_SPAN {
+                return Err(invalid());
+            }
+            sketch.add_count(index, count);
         }
-        let counts = (0..len).map(|_| next()).collect::<Result<Vec<u64>>>()?;
-        Ok(Sketch { zeros, first, counts })
+        Ok(sketch)
+    }
+
+    /// Adds the values of the stored sketch `bytes` without building a second sketch.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let other = Sketch::from_bytes(bytes)?;
+        self.merge(&other);
+        Ok(())
     }
 }
 
@@ -263,7 +285,7 @@ impl SketchAccumulator {
     fn merge_binary(&mut self, array: &ArrayRef) -> Result<()> {
         let sketches: &BinaryArray = array.as_binary();
         for bytes in sketches.iter().flatten() {
-            self.sketch.merge(&Sketch::from_bytes(bytes)?);
+            self.sketch.merge_bytes(bytes)?;
         }
         Ok(())
     }
@@ -392,6 +414,17 @@ mod tests {
         assert!((sketch.quantile(1.0).unwrap() - 2.0).abs() < 0.02);
         assert_eq!(sketch.decades(), [2, 0, 0, 0, 0, 0, 1, 0]);
         assert!(Sketch::from_bytes(b"nonsense").is_err());
+        // Two buckets a billion apart: refused, not allocated.
+        let mut far = vec![VERSION, 0, 2];
+        leb128(&mut far, zigzag(0));
+        leb128(&mut far, 1);
+        leb128(&mut far, zigzag(1_000_000_000));
+        leb128(&mut far, 1);
+        assert!(Sketch::from_bytes(&far).is_err());
+        let mut extremes = Sketch::default();
+        extremes.add(f64::MIN_POSITIVE / 1e15);
+        extremes.add(f64::MAX);
+        assert_eq!(Sketch::from_bytes(&extremes.to_bytes()).unwrap(), extremes);
     }
 
     #[tokio::test]

@@ -145,8 +145,10 @@ pub async fn build(
     if !any {
         return Err(ReportError::NoDigests);
     }
+    let started = std::time::Instant::now();
     let classes = ctx.sql(CLASSES).await?.cache().await?;
     ctx.register_table("report_classes", classes.into_view())?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "report: query classes merged");
 
     let mut report = Map::new();
     report.insert("generated".into(), Value::String(chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string()));
@@ -158,7 +160,9 @@ pub async fn build(
         report.insert(name.to_string(), Value::Array(rows(ctx, &sql).await?));
         tracing::debug!(section = name, seconds = started.elapsed().as_secs_f64(), "report: section computed");
     }
+    let started = std::time::Instant::now();
     add_samples(ctx, &mut report, &samples).await?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "report: slowest statements read");
     Ok(Value::Object(report))
 }
 

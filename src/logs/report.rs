@@ -88,7 +88,7 @@ const FAMILIES: [(&str, &[&str], &str); 4] = [
         "digest",
         &["mysql_query_digest", "postgres_query_digest"],
         "engine, db, user, host, query_id, fingerprint, calls, total_s, max_s, latency_sketch, lock_s, rows_sent,
-         rows_examined, first_seen, last_seen, instance",
+         rows_examined, first_seen, last_seen, instance, log_date",
     ),
     ("timeline", &["mysql_query_timeline", "postgres_query_timeline"], "engine, hour, calls, total_s, latency_sketch"),
     ("errors", &["mysql_error_summary", "postgres_error_summary"], "*"),
@@ -118,7 +118,6 @@ pub async fn build(
     }
     let filter = filter.join(" AND ");
     let mut any = false;
-    let mut samples = String::new();
     for (family, tables, columns) in FAMILIES {
         let present: Vec<&str> = tables.iter().copied().filter(|t| registry.table(DATABASE, t).is_some()).collect();
         let select = |columns: &str| {
@@ -128,10 +127,7 @@ pub async fn build(
                 .collect::<Vec<_>>()
                 .join(" UNION ALL ")
         };
-        if family == "digest" && !present.is_empty() {
-            any = true;
-            samples = select("engine, query_id, max_s, sample");
-        }
+        any |= family == "digest" && !present.is_empty();
         let union = match present.is_empty() {
             true => empty_family(family).to_string(),
             false => select(columns),
@@ -161,29 +157,58 @@ pub async fn build(
         tracing::debug!(section = name, seconds = started.elapsed().as_secs_f64(), "report: section computed");
     }
     let started = std::time::Instant::now();
-    add_samples(ctx, &mut report, &samples).await?;
+    add_samples(ctx, &mut report).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "report: slowest statements read");
     Ok(Value::Object(report))
 }
 
-/// Puts the slowest call's statement into each class the top lists show, reading the `sample`
-/// column (statements can be long) for those classes only.
-async fn add_samples(ctx: &SessionContext, report: &mut Map<String, Value>, samples: &str) -> Result<(), ReportError> {
+/// Puts the slowest call's statement into each class the top lists show. Statements can be
+/// long, so only the day and instance that hold each class's slowest call are read for it.
+async fn add_samples(ctx: &SessionContext, report: &mut Map<String, Value>) -> Result<(), ReportError> {
     let tops = ["top_by_total", "top_by_calls", "top_by_p95"];
-    let mut ids: Vec<String> = tops
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut classes: Vec<(String, String)> = tops
         .iter()
         .flat_map(|t| report[*t].as_array().into_iter().flatten())
-        .filter_map(|c| c["query_id"].as_str().map(|id| format!("'{}'", id.replace('\'', "''"))))
+        .filter_map(|c| Some((c["engine"].as_str()?.to_string(), c["query_id"].as_str()?.to_string())))
         .collect();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
+    classes.sort();
+    classes.dedup();
+    if classes.is_empty() {
+        return Ok(());
+    }
+    let wanted: Vec<String> =
+        classes.iter().map(|(engine, id)| format!("({}, {})", quote(engine), quote(id))).collect();
+    let places = rows(
+        ctx,
+        &format!(
+            "SELECT engine, query_id, max_by(instance, max_s) AS instance, CAST(max_by(log_date, max_s) AS VARCHAR) AS day
+             FROM report_digest WHERE (engine, query_id) IN ({}) GROUP BY engine, query_id",
+            wanted.join(", ")
+        ),
+    )
+    .await?;
+    let reads: Vec<String> = places
+        .iter()
+        .filter_map(|p| {
+            let (engine, id, instance, day) =
+                (p["engine"].as_str()?, p["query_id"].as_str()?, p["instance"].as_str()?, p["day"].as_str()?);
+            let table = if engine == "postgres" { "postgres_query_digest" } else { "mysql_query_digest" };
+            Some(format!(
+                "SELECT engine, query_id, max_s, sample FROM {DATABASE}.{table}
+                 WHERE instance = {} AND log_date = DATE {} AND query_id = {}",
+                quote(instance),
+                quote(day),
+                quote(id)
+            ))
+        })
+        .collect();
+    if reads.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "SELECT engine, query_id, max_by(sample, max_s) AS sample FROM ({samples}) AS digests
-         WHERE query_id IN ({}) GROUP BY engine, query_id",
-        ids.join(", ")
+        "SELECT engine, query_id, max_by(sample, max_s) AS sample FROM ({}) AS slowest GROUP BY engine, query_id",
+        reads.join(" UNION ALL ")
     );
     let found: std::collections::HashMap<(String, String), Value> = rows(ctx, &sql)
         .await?

@@ -118,26 +118,29 @@ pub async fn build(
     }
     let filter = filter.join(" AND ");
     let mut any = false;
+    let mut reads = Vec::new();
     for (family, tables, columns) in FAMILIES {
         let present: Vec<&str> = tables.iter().copied().filter(|t| registry.table(DATABASE, t).is_some()).collect();
-        let select = |columns: &str| {
-            present
-                .iter()
-                .map(|t| format!("SELECT {columns} FROM {DATABASE}.{t} WHERE {filter}"))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ")
-        };
         any |= family == "digest" && !present.is_empty();
         let union = match present.is_empty() {
             true => empty_family(family).to_string(),
-            false => select(columns),
+            false => present
+                .iter()
+                .map(|t| format!("SELECT {columns} FROM {DATABASE}.{t} WHERE {filter}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL "),
         };
-        // Each family is read once (every file opened once) and kept in memory for the sections.
-        let started = std::time::Instant::now();
-        let rows = ctx.sql(&union).await?.cache().await?;
-        ctx.register_table(format!("report_{family}"), rows.into_view())?;
-        tracing::debug!(family, seconds = started.elapsed().as_secs_f64(), "report: digest tables read");
+        // Each family is read once (every file opened once) and kept in memory for the sections;
+        // the families are read at the same time.
+        reads.push(async move {
+            let started = std::time::Instant::now();
+            let rows = ctx.sql(&union).await?.cache().await?;
+            ctx.register_table(format!("report_{family}"), rows.into_view())?;
+            tracing::debug!(family, seconds = started.elapsed().as_secs_f64(), "report: digest tables read");
+            Ok::<_, ReportError>(())
+        });
     }
+    futures::future::try_join_all(reads).await?;
     if !any {
         return Err(ReportError::NoDigests);
     }
@@ -151,10 +154,16 @@ pub async fn build(
     report.insert("instances".into(), Value::from(instances.to_vec()));
     report.insert("from".into(), range.from.map_or(Value::Null, |d| Value::String(d.to_string())));
     report.insert("to".into(), range.to.map_or(Value::Null, |d| Value::String(d.to_string())));
-    for (name, sql) in sections() {
+    let sections = sections();
+    let computed = futures::future::try_join_all(sections.iter().map(|(name, sql)| async move {
         let started = std::time::Instant::now();
-        report.insert(name.to_string(), Value::Array(rows(ctx, &sql).await?));
+        let rows = rows(ctx, sql).await?;
         tracing::debug!(section = name, seconds = started.elapsed().as_secs_f64(), "report: section computed");
+        Ok::<_, ReportError>(rows)
+    }))
+    .await?;
+    for ((name, _), rows) in sections.iter().zip(computed) {
+        report.insert(name.to_string(), Value::Array(rows));
     }
     let started = std::time::Instant::now();
     add_samples(ctx, &mut report).await?;

@@ -106,6 +106,23 @@ fn slow_log_digests_equal_pt_query_digest_per_class() {
     assert_same_classes("real MariaDB slow log", &digest(std::slice::from_ref(real), &[]), &pt_classes(real).unwrap());
 }
 
+#[test]
+fn a_large_slow_log_is_digested_in_pieces_without_losing_an_entry() {
+    // Over 64 MB, a slow log is cut at `# Time:` lines into one piece per core.
+    let real = &real_files()[0].1;
+    let one = std::fs::read(real).unwrap();
+    let copies = (70 << 20) / one.len() + 1;
+    let big = tempfile::NamedTempFile::with_suffix(".log").unwrap();
+    std::fs::write(big.path(), one.repeat(copies)).unwrap();
+    let whole = digest(std::slice::from_ref(real), &["--kind", "slow"]);
+    let pieces = digest(&[big.path().to_path_buf()], &["--kind", "slow"]);
+    assert_eq!(whole.keys().collect::<Vec<_>>(), pieces.keys().collect::<Vec<_>>());
+    for (id, (calls, total, fingerprint)) in &whole {
+        assert_eq!(pieces[id].0, calls * copies as u64, "{fingerprint}");
+        assert!((pieces[id].1 - total * copies as f64).abs() < 1e-6 * copies as f64, "{fingerprint}");
+    }
+}
+
 /// pgBadger's normalised queries: normalised text → (calls, total milliseconds).
 fn pgbadger_classes(file: &Path, prefix: &str) -> BTreeMap<String, (u64, f64)> {
     let json = pgbadger_json(file, prefix);
@@ -375,6 +392,13 @@ fn report_renders_in_chromium_with_data_and_no_network() {
     let charts: usize = attribute("data-charts").parse().unwrap();
     assert!(charts >= 12, "{charts} charts drawn");
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 50_000, "screenshot too small");
+
+    // Without digest tables, the report says how to get them.
+    let bare = TestProject::new();
+    bare.without_jobs();
+    let none = bare.run(&["logs", "report"]);
+    assert_eq!(none.status.code(), Some(2), "{}", stderr(&none));
+    assert!(stderr(&none).contains("no digest tables"), "{}", stderr(&none));
 }
 
 /// Renders `page` in headless Chromium: the DOM after its scripts ran, and a screenshot. Console

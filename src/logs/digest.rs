@@ -1,6 +1,7 @@
 //! `glaux logs digest`: the profile pt-query-digest and pgBadger print, straight from log files.
 //!
-//! The files are parsed by the ingest parsers (one thread per file) into a streaming table
+//! The files are parsed by the ingest parsers (one thread per file, and a large slow log cut at
+//! entry boundaries into one piece per core) into a streaming table
 //! `log` of an in-memory session with the Athena and log functions, and one query groups the
 //! statements by fingerprint: calls, total / min / max / mean time, p50 / p95 / p99 from a latency
 //! sketch (within 1 %), lock time and rows where the log has them, first and last seen, and the
@@ -10,8 +11,8 @@
 //! PostgreSQL entry with a duration and a statement that is not the parse or bind step of the
 //! extended protocol (pgBadger).
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -149,13 +150,15 @@ pub async fn digest_files(
     let ctx = session();
     let schema = file_schema(kind);
     let rejects = Arc::new(AtomicU64::new(0));
-    let partitions: Vec<Arc<dyn PartitionStream>> = files
-        .iter()
-        .map(|file| {
+    let mut partitions: Vec<Arc<dyn PartitionStream>> = Vec::new();
+    for file in files {
+        let ranges = pieces(file, kind)?;
+        tracing::debug!(file = %file.display(), pieces = ranges.len(), "digest: parsing");
+        for range in ranges {
             let (file, prefix, schema, rejects) = (file.clone(), prefix.clone(), schema.clone(), rejects.clone());
-            Arc::new(FileStream { file, kind, prefix, schema, rejects }) as _
-        })
-        .collect();
+            partitions.push(Arc::new(FileStream { file, range, kind, prefix, schema, rejects }));
+        }
+    }
     ctx.register_table("log", Arc::new(StreamingTable::try_new(schema, partitions)?))?;
     ctx.sql(&format!("CREATE VIEW calls AS {}", calls_sql(kind))).await?.collect().await?;
     let classes = ctx.sql(CLASSES_SQL).await?.cache().await?;
@@ -202,8 +205,7 @@ fn calls_sql(kind: LogKind) -> &'static str {
                 CAST(NULL AS DOUBLE) AS lock_s, CAST(NULL AS BIGINT) AS rows_sent,
                 CAST(NULL AS BIGINT) AS rows_examined, ts, statement
              FROM log
-             WHERE duration_ms IS NOT NULL AND statement IS NOT NULL
-               AND coalesce(protocol_step, '') NOT IN ('parse', 'bind')"
+             WHERE duration_ms IS NOT NULL AND statement IS NOT NULL AND protocol_step IN ('simple', 'execute')"
         }
         _ => {
             "SELECT fingerprint_mysql(sql_text) AS fingerprint, query_time_s AS seconds, lock_time_s AS lock_s,
@@ -271,10 +273,42 @@ fn read_classes(batch: &RecordBatch) -> Vec<QueryClass> {
         .collect()
 }
 
-/// One file parsed on its own thread into the stream of a partition.
+/// Files under this size are parsed whole.
+const PIECE_MIN: u64 = 64 << 20;
+
+/// The byte ranges of `file` to parse apart, one per core for a large slow log: each starts at
+/// a `# Time:` line, where an entry begins with its time (an entry's other header lines follow
+/// it). Other logs, small files and slow logs without such a line near a cut are one range.
+fn pieces(file: &Path, kind: LogKind) -> Result<Vec<(u64, u64)>, InspectError> {
+    let read = |source| InspectError::Read { path: file.to_path_buf(), source };
+    let len = std::fs::metadata(file).map_err(read)?.len();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    if kind != LogKind::Slow || len < PIECE_MIN || cores < 2 {
+        return Ok(vec![(0, len)]);
+    }
+    let mut input = std::fs::File::open(file).map_err(read)?;
+    let mut starts = vec![0];
+    let mut window = vec![0u8; 4 << 20];
+    for k in 1..cores {
+        let at = len * k / cores;
+        input.seek(std::io::SeekFrom::Start(at)).map_err(read)?;
+        let got = input.read(&mut window).map_err(read)?;
+        if let Some(found) = memchr::memmem::find(&window[..got], b"\n# Time: ") {
+            let start = at + found as u64 + 1;
+            if start > *starts.last().expect("starts with 0") {
+                starts.push(start);
+            }
+        }
+    }
+    let ends = starts.iter().skip(1).copied().chain([len]);
+    Ok(starts.iter().copied().zip(ends).collect())
+}
+
+/// A byte range of a file parsed on its own thread into the stream of a partition.
 #[derive(Debug)]
 struct FileStream {
     file: PathBuf,
+    range: (u64, u64),
     kind: LogKind,
     prefix: Prefix,
     schema: SchemaRef,
@@ -289,10 +323,10 @@ impl PartitionStream for FileStream {
     fn execute(&self, _: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         let (file, kind, prefix, schema) = (self.file.clone(), self.kind, self.prefix.clone(), self.schema.clone());
-        let rejects = self.rejects.clone();
+        let (rejects, range) = (self.rejects.clone(), self.range);
         std::thread::spawn(move || {
             let send = |batch: datafusion::error::Result<RecordBatch>| sender.blocking_send(batch).is_ok();
-            if let Err(e) = parse_into(&file, kind, &prefix, schema, &rejects, &send) {
+            if let Err(e) = parse_into(&file, range, kind, &prefix, schema, &rejects, &send) {
                 send(Err(datafusion::error::DataFusionError::External(Box::new(e))));
             }
         });
@@ -306,6 +340,7 @@ impl PartitionStream for FileStream {
 /// Parses `file` and hands each batch of rows to `send` (which says whether to go on).
 fn parse_into(
     file: &PathBuf,
+    (start, end): (u64, u64),
     kind: LogKind,
     prefix: &Prefix,
     schema: SchemaRef,
@@ -321,6 +356,8 @@ fn parse_into(
     let name = file.display().to_string();
     let mut parser = kind.parser(schema, prefix, &name, time::day_of(0));
     let mut input = std::fs::File::open(file).map_err(read)?;
+    input.seek(std::io::SeekFrom::Start(start)).map_err(read)?;
+    let mut input = input.take(end - start);
     let mut feeder = LineFeeder::default();
     let mut piece = vec![0u8; 8 << 20];
     loop {

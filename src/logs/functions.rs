@@ -36,9 +36,11 @@ thread_local! {
     /// The results of each function for the statements this thread saw last: logs repeat the
     /// same text over and over (prepared statements, `BEGIN`, `COMMIT`, health checks), and a
     /// fingerprint takes microseconds where a lookup takes tens of nanoseconds.
-    static REMEMBERED_RESULTS: std::cell::RefCell<HashMap<(usize, Box<str>), Box<str>>> =
-        std::cell::RefCell::new(HashMap::new());
+    static REMEMBERED_RESULTS: std::cell::RefCell<Remembered> = std::cell::RefCell::new(HashMap::new());
 }
+
+/// (function, statement) → result.
+type Remembered = HashMap<(usize, Box<str>), Box<str>>;
 
 /// `f` of every row; NULL stays NULL.
 fn map(args: &Args, f: fn(&str) -> String) -> Result<ArrayRef> {

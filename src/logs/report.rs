@@ -117,11 +117,13 @@ pub async fn build(
         filter.push(format!("log_date <= DATE '{to}'"));
     }
     let filter = filter.join(" AND ");
-    let mut any = false;
+    let exists = |table: &&str| registry.table(DATABASE, table).is_some();
+    if !FAMILIES[0].1.iter().any(exists) {
+        return Err(ReportError::NoDigests);
+    }
     let mut reads = Vec::new();
     for (family, tables, columns) in FAMILIES {
-        let present: Vec<&str> = tables.iter().copied().filter(|t| registry.table(DATABASE, t).is_some()).collect();
-        any |= family == "digest" && !present.is_empty();
+        let present: Vec<&str> = tables.iter().copied().filter(exists).collect();
         let union = match present.is_empty() {
             true => empty_family(family).to_string(),
             false => present
@@ -141,9 +143,6 @@ pub async fn build(
         });
     }
     futures::future::try_join_all(reads).await?;
-    if !any {
-        return Err(ReportError::NoDigests);
-    }
     let started = std::time::Instant::now();
     let classes = ctx.sql(CLASSES).await?.cache().await?;
     ctx.register_table("report_classes", classes.into_view())?;

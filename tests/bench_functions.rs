@@ -20,7 +20,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use glaux::engine::athena;
 
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 const BATCH: usize = 8192;
 
 /// (name, glaux expression, DataFusion expression or "" when there is none)

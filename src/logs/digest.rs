@@ -28,10 +28,8 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use super::LogKind;
-use super::inspect::{InspectError, file_schema, kind_of};
-use super::parse::LineFeeder;
+use super::inspect::{InspectError, file_schema, kind_of, parse_file};
 use super::parse::postgres::Prefix;
-use super::parse::time;
 
 /// Why a digest could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -337,42 +335,21 @@ impl PartitionStream for FileStream {
     }
 }
 
-/// Parses `file` and hands each batch of rows to `send` (which says whether to go on).
+/// Parses `range` of `file` and hands each batch of rows to `send` (which says whether to go
+/// on), counting the rejected lines.
 fn parse_into(
-    file: &PathBuf,
-    (start, end): (u64, u64),
+    file: &Path,
+    range: (u64, u64),
     kind: LogKind,
     prefix: &Prefix,
     schema: SchemaRef,
     rejects: &AtomicU64,
     send: &dyn Fn(datafusion::error::Result<RecordBatch>) -> bool,
 ) -> Result<(), InspectError> {
-    let take = |parser: &mut dyn super::parse::LogParser| {
-        let parsed = parser.take();
+    parse_file(file, Some(range), kind, prefix, schema, &mut |parsed| {
         rejects.fetch_add(parsed.rejects.len() as u64, Ordering::Relaxed);
-        parsed.batch
-    };
-    let read = |source| InspectError::Read { path: file.clone(), source };
-    let name = file.display().to_string();
-    let mut parser = kind.parser(schema, prefix, &name, time::day_of(0));
-    let mut input = std::fs::File::open(file).map_err(read)?;
-    input.seek(std::io::SeekFrom::Start(start)).map_err(read)?;
-    let mut input = input.take(end - start);
-    let mut feeder = LineFeeder::default();
-    let mut piece = vec![0u8; 8 << 20];
-    loop {
-        let len = input.read(&mut piece).map_err(read)?;
-        if len == 0 {
-            break;
-        }
-        feeder.push(&piece[..len], parser.as_mut());
-        if parser.buffered() >= 64 * 1024 && !send(Ok(take(parser.as_mut()))) {
-            return Ok(());
-        }
-    }
-    feeder.finish(parser.as_mut());
-    parser.finish();
-    send(Ok(take(parser.as_mut())));
+        send(Ok(parsed.batch))
+    })?;
     Ok(())
 }
 

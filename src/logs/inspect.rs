@@ -5,7 +5,7 @@
 //! before it is ingested, and the parse throughput measured on its own.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -124,33 +124,52 @@ pub fn summarise_files(
 pub fn summarise(path: &Path, kind: LogKind, prefix: &Prefix) -> Result<FileSummary, InspectError> {
     let started = Instant::now();
     let name = path.display().to_string();
-    let mut parser = kind.parser(file_schema(kind), prefix, &name, time::day_of(0));
-    let mut summary = FileSummary { file: name.clone(), kind: kind.name().into(), ..FileSummary::default() };
+    let mut summary = FileSummary { file: name, kind: kind.name().into(), ..FileSummary::default() };
+    summary.bytes = parse_file(path, None, kind, prefix, file_schema(kind), &mut |parsed| {
+        note_rejects(&mut summary, &parsed.rejects);
+        add(&mut summary, parsed.batch);
+        true
+    })?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.mb_per_s = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
+    Ok(summary)
+}
+
+/// Parses `path` (or the byte range `range` of it, which starts at a line) as `kind` with a
+/// fresh parser into rows of `schema`, handing each batch with its rejects to `each` as it
+/// fills; `each` returns false to stop. Returns the bytes read.
+pub(crate) fn parse_file(
+    path: &Path,
+    range: Option<(u64, u64)>,
+    kind: LogKind,
+    prefix: &Prefix,
+    schema: arrow::datatypes::SchemaRef,
+    each: &mut dyn FnMut(super::parse::Parsed) -> bool,
+) -> Result<u64, InspectError> {
     let read = |source| InspectError::Read { path: path.to_path_buf(), source };
+    let mut parser = kind.parser(schema, prefix, &path.display().to_string(), time::day_of(0));
     let mut file = std::fs::File::open(path).map_err(read)?;
+    let (start, end) = range.unwrap_or((0, u64::MAX));
+    file.seek(std::io::SeekFrom::Start(start)).map_err(read)?;
+    let mut input = file.take(end - start);
     let mut feeder = LineFeeder::default();
     let mut piece = vec![0u8; 8 << 20];
+    let mut bytes = 0;
     loop {
-        let len = file.read(&mut piece).map_err(read)?;
+        let len = input.read(&mut piece).map_err(read)?;
         if len == 0 {
             break;
         }
-        summary.bytes += len as u64;
+        bytes += len as u64;
         feeder.push(&piece[..len], parser.as_mut());
-        if parser.buffered() >= 64 * 1024 {
-            let parsed = parser.take();
-            note_rejects(&mut summary, &parsed.rejects);
-            add(&mut summary, parsed.batch);
+        if parser.buffered() >= 64 * 1024 && !each(parser.take()) {
+            return Ok(bytes);
         }
     }
     feeder.finish(parser.as_mut());
     parser.finish();
-    let parsed = parser.take();
-    note_rejects(&mut summary, &parsed.rejects);
-    add(&mut summary, parsed.batch);
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.mb_per_s = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
-    Ok(summary)
+    each(parser.take());
+    Ok(bytes)
 }
 
 /// Rejected lines shown per file.

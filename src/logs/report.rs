@@ -369,7 +369,9 @@ fn sections() -> Vec<(&'static str, String)> {
 /// The rows of `sql` as JSON objects.
 async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Value>, ReportError> {
     let batches = ctx.sql(sql).await?.collect().await?;
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    // NULLs written as null, as `glaux sql --format json` writes them.
+    let builder = arrow::json::WriterBuilder::new().with_explicit_nulls(true);
+    let mut writer = builder.build::<_, arrow::json::writer::JsonArray>(Vec::new());
     for batch in &batches {
         writer.write(batch).map_err(|e| ReportError::Json(e.to_string()))?;
     }

@@ -225,15 +225,9 @@ impl From<LogKindArg> for LogKind {
 pub enum LogsCommand {
     /// Parse log files and print what they hold, writing nothing (entries, rejects, totals, MB/s)
     Parse {
-        /// Log files
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-        /// Log kind [default: from the name, else the content]
-        #[arg(long, value_name = "KIND", value_enum)]
-        kind: Option<LogKindArg>,
-        /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
-        #[arg(long, value_name = "PREFIX")]
-        log_line_prefix: Option<String>,
+        /// The files and how to read them
+        #[command(flatten)]
+        logs: LogFiles,
         /// Output format
         #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
         format: SummaryFormat,
@@ -241,15 +235,9 @@ pub enum LogsCommand {
     /// Digest slow query logs or PostgreSQL logs without ingesting them: the query classes
     /// pt-query-digest and pgBadger report (calls, total, mean, p95, rows), costliest first
     Digest {
-        /// Log files, all slow logs or all PostgreSQL logs
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-        /// Log kind [default: from the name, else the content]
-        #[arg(long, value_name = "KIND", value_enum)]
-        kind: Option<LogKindArg>,
-        /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
-        #[arg(long, value_name = "PREFIX")]
-        log_line_prefix: Option<String>,
+        /// The files (all slow logs or all PostgreSQL logs) and how to read them
+        #[command(flatten)]
+        logs: LogFiles,
         /// Query classes shown, costliest first
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
@@ -279,6 +267,20 @@ pub enum LogsCommand {
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
     },
+}
+
+/// Log files named on the command line, and how to read them.
+#[derive(Debug, Args)]
+pub struct LogFiles {
+    /// Log files
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Log kind [default: from the name, else the content]
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub kind: Option<LogKindArg>,
+    /// PostgreSQL log_line_prefix of the logs [default: %t:%r:%u@%d:[%p]: as on RDS]
+    #[arg(long, value_name = "PREFIX")]
+    pub log_line_prefix: Option<String>,
 }
 
 /// How `glaux logs report` writes.

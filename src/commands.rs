@@ -92,11 +92,12 @@ async fn logs(command: LogsCommand) -> Result<()> {
         }
         other => crate::error::Error::from(other),
     };
-    let (files, kind, log_line_prefix, format) = match command {
-        LogsCommand::Parse { files, kind, log_line_prefix, format } => (files, kind, log_line_prefix, format),
-        LogsCommand::Digest { files, kind, log_line_prefix, limit, format } => {
-            let prefix = prefix(log_line_prefix.as_deref())?;
-            let digest = digest_files(&files, kind.map(LogKind::from), &prefix, limit).await.map_err(|e| match e {
+    let (logs, format) = match command {
+        LogsCommand::Parse { logs, format } => (logs, format),
+        LogsCommand::Digest { logs, limit, format } => {
+            let prefix = prefix(logs.log_line_prefix.as_deref())?;
+            let kind = logs.kind.map(LogKind::from);
+            let digest = digest_files(&logs.files, kind, &prefix, limit).await.map_err(|e| match e {
                 DigestError::Inspect(e) => unknown_kind(e),
                 DigestError::Kinds(message) => UsageError(message).into(),
                 other => crate::error::Error::from(other),
@@ -110,8 +111,8 @@ async fn logs(command: LogsCommand) -> Result<()> {
         }
         LogsCommand::Report { .. } => unreachable!("the report opens the project first"),
     };
-    let prefix = prefix(log_line_prefix.as_deref())?;
-    let summaries = summarise_files(&files, kind.map(LogKind::from), &prefix).map_err(unknown_kind)?;
+    let prefix = prefix(logs.log_line_prefix.as_deref())?;
+    let summaries = summarise_files(&logs.files, logs.kind.map(LogKind::from), &prefix).map_err(unknown_kind)?;
     let mut out = std::io::stdout().lock();
     match format {
         SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summaries)?)?,

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::aurora::{count, fixtures, log_dir, pgbadger_json, real_files};
+use crate::aurora::{count, fixtures, light_log, log_dir, pgbadger_json, real_files};
 use crate::support::{TestProject, glaux_bin, stderr};
 
 /// `glaux logs digest --format json` of `files`: query ID → (calls, total seconds, fingerprint).
@@ -143,9 +143,7 @@ fn pgbadger_classes(file: &Path, prefix: &str) -> BTreeMap<String, (u64, f64)> {
 #[test]
 fn postgres_digests_equal_pgbadger_per_normalised_query() {
     let dir = fixtures().join("pgbadger");
-    let light = tempfile::NamedTempFile::with_suffix(".log").unwrap();
-    let bz = Command::new("bzcat").arg(dir.join("light.postgres.log.bz2")).output().unwrap();
-    std::fs::write(light.path(), bz.stdout).unwrap();
+    let light = light_log();
     let real = real_files()[4].1.clone();
     let cases = [
         (light.path().to_path_buf(), "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),

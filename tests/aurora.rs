@@ -148,12 +148,18 @@ fn every_error_log_fixture_parses_without_rejects() {
     assert_eq!(ours[0]["severities"], serde_json::json!({"(none)": 16, "ERROR": 5, "Note": 9, "Warning": 3}));
 }
 
+/// pgBadger's light log, decompressed (glaux reads logs as text).
+pub(crate) fn light_log() -> tempfile::NamedTempFile {
+    let light = tempfile::NamedTempFile::with_suffix(".log").unwrap();
+    let bz = Command::new("bzcat").arg(fixtures().join("pgbadger/light.postgres.log.bz2")).output().unwrap();
+    std::fs::write(light.path(), bz.stdout).unwrap();
+    light
+}
+
 #[test]
 fn postgres_fixtures_agree_with_pgbadger() {
     let dir = fixtures().join("pgbadger");
-    let light = tempfile::NamedTempFile::with_suffix(".log").unwrap();
-    let bz = Command::new("bzcat").arg(dir.join("light.postgres.log.bz2")).output().unwrap();
-    std::fs::write(light.path(), bz.stdout).unwrap();
+    let light = light_log();
     let cases = [
         (light.path().to_path_buf(), "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),
         (dir.join("pg-timezones.log"), "%t:%r:%u@%d:[%p]:"),

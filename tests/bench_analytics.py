@@ -20,20 +20,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_logs import PREFIX, build_inputs  # noqa: E402
-
-
-def timed(cmd, **kw):
-    start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed: {result.stderr[-2000:]}")
-    return elapsed, result.stdout
+from bench_logs import PREFIX, build_inputs, timed  # noqa: E402
 
 
 def digest_rows(glaux, files):

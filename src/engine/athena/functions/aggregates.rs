@@ -15,7 +15,7 @@ use datafusion::functions_aggregate::count::count_udaf;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::function::{AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility, lit, when};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility, lit};
 use datafusion::physical_expr::expressions::Literal;
 use datafusion_functions_aggregate_common::tdigest::TDigest;
 
@@ -380,12 +380,16 @@ fn count_if_state(args: &StateFieldsArgs) -> Vec<FieldRef> {
 fn count_if_as_count(function: AggregateFunction) -> Result<Expr> {
     let params = function.params;
     let condition = params.args.into_iter().next().unwrap_or(lit(false));
-    let ones = when(condition, lit(1i64)).end()?;
+    // `count(*) FILTER (WHERE condition)`: a NULL condition, like FALSE, is not counted.
+    let filter = match params.filter {
+        Some(filter) => filter.and(condition),
+        None => condition,
+    };
     Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
         count_udaf(),
-        vec![ones],
+        vec![lit(1i64)],
         params.distinct,
-        params.filter,
+        Some(Box::new(filter)),
         params.order_by,
         params.null_treatment,
     )))

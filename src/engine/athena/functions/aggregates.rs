@@ -588,6 +588,12 @@ mod tests {
         assert_eq!(value(&format!("SELECT min_by(id, v) FROM {T}")).await, "1");
         assert_eq!(value(&format!("SELECT count_if(v > 15) FROM {T}")).await, "2");
         assert_eq!(value(&format!("SELECT count_if(v > 100) FROM {T}")).await, "0");
+        assert_eq!(value("SELECT count_if(x) FROM (VALUES (true), (NULL), (false), (true)) t(x)").await, "2");
+        assert_eq!(
+            value("SELECT count_if(x) FILTER (WHERE n > 1) FROM (VALUES (true, 1), (true, 2), (NULL, 3)) t(x, n)")
+                .await,
+            "1"
+        );
         assert_eq!(value(&format!("SELECT map_agg(id, k) FROM {T} WHERE id < 3")).await, "{1: a, 2: b}");
         assert_eq!(value(&format!("SELECT histogram(k) FROM {T}")).await, "{a: 2, b: 1}");
         assert_eq!(value(&format!("SELECT element_at(histogram(k), 'a') FROM {T}")).await, "2");

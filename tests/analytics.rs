@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::aurora::{count, fixtures, light_log, log_dir, pgbadger_json, real_files};
+use crate::aurora::{count, fixtures, log_dir, pgbadger_fixtures, pgbadger_json, real_files};
 use crate::support::{TestProject, glaux_bin, stderr};
 
 /// `glaux logs digest --format json` of `files`: query ID → (calls, total seconds, fingerprint).
@@ -142,17 +142,8 @@ fn pgbadger_classes(file: &Path, prefix: &str) -> BTreeMap<String, (u64, f64)> {
 
 #[test]
 fn postgres_digests_equal_pgbadger_per_normalised_query() {
-    let dir = fixtures().join("pgbadger");
-    let light = light_log();
-    let real = real_files()[4].1.clone();
-    let cases = [
-        (light.path().to_path_buf(), "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),
-        (dir.join("pg-timezones.log"), "%t:%r:%u@%d:[%p]:"),
-        (dir.join("multiline_param.log"), "%m [%p] user=%u,db=%d "),
-        (dir.join("begin_end.log"), "%t [%p]: db=%d,user=%u,app=%a,client=%h "),
-        (dir.join("stmt_type.log"), "%m [%p] "),
-        (real, "%t:%r:%u@%d:[%p]:"),
-    ];
+    let (_light, mut cases) = pgbadger_fixtures();
+    cases.push((real_files()[4].1.clone(), "%t:%r:%u@%d:[%p]:"));
     let mut classes = 0;
     for (file, prefix) in cases {
         let ours: BTreeMap<String, (u64, f64)> =

@@ -148,25 +148,27 @@ fn every_error_log_fixture_parses_without_rejects() {
     assert_eq!(ours[0]["severities"], serde_json::json!({"(none)": 16, "ERROR": 5, "Note": 9, "Warning": 3}));
 }
 
-/// pgBadger's light log, decompressed (glaux reads logs as text).
-pub(crate) fn light_log() -> tempfile::NamedTempFile {
-    let light = tempfile::NamedTempFile::with_suffix(".log").unwrap();
-    let bz = Command::new("bzcat").arg(fixtures().join("pgbadger/light.postgres.log.bz2")).output().unwrap();
-    std::fs::write(light.path(), bz.stdout).unwrap();
-    light
-}
-
-#[test]
-fn postgres_fixtures_agree_with_pgbadger() {
+/// pgBadger's five fixtures, each with the `log_line_prefix` its test in pgBadger's suite uses
+/// (the light log decompressed into the temporary file returned first: glaux reads logs as
+/// text).
+pub(crate) fn pgbadger_fixtures() -> (tempfile::NamedTempFile, Vec<(PathBuf, &'static str)>) {
     let dir = fixtures().join("pgbadger");
-    let light = light_log();
-    let cases = [
+    let light = tempfile::NamedTempFile::with_suffix(".log").unwrap();
+    let bz = Command::new("bzcat").arg(dir.join("light.postgres.log.bz2")).output().unwrap();
+    std::fs::write(light.path(), bz.stdout).unwrap();
+    let cases = vec![
         (light.path().to_path_buf(), "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),
         (dir.join("pg-timezones.log"), "%t:%r:%u@%d:[%p]:"),
         (dir.join("multiline_param.log"), "%m [%p] user=%u,db=%d "),
         (dir.join("begin_end.log"), "%t [%p]: db=%d,user=%u,app=%a,client=%h "),
         (dir.join("stmt_type.log"), "%m [%p] "),
     ];
+    (light, cases)
+}
+
+#[test]
+fn postgres_fixtures_agree_with_pgbadger() {
+    let (_light, cases) = pgbadger_fixtures();
     for (file, prefix) in cases {
         let ours = &parse(std::slice::from_ref(&file), &["--log-line-prefix", prefix])[0];
         let (queries, levels) = pgbadger(&file, prefix);

@@ -29,18 +29,26 @@ fn one_text(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     all_text(name, t, 1, 1)
 }
 
-/// Statements remembered per thread and function before the memory is cleared.
+/// Statements remembered per thread before the memory is cleared.
 const REMEMBERED: usize = 1 << 16;
+/// Bytes of statements and results remembered per thread before the memory is cleared.
+const REMEMBERED_BYTES: usize = 32 << 20;
+/// Statements longer than this are not remembered (long ones rarely repeat word for word).
+const REMEMBERED_LONGEST: usize = 4 << 10;
 
 thread_local! {
     /// The results of each function for the statements this thread saw last: logs repeat the
     /// same text over and over (prepared statements, `BEGIN`, `COMMIT`, health checks), and a
     /// fingerprint takes microseconds where a lookup takes tens of nanoseconds.
-    static REMEMBERED_RESULTS: std::cell::RefCell<Remembered> = std::cell::RefCell::new(HashMap::new());
+    static REMEMBERED_RESULTS: std::cell::RefCell<Remembered> = std::cell::RefCell::new(Remembered::default());
 }
 
-/// (function, statement) → result.
-type Remembered = HashMap<(usize, Box<str>), Box<str>>;
+/// (function, statement) → result, and the bytes they hold.
+#[derive(Default)]
+struct Remembered {
+    results: HashMap<(usize, Box<str>), Box<str>>,
+    bytes: usize,
+}
 
 /// `f` of every row; NULL stays NULL.
 fn map(args: &Args, f: fn(&str) -> String) -> Result<ArrayRef> {
@@ -51,16 +59,19 @@ fn map(args: &Args, f: fn(&str) -> String) -> Result<ArrayRef> {
         text.for_each(|value| match value {
             Some(s) => {
                 // Looked up by (function, text) without allocating a key.
-                let found = remembered.get(&(function, s) as &dyn Key);
+                let found = remembered.results.get(&(function, s) as &dyn Key);
                 match found {
                     Some(result) => out.append_value(result),
                     None => {
                         let result = f(s);
                         out.append_value(&result);
-                        if remembered.len() >= REMEMBERED {
-                            remembered.clear();
+                        if s.len() <= REMEMBERED_LONGEST {
+                            if remembered.results.len() >= REMEMBERED || remembered.bytes >= REMEMBERED_BYTES {
+                                *remembered = Remembered::default();
+                            }
+                            remembered.bytes += s.len() + result.len();
+                            remembered.results.insert((function, s.into()), result.into());
                         }
-                        remembered.insert((function, s.into()), result.into());
                     }
                 }
             }

@@ -144,8 +144,10 @@ pub async fn build(
     }
     futures::future::try_join_all(reads).await?;
     let started = std::time::Instant::now();
-    let classes = ctx.sql(CLASSES).await?.cache().await?;
+    let (classes, groups) =
+        futures::future::try_join(ctx.sql(CLASSES).await?.cache(), ctx.sql(GROUPS).await?.cache()).await?;
     ctx.register_table("report_classes", classes.into_view())?;
+    ctx.register_table("report_groups", groups.into_view())?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "report: query classes merged");
 
     let mut report = Map::new();
@@ -276,6 +278,13 @@ const CLASSES: &str = "
 const SEVERITY_RANK: &str = "CASE upper(severity) WHEN 'PANIC' THEN 0 WHEN 'FATAL' THEN 1 WHEN 'ERROR' THEN 2
     WHEN 'WARNING' THEN 3 ELSE 4 END";
 
+/// The digest merged per engine, database, user and host: the breakdowns merge these few rows.
+const GROUPS: &str = "
+    SELECT engine, db, user, host, sum(calls) AS calls, sum(total_s) AS total_s,
+        merge_sketches(latency_sketch) AS latency_sketch
+    FROM report_digest
+    GROUP BY engine, db, user, host";
+
 /// (section, SQL) for every section of the report.
 fn sections() -> Vec<(&'static str, String)> {
     let top = |order: &str| {
@@ -289,7 +298,7 @@ fn sections() -> Vec<(&'static str, String)> {
         format!(
             "SELECT engine, coalesce({column}, '(none)') AS name, sum(calls) AS calls, sum(total_s) AS total_s,
                 sketch_quantile(merge_sketches(latency_sketch), 0.95) AS p95_s
-             FROM report_digest GROUP BY engine, coalesce({column}, '(none)') ORDER BY total_s DESC LIMIT {TOP}"
+             FROM report_groups GROUP BY engine, coalesce({column}, '(none)') ORDER BY total_s DESC LIMIT {TOP}"
         )
     };
     vec![

@@ -375,7 +375,7 @@ fn count_if_state(args: &StateFieldsArgs) -> Vec<FieldRef> {
     vec![state_field(args, "count", DataType::Int64)]
 }
 
-/// `count_if(c)` is `count(CASE WHEN c THEN 1 END)`, which DataFusion runs with its grouped
+/// `count_if(c)` is `count(*) FILTER (WHERE c)`, which DataFusion runs with its grouped
 /// accumulators.
 fn count_if_as_count(function: AggregateFunction) -> Result<Expr> {
     let params = function.params;

@@ -230,6 +230,24 @@ async fn print_stream(
     Ok(rows)
 }
 
+/// `batches` as JSON objects, one per row, written as `--format json` writes them (NULLs as
+/// null), for code that reads a result by column name.
+pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>, ExecError> {
+    let builder = arrow::json::WriterBuilder::new().with_explicit_nulls(true);
+    let mut writer = builder.build::<_, arrow::json::writer::JsonArray>(Vec::new());
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| ExecError::Format(arrow::error::ArrowError::JsonError(e.to_string())))?;
+    Ok(rows)
+}
+
 /// CSV has no nested values: lists, maps and structs are written as their display text
 /// (`[1, 2, 3]`, `{k1: 0.5}`), as DuckDB does.
 fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, ExecError> {

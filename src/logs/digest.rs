@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, UInt64Type};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -43,6 +43,9 @@ pub enum DigestError {
     /// The query failed.
     #[error("digest query failed: {0}")]
     Query(#[from] datafusion::error::DataFusionError),
+    /// A result did not read back as expected.
+    #[error("digest result: {0}")]
+    Read(String),
 }
 
 impl crate::error::Categorize for DigestError {
@@ -50,13 +53,13 @@ impl crate::error::Categorize for DigestError {
         match self {
             DigestError::Inspect(e) => e.category(),
             DigestError::Kinds(_) => crate::error::Category::Usage,
-            DigestError::Query(_) => crate::error::Category::Data,
+            DigestError::Query(_) | DigestError::Read(_) => crate::error::Category::Data,
         }
     }
 }
 
-/// One query class.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One query class (the columns of the digest query, by name).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct QueryClass {
     /// Upper-case MD5 hex of the fingerprint (pt-query-digest's query ID; 3.2 prints the last
     /// 16 characters).
@@ -161,23 +164,24 @@ pub async fn digest_files(
     ctx.sql(&format!("CREATE VIEW calls AS {}", calls_sql(kind))).await?.collect().await?;
     let classes = ctx.sql(CLASSES_SQL).await?.cache().await?;
     ctx.register_table("classes", classes.into_view())?;
-    let totals = ctx.sql("SELECT sum(calls), count(*), sum(total_s) FROM classes").await?.collect().await?;
-    let top = ctx.sql(&format!("SELECT * FROM classes ORDER BY total_s DESC, query_id LIMIT {limit}")).await?;
-    let top = top.collect().await?.iter().flat_map(read_classes).collect();
-    let (calls, count, total_s) = match totals.first().filter(|b| b.num_rows() > 0) {
-        Some(b) => (
-            b.column(0).as_primitive::<Int64Type>().value(0) as u64,
-            b.column(1).as_primitive::<Int64Type>().value(0) as u64,
-            b.column(2).as_primitive::<Float64Type>().value(0),
-        ),
-        None => (0, 0, 0.0),
-    };
+    let totals = "SELECT coalesce(sum(calls), 0) AS calls, count(*) AS classes, coalesce(sum(total_s), 0) AS total_s
+                  FROM classes";
+    #[derive(serde::Deserialize)]
+    struct Totals {
+        calls: u64,
+        classes: u64,
+        total_s: f64,
+    }
+    let totals: Vec<Totals> = read(&ctx, totals).await?;
+    let Totals { calls, classes, total_s } =
+        totals.into_iter().next().unwrap_or(Totals { calls: 0, classes: 0, total_s: 0.0 });
+    let top = read(&ctx, &format!("SELECT * FROM classes ORDER BY total_s DESC, query_id LIMIT {limit}")).await?;
     Ok(Digest {
         kind: kind.name().into(),
         files: files.iter().map(|f| f.display().to_string()).collect(),
         bytes,
         calls,
-        classes: count,
+        classes,
         total_s,
         rejects: rejects.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
@@ -214,61 +218,25 @@ fn calls_sql(kind: LogKind) -> &'static str {
 }
 
 const CLASSES_SQL: &str = "
-    SELECT query_id(fingerprint) AS query_id, fingerprint, count(*) AS calls,
-        coalesce(sum(seconds), 0) AS total_s, min(seconds) AS min_s, max(seconds) AS max_s,
-        avg(seconds) AS mean_s,
-        sketch_quantile(latency_sketch(seconds), 0.5) AS p50_s,
-        sketch_quantile(latency_sketch(seconds), 0.95) AS p95_s,
-        sketch_quantile(latency_sketch(seconds), 0.99) AS p99_s,
+    SELECT coalesce(query_id(fingerprint), '') AS query_id, coalesce(fingerprint, '') AS fingerprint,
+        count(*) AS calls, coalesce(sum(seconds), 0) AS total_s, coalesce(min(seconds), 0) AS min_s,
+        coalesce(max(seconds), 0) AS max_s, coalesce(avg(seconds), 0) AS mean_s,
+        coalesce(sketch_quantile(latency_sketch(seconds), 0.5), 0) AS p50_s,
+        coalesce(sketch_quantile(latency_sketch(seconds), 0.95), 0) AS p95_s,
+        coalesce(sketch_quantile(latency_sketch(seconds), 0.99), 0) AS p99_s,
         sum(lock_s) AS lock_s, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
         sketch_histogram(latency_sketch(seconds)) AS distribution,
         date_format(min(ts), '%Y-%m-%d %H:%i:%s') AS first_seen,
         date_format(max(ts), '%Y-%m-%d %H:%i:%s') AS last_seen,
-        max_by(statement, seconds) AS sample
+        coalesce(max_by(statement, seconds), '') AS sample
     FROM calls
     GROUP BY fingerprint";
 
-fn read_classes(batch: &RecordBatch) -> Vec<QueryClass> {
-    let text = |name: &str| batch.column_by_name(name).expect("digest column").as_string::<i32>().clone();
-    let float = |name: &str| {
-        arrow::compute::cast(batch.column_by_name(name).expect("digest column"), &arrow::datatypes::DataType::Float64)
-            .expect("numbers cast to double")
-            .as_primitive::<Float64Type>()
-            .clone()
-    };
-    let int = |name: &str| batch.column_by_name(name).expect("digest column").as_primitive::<Int64Type>().clone();
-    let (query_id, fingerprint, sample) = (text("query_id"), text("fingerprint"), text("sample"));
-    let (total, min, max, mean) = (float("total_s"), float("min_s"), float("max_s"), float("mean_s"));
-    let (p50, p95, p99, lock) = (float("p50_s"), float("p95_s"), float("p99_s"), float("lock_s"));
-    let (calls, sent, examined) = (int("calls"), int("rows_sent"), int("rows_examined"));
-    let (first, last) = (text("first_seen"), text("last_seen"));
-    let distribution = batch.column_by_name("distribution").expect("digest column").as_list::<i32>().clone();
-    let value = |a: &arrow::array::Float64Array, i: usize| if a.is_valid(i) { a.value(i) } else { 0.0 };
-    let seen = |a: &arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
-    (0..batch.num_rows())
-        .map(|i| QueryClass {
-            query_id: query_id.value(i).to_string(),
-            fingerprint: fingerprint.value(i).to_string(),
-            calls: calls.value(i) as u64,
-            total_s: value(&total, i),
-            min_s: value(&min, i),
-            max_s: value(&max, i),
-            mean_s: value(&mean, i),
-            p50_s: value(&p50, i),
-            p95_s: value(&p95, i),
-            p99_s: value(&p99, i),
-            lock_s: lock.is_valid(i).then(|| lock.value(i)),
-            rows_sent: sent.is_valid(i).then(|| sent.value(i)),
-            rows_examined: examined.is_valid(i).then(|| examined.value(i)),
-            distribution: match distribution.is_valid(i) {
-                true => distribution.value(i).as_primitive::<UInt64Type>().values().to_vec(),
-                false => Vec::new(),
-            },
-            first_seen: seen(&first, i),
-            last_seen: seen(&last, i),
-            sample: if sample.is_valid(i) { sample.value(i).to_string() } else { String::new() },
-        })
-        .collect()
+/// The rows of `sql`, read by column name into `T`.
+async fn read<T: serde::de::DeserializeOwned>(ctx: &SessionContext, sql: &str) -> Result<Vec<T>, DigestError> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let rows = crate::engine::exec::json_rows(&batches).map_err(|e| DigestError::Read(e.to_string()))?;
+    rows.into_iter().map(|row| serde_json::from_value(row).map_err(|e| DigestError::Read(e.to_string()))).collect()
 }
 
 /// Files under this size are parsed whole.

@@ -43,10 +43,11 @@ thread_local! {
     static REMEMBERED_RESULTS: std::cell::RefCell<Remembered> = std::cell::RefCell::new(Remembered::default());
 }
 
-/// (function, statement) → result, and the bytes they hold.
+/// Per function (its address), statement → result, and the bytes they hold.
 #[derive(Default)]
 struct Remembered {
-    results: HashMap<(usize, Box<str>), Box<str>>,
+    results: HashMap<usize, HashMap<Box<str>, Box<str>>>,
+    entries: usize,
     bytes: usize,
 }
 
@@ -54,66 +55,27 @@ struct Remembered {
 fn map(args: &Args, f: fn(&str) -> String) -> Result<ArrayRef> {
     let text = args.text(0)?;
     let mut out = StringBuilder::with_capacity(args.rows, args.rows * 32);
-    let function = f as usize;
     REMEMBERED_RESULTS.with_borrow_mut(|remembered| {
+        if remembered.entries >= REMEMBERED || remembered.bytes >= REMEMBERED_BYTES {
+            *remembered = Remembered::default();
+        }
+        let (entries, bytes) = (&mut remembered.entries, &mut remembered.bytes);
+        let results = remembered.results.entry(f as usize).or_default();
         text.for_each(|value| match value {
-            Some(s) => {
-                // Looked up by (function, text) without allocating a key.
-                let found = remembered.results.get(&(function, s) as &dyn Key);
-                match found {
-                    Some(result) => out.append_value(result),
-                    None => {
-                        let result = f(s);
-                        out.append_value(&result);
-                        if s.len() <= REMEMBERED_LONGEST {
-                            if remembered.results.len() >= REMEMBERED || remembered.bytes >= REMEMBERED_BYTES {
-                                *remembered = Remembered::default();
-                            }
-                            remembered.bytes += s.len() + result.len();
-                            remembered.results.insert((function, s.into()), result.into());
-                        }
+            Some(s) => match results.get(s) {
+                Some(result) => out.append_value(result),
+                None => {
+                    let result = f(s);
+                    out.append_value(&result);
+                    if s.len() <= REMEMBERED_LONGEST {
+                        *entries += 1;
+                        *bytes += s.len() + result.len();
+                        results.insert(s.into(), result.into());
                     }
                 }
-            }
+            },
             None => out.append_null(),
         })
     });
     Ok(Arc::new(out.finish()))
-}
-
-/// A (function, text) key that both the stored keys and borrowed lookups can be seen as.
-trait Key {
-    fn key(&self) -> (usize, &str);
-}
-
-impl Key for (usize, Box<str>) {
-    fn key(&self) -> (usize, &str) {
-        (self.0, &self.1)
-    }
-}
-
-impl Key for (usize, &str) {
-    fn key(&self) -> (usize, &str) {
-        (self.0, self.1)
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn Key + 'a> for (usize, Box<str>) {
-    fn borrow(&self) -> &(dyn Key + 'a) {
-        self
-    }
-}
-
-impl PartialEq for dyn Key + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for dyn Key + '_ {}
-
-impl std::hash::Hash for dyn Key + '_ {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key().hash(state)
-    }
 }

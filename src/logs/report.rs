@@ -378,19 +378,7 @@ fn sections() -> Vec<(&'static str, String)> {
 /// The rows of `sql` as JSON objects.
 async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Value>, ReportError> {
     let batches = ctx.sql(sql).await?.collect().await?;
-    // NULLs written as null, as `glaux sql --format json` writes them.
-    let builder = arrow::json::WriterBuilder::new().with_explicit_nulls(true);
-    let mut writer = builder.build::<_, arrow::json::writer::JsonArray>(Vec::new());
-    for batch in &batches {
-        writer.write(batch).map_err(|e| ReportError::Json(e.to_string()))?;
-    }
-    writer.finish().map_err(|e| ReportError::Json(e.to_string()))?;
-    let bytes = writer.into_inner();
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ReportError::Json(e.to_string()))?;
-    Ok(value.as_array().cloned().unwrap_or_default())
+    crate::engine::exec::json_rows(&batches).map_err(|e| ReportError::Json(e.to_string()))
 }
 
 /// The report as one HTML page: the data and Chart.js inlined, nothing fetched when viewed.

@@ -51,6 +51,12 @@ pub enum Command {
     Job(JobCommand),
     /// Run the project's pipeline: load new files in data/, run every job, summarise every table
     Run(RunArgs),
+    /// Run the [[schedule]] entries of glaux.toml on their cron patterns, in the foreground
+    ///
+    /// With no subcommand, runs until SIGTERM or SIGINT: each entry's command starts at its fire
+    /// times under a lease in the warehouse, so it never overlaps itself, also across schedulers
+    /// on several hosts sharing one warehouse.
+    Schedule(ScheduleArgs),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
     /// Demo data for trying glaux and for benchmarks
@@ -340,6 +346,43 @@ pub struct RunArgs {
     pub full: bool,
 }
 
+/// `glaux schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// What to do [default: run the scheduler]
+    #[command(subcommand)]
+    pub command: Option<ScheduleCommand>,
+}
+
+/// `glaux schedule ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// List the entries with their next fire times
+    List {
+        /// Fire times to show per entry
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Show each entry's last runs, failure streak, lease and next fire time, and the schedulers'
+    /// heartbeats
+    Status {
+        /// Runs to show per entry
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Run one entry now, under the same lease, timeout, retries and hooks as a scheduled run
+    Run {
+        /// The entry's name
+        name: String,
+    },
+}
+
 /// `glaux init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -395,7 +438,7 @@ mod tests {
     fn a_bad_value_is_reported_as_its_flag() {
         let error = Cli::try_parse_from(["glaux", "ingest", "aurora", "--since", "7x"]).unwrap_err().to_string();
         assert!(error.contains("--since"), "{error}");
-        assert!(error.contains("use a unit of m, h, d or w"), "{error}");
+        assert!(error.contains("use a unit of s, m, h, d or w"), "{error}");
         let error = Cli::try_parse_from(["glaux", "logs", "parse", "--kind", "slo", "f"]).unwrap_err().to_string();
         assert!(error.contains("--kind") && error.contains("slow"), "{error}");
         let parsed = Cli::try_parse_from(["glaux", "ingest", "aurora", "--since", "12h", "--kind", "slow"]).unwrap();

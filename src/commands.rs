@@ -8,7 +8,8 @@ use std::path::Path;
 use crate::catalog::CatalogError;
 use crate::catalog::table::TableDef;
 use crate::cli::{
-    CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, RunArgs, SqlArgs, SummaryFormat,
+    CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, RunArgs, ScheduleCommand,
+    SqlArgs, SummaryFormat,
 };
 use crate::config::Overrides;
 use crate::engine::EngineOptions;
@@ -55,6 +56,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Ingest(command)) => ingest(&project, command, &mut stdout).await,
         Some(Command::Job(command)) => job(&project, command, &mut stdout).await,
         Some(Command::Run(args)) => run_project(&project, args, &mut stdout).await,
+        Some(Command::Schedule(args)) => schedule(project, &overrides, args.command, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -398,6 +400,54 @@ async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> Res
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await?;
             print_batch(arrow::compute::concat_batches(&schema, &batches)?, format, out).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `glaux schedule ...`.
+async fn schedule(
+    project: Project,
+    overrides: &Overrides,
+    command: Option<ScheduleCommand>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the glaux binary to run the entries with")?;
+    let mut base_args = vec!["--project".to_string(), project.settings.project.display().to_string()];
+    if overrides.warehouse.is_some() {
+        base_args.extend(["--warehouse".to_string(), project.settings.warehouse.location.clone()]);
+    }
+    let launcher = crate::schedule::runner::Launcher { exe, base_args };
+    match command {
+        None => crate::schedule::serve(project, launcher).await?,
+        Some(ScheduleCommand::List { count, format }) => {
+            let schedule = crate::schedule::load(&project)?;
+            if schedule.entries.is_empty() {
+                eprintln!("no [[schedule]] entries in glaux.toml; the README shows how to add one");
+            }
+            print_batch(crate::schedule::listing(&schedule, chrono::Utc::now(), count)?, format, out).await?;
+        }
+        Some(ScheduleCommand::Status { runs, format }) => {
+            let schedule = crate::schedule::load(&project)?;
+            print_batch(crate::schedule::status(&project, &schedule, runs).await?, format, out).await?;
+            if format == crate::engine::exec::OutputFormat::Table {
+                let beats = crate::heartbeats::list(&project.catalog.warehouse).await?;
+                if !beats.is_empty() {
+                    writeln!(out, "\nschedulers:")?;
+                    print_batch(crate::heartbeats::to_batch(&beats, chrono::Utc::now())?, format, out).await?;
+                }
+            }
+        }
+        Some(ScheduleCommand::Run { name }) => {
+            let summary = crate::schedule::run_now(&project, &name, launcher).await?;
+            writeln!(
+                out,
+                "{name}: succeeded in {:.1}s ({} attempt{}), run {}",
+                (summary.ended_at - summary.started_at).num_milliseconds() as f64 / 1000.0,
+                summary.attempts,
+                if summary.attempts == 1 { "" } else { "s" },
+                summary.run_id
+            )?;
         }
     }
     Ok(())

@@ -74,6 +74,97 @@ pub struct FileConfig {
     /// `[aurora]`
     #[serde(default)]
     pub aurora: FileAurora,
+    /// `[scheduler]`
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// `[[schedule]]`, in order.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleEntryConfig>,
+}
+
+/// `[scheduler]` in `glaux.toml`: how `glaux schedule` runs, as written; checked by
+/// [`crate::schedule`] when the scheduler starts.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// How often the scheduler writes its heartbeat and publishes metrics [default: 60s].
+    pub heartbeat: Option<String>,
+    /// How long a run's lease lasts without renewal [default: 60s]; renewed every third of it.
+    pub lease: Option<String>,
+    /// How long a run may go on after SIGTERM or SIGINT before it is cancelled [default: 5m].
+    pub shutdown_grace: Option<String>,
+    /// Default `on_failure` hook of the entries.
+    pub on_failure: Option<String>,
+    /// Default `on_recovery` hook of the entries.
+    pub on_recovery: Option<String>,
+    /// Default `failure_threshold` of the entries [default: 1].
+    pub failure_threshold: Option<u32>,
+    /// `[scheduler.cloudwatch]`: publish metrics to CloudWatch.
+    pub cloudwatch: Option<CloudWatchConfig>,
+    /// `[scheduler.prometheus]`: serve metrics in Prometheus' text format.
+    pub prometheus: Option<PrometheusConfig>,
+    /// `[scheduler.lag]`: alert when a log source falls behind.
+    pub lag: Option<LagConfig>,
+}
+
+/// `[scheduler.cloudwatch]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchConfig {
+    /// Metric namespace [default: glaux].
+    pub namespace: Option<String>,
+    /// Dimensions added to every metric, such as `{ Project = "crm" }`.
+    #[serde(default)]
+    pub dimensions: std::collections::BTreeMap<String, String>,
+    /// AWS region [default: the AWS chain's].
+    pub region: Option<String>,
+}
+
+/// `[scheduler.prometheus]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Address to serve `/metrics` on, such as `127.0.0.1:9464`.
+    pub listen: String,
+}
+
+/// `[scheduler.lag]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LagConfig {
+    /// Alert when an instance's newest ingested log line is older than this, such as `2h`.
+    pub threshold: String,
+    /// Command run (by `sh -c`) when an instance starts lagging, and again once it caught up.
+    pub on_lag: Option<String>,
+}
+
+/// One `[[schedule]]` entry, as written; checked by [`crate::schedule`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntryConfig {
+    /// The entry's name (`glaux schedule run NAME`).
+    pub name: String,
+    /// Cron pattern: five fields, or six with seconds first.
+    pub cron: String,
+    /// The glaux command line to run, without `glaux`, such as `ingest aurora`.
+    pub run: String,
+    /// IANA time zone the pattern is read in [default: UTC].
+    pub timezone: Option<String>,
+    /// Longest a run may take before it is cancelled, such as `50m` [default: none].
+    pub timeout: Option<String>,
+    /// Attempts after a failed one, with exponential backoff [default: 0].
+    pub retries: Option<u32>,
+    /// Wait before the first retry; doubled for each further one [default: 30s].
+    pub retry_delay: Option<String>,
+    /// A fire time missed while a run went on or the scheduler was down: `skip` or `once`
+    /// [default: skip].
+    pub catch_up: Option<String>,
+    /// Command run (by `sh -c`) after `failure_threshold` consecutive failures.
+    pub on_failure: Option<String>,
+    /// Command run once when a run succeeds after the failure hook fired.
+    pub on_recovery: Option<String>,
+    /// Consecutive failures that fire `on_failure` [default: 1].
+    pub failure_threshold: Option<u32>,
 }
 
 /// `[aurora]` in `glaux.toml`: where database logs come from.
@@ -182,6 +273,13 @@ pub struct Settings {
     pub glue_auto_push: bool,
     /// `[[aurora.sources]]` as written; checked when they are used.
     pub log_sources: Vec<LogSourceConfig>,
+    /// `[scheduler]` as written; checked when the scheduler starts.
+    pub scheduler: SchedulerConfig,
+    /// `[[schedule]]` as written; checked when the scheduler starts.
+    pub schedule: Vec<ScheduleEntryConfig>,
+    /// What started this process, when the scheduler did (`GLAUX_TRIGGER`): recorded with its
+    /// runs.
+    pub trigger: Option<String>,
 }
 
 impl Settings {
@@ -254,6 +352,9 @@ impl Settings {
             warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse, sse_kms_key_id },
             glue_auto_push,
             log_sources: file.aurora.sources,
+            scheduler: file.scheduler,
+            schedule: file.schedule,
+            trigger: env("GLAUX_TRIGGER"),
         })
     }
 }
@@ -267,19 +368,21 @@ pub fn parse_lookback(name: &str, text: &str) -> Result<chrono::Duration, Config
     })
 }
 
-/// Parses a duration such as `30m`, `12h`, `7d` or `2w`; the error says what to write instead.
+/// Parses a duration such as `30s`, `30m`, `12h`, `7d` or `2w`; the error says what to write
+/// instead.
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, &'static str> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or("add a unit: m, h, d or w (7d)")?;
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or("add a unit: s, m, h, d or w (7d)")?;
     let number: i64 = text[..split].parse().map_err(|_| "start with a whole number (7d)")?;
     let duration = match &text[split..] {
-        "m" => chrono::Duration::minutes(number),
-        "h" => chrono::Duration::hours(number),
-        "d" => chrono::Duration::days(number),
-        "w" => chrono::Duration::weeks(number),
-        _ => return Err("use a unit of m, h, d or w (7d)"),
+        "s" => chrono::Duration::try_seconds(number),
+        "m" => chrono::Duration::try_minutes(number),
+        "h" => chrono::Duration::try_hours(number),
+        "d" => chrono::Duration::try_days(number),
+        "w" => chrono::Duration::try_weeks(number),
+        _ => return Err("use a unit of s, m, h, d or w (7d)"),
     };
-    Ok(duration)
+    duration.ok_or("is too long")
 }
 
 /// Reads `glaux.toml`; a missing file means all defaults.

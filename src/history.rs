@@ -61,6 +61,8 @@ pub struct Unit {
     pub name: String,
     /// Inputs known before the work starts (files to load), recorded if it fails.
     pub inputs: Vec<String>,
+    /// What started the work, when not a person: the scheduled run (`schedule:<run id>`).
+    pub trigger: Option<String>,
 }
 
 /// Runs `work` as a recorded run: the start is recorded before `work` is given the run's id,
@@ -75,19 +77,81 @@ pub async fn record<T, Fut>(
 where
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
-    let run = Run::start(warehouse, unit.kind, &unit.name).await?;
+    let run = Run::start(warehouse, unit.kind, &unit.name, unit.trigger.clone()).await?;
     let run_id = run.id().to_string();
-    match work(run_id.clone()).await {
+    let meter = Meter::start(warehouse);
+    let result = work(run_id.clone()).await;
+    let usage = meter.finish(warehouse);
+    match result {
         Ok(result) => {
             let (status, counts) = outcome(&result);
-            run.finish(status, counts, None).await;
+            run.finish(status, counts, usage, None).await;
             Ok((run_id, result))
         }
         Err(error) => {
             let counts = RunCounts { inputs: unit.inputs, ..RunCounts::default() };
-            run.finish(RunStatus::Failed, counts, Some(error.line())).await;
+            run.finish(RunStatus::Failed, counts, usage, Some(error.line())).await;
             Err(error)
         }
+    }
+}
+
+/// Measures what a run in this process uses, from its start.
+struct Meter {
+    cpu: f64,
+    io: crate::warehouse::counted::IoCount,
+}
+
+impl Meter {
+    fn start(warehouse: &Warehouse) -> Meter {
+        crate::usage::reset_peak_memory();
+        Meter { cpu: crate::usage::cpu_seconds(), io: warehouse.io() }
+    }
+
+    fn finish(self, warehouse: &Warehouse) -> RunUsage {
+        let io = warehouse.io().since(self.io);
+        RunUsage {
+            cpu_s: round_ms((crate::usage::cpu_seconds() - self.cpu).max(0.0)),
+            peak_memory_bytes: crate::usage::peak_memory(),
+            store_requests: io.requests,
+            store_bytes_read: io.bytes_read,
+            store_bytes_written: io.bytes_written,
+        }
+    }
+}
+
+/// Seconds to the millisecond, as the records keep them.
+pub fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// What a run used: the process's CPU time and peak memory while it ran, and its calls on the
+/// warehouse's object store. Runs in one process one after another are measured apart; runs
+/// that overlap in one process share the process's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunUsage {
+    /// CPU seconds, user plus system.
+    pub cpu_s: f64,
+    /// Highest resident memory, bytes.
+    pub peak_memory_bytes: u64,
+    /// Calls on the object store (a listing counts once).
+    pub store_requests: u64,
+    /// Bytes fetched from the object store.
+    pub store_bytes_read: u64,
+    /// Bytes put to the object store (data, rejects, commits, records).
+    pub store_bytes_written: u64,
+}
+
+impl RunUsage {
+    /// The figures of runs that ran one after another: times and bytes add up, the peak is the
+    /// highest.
+    pub fn add(&mut self, other: &RunUsage) {
+        self.cpu_s += other.cpu_s;
+        self.peak_memory_bytes = self.peak_memory_bytes.max(other.peak_memory_bytes);
+        self.store_requests += other.store_requests;
+        self.store_bytes_read += other.store_bytes_read;
+        self.store_bytes_written += other.store_bytes_written;
     }
 }
 
@@ -99,6 +163,19 @@ pub enum RunKind {
     Job,
     /// `glaux ingest` or the load step of `glaux run`
     Ingest,
+    /// A `[[schedule]]` entry run by `glaux schedule`: its command's own runs name it as their
+    /// trigger.
+    Schedule,
+}
+
+impl RunKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Job => "job",
+            RunKind::Ingest => "ingest",
+            RunKind::Schedule => "schedule",
+        }
+    }
 }
 
 /// How a run ended, or that it has not.
@@ -150,6 +227,13 @@ pub struct RunRecord {
     pub counts: RunCounts,
     /// The error, one line, when it failed.
     pub error: Option<String>,
+    /// What started it, when not a person (`schedule:<run id>`; a scheduled run's own record
+    /// holds its fire time, `cron:<time>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// What it used (zero in records written before glaux measured it).
+    #[serde(default)]
+    pub usage: RunUsage,
     /// The process running it, where that can be told (Linux).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<Process>,
@@ -212,14 +296,19 @@ pub struct RunCounts {
 
 /// A run in progress; [`Run::finish`] records its end.
 #[derive(Debug)]
-struct Run {
+pub struct Run {
     warehouse: Warehouse,
     record: RunRecord,
 }
 
 impl Run {
     /// Records the start of a run.
-    async fn start(warehouse: &Warehouse, kind: RunKind, name: &str) -> Result<Run, HistoryError> {
+    pub async fn start(
+        warehouse: &Warehouse,
+        kind: RunKind,
+        name: &str,
+        trigger: Option<String>,
+    ) -> Result<Run, HistoryError> {
         let record = RunRecord {
             run_id: new_commit_id(),
             kind,
@@ -229,6 +318,8 @@ impl Run {
             status: RunStatus::Running,
             counts: RunCounts::default(),
             error: None,
+            trigger,
+            usage: RunUsage::default(),
             process: Process::current(),
         };
         let run = Run { warehouse: warehouse.clone(), record };
@@ -237,17 +328,24 @@ impl Run {
     }
 
     /// The run's id.
-    fn id(&self) -> &str {
+    pub fn id(&self) -> &str {
         &self.record.run_id
     }
 
     /// Records the end of the run. A failure to write the record is logged, not returned: the
     /// run's own outcome is what the caller reports.
-    async fn finish(mut self, status: RunStatus, counts: RunCounts, error: Option<String>) -> RunRecord {
+    pub async fn finish(
+        mut self,
+        status: RunStatus,
+        counts: RunCounts,
+        usage: RunUsage,
+        error: Option<String>,
+    ) -> RunRecord {
         let r = &mut self.record;
         r.ended_at = Some(Utc::now());
         r.status = status;
         r.counts = counts;
+        r.usage = usage;
         r.error = error;
         if let Err(e) = self.write().await {
             tracing::warn!(run = %self.record.run_id, error = %e, "could not record the end of the run");
@@ -273,13 +371,19 @@ fn record_path(warehouse: &Warehouse, run_id: &str) -> object_store::path::Path 
 
 /// Every recorded run, oldest first. A record that cannot be read is an error naming it.
 pub async fn list(warehouse: &Warehouse) -> Result<Vec<RunRecord>, HistoryError> {
+    list_after(warehouse, None).await
+}
+
+/// The runs that started after run `after` (ids sort by start time), or every run; oldest
+/// first.
+pub async fn list_after(warehouse: &Warehouse, after: Option<&str>) -> Result<Vec<RunRecord>, HistoryError> {
     let prefix = warehouse.state_path("runs");
-    let objects: Vec<_> = warehouse
-        .store()
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| HistoryError::Store { path: prefix.to_string(), source })?;
+    let listing = match after {
+        Some(run_id) => warehouse.store().list_with_offset(Some(&prefix), &record_path(warehouse, run_id)),
+        None => warehouse.store().list(Some(&prefix)),
+    };
+    let objects: Vec<_> =
+        listing.try_collect().await.map_err(|source| HistoryError::Store { path: prefix.to_string(), source })?;
     let mut paths: Vec<_> = objects.into_iter().map(|o| o.location).filter(|p| p.extension() == Some("json")).collect();
     paths.sort();
     let mut records = Vec::with_capacity(paths.len());
@@ -315,6 +419,12 @@ pub fn schema() -> SchemaRef {
         Field::new("bytes_written", DataType::UInt64, false),
         Field::new("commits", DataType::Utf8, false),
         Field::new("error", DataType::Utf8, true),
+        Field::new("trigger", DataType::Utf8, true),
+        Field::new("cpu_s", DataType::Float64, false),
+        Field::new("peak_memory_bytes", DataType::UInt64, false),
+        Field::new("store_requests", DataType::UInt64, false),
+        Field::new("store_bytes_read", DataType::UInt64, false),
+        Field::new("store_bytes_written", DataType::UInt64, false),
     ]))
 }
 
@@ -330,10 +440,7 @@ pub fn to_batch(records: &[RunRecord]) -> arrow::error::Result<RecordBatch> {
     let micros = |t: &DateTime<Utc>| t.timestamp_micros();
     let columns: Vec<ArrayRef> = vec![
         text(&|r| r.run_id.clone()),
-        text(&|r| match r.kind {
-            RunKind::Job => "job".into(),
-            RunKind::Ingest => "ingest".into(),
-        }),
+        text(&|r| r.kind.as_str().into()),
         text(&|r| r.name.clone()),
         Arc::new(
             TimestampMicrosecondArray::from(records.iter().map(|r| micros(&r.started_at)).collect::<Vec<_>>())
@@ -359,6 +466,12 @@ pub fn to_batch(records: &[RunRecord]) -> arrow::error::Result<RecordBatch> {
         number(&|r| r.counts.bytes_written),
         text(&|r| r.counts.commits.join(", ")),
         Arc::new(StringArray::from(records.iter().map(|r| r.error.clone()).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(records.iter().map(|r| r.trigger.clone()).collect::<Vec<_>>())),
+        Arc::new(arrow::array::Float64Array::from(records.iter().map(|r| r.usage.cpu_s).collect::<Vec<_>>())),
+        number(&|r| r.usage.peak_memory_bytes),
+        number(&|r| r.usage.store_requests),
+        number(&|r| r.usage.store_bytes_read),
+        number(&|r| r.usage.store_bytes_written),
     ];
     RecordBatch::try_new(schema(), columns)
 }

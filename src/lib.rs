@@ -44,6 +44,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod glue;
+pub mod heartbeats;
 pub mod history;
 pub mod ingest;
 pub mod jobs;
@@ -54,7 +55,9 @@ pub mod progress;
 pub mod project;
 pub mod repl;
 pub mod scaffold;
+pub mod schedule;
 pub mod statements;
+pub mod usage;
 pub mod warehouse;
 
 pub use cli::Cli;

@@ -60,8 +60,12 @@ pub async fn load_csv(
 ) -> Result<(String, CsvReport)> {
     let table = def.qualified_name();
     let hook = commit_hook(project);
-    let unit =
-        Unit { kind: RunKind::Ingest, name: table.clone(), inputs: inputs.iter().map(|i| i.name.clone()).collect() };
+    let unit = Unit {
+        kind: RunKind::Ingest,
+        name: table.clone(),
+        inputs: inputs.iter().map(|i| i.name.clone()).collect(),
+        trigger: project.settings.trigger.clone(),
+    };
     let work = |run_id: String| async move {
         let now = Utc::now();
         let options = CsvOptions { day: day.unwrap_or(now.date_naive()), at: now, force, run_id };
@@ -153,7 +157,7 @@ pub async fn ingest_logs(project: &Project, request: &Request) -> Result<(String
     let resolved = resolve(&project.settings.log_sources, &project.settings.project, request).await?;
     let hook = commit_hook(project);
     let name = format!("{} (aurora logs)", crate::logs::DATABASE);
-    let unit = Unit { kind: RunKind::Ingest, name, inputs: Vec::new() };
+    let unit = Unit { kind: RunKind::Ingest, name, inputs: Vec::new(), trigger: project.settings.trigger.clone() };
     let work = |run_id: String| async move {
         let report = ingest_all(&project.catalog, &tables, resolved, &run_id, hook.as_ref()).await;
         report.context("ingesting database logs")
@@ -177,7 +181,12 @@ pub async fn ingest_logs(project: &Project, request: &Request) -> Result<(String
 pub async fn run_job(project: &Project, job: &Job, options: &JobOptions) -> Result<JobReport> {
     let engine = project.engine();
     let hook = commit_hook(project);
-    let unit = Unit { kind: RunKind::Job, name: job.name.clone(), inputs: Vec::new() };
+    let unit = Unit {
+        kind: RunKind::Job,
+        name: job.name.clone(),
+        inputs: Vec::new(),
+        trigger: project.settings.trigger.clone(),
+    };
     let work = |run_id: String| async move {
         let report = execute_job(&engine, job, options, &run_id, hook.as_ref()).await;
         report.with_context(|| format!("job {}", job.name))

@@ -1,6 +1,7 @@
 //! The `system` database: glaux's own records as read-only tables.
 //!
-//! - `system.job_runs`: every job run and ingest (see [`crate::history`]).
+//! - `system.job_runs`: every job run, ingest and scheduled run (see [`crate::history`]).
+//! - `system.heartbeats`: every scheduler's latest heartbeat (see [`crate::heartbeats`]).
 //! - `system.ingest_rejects`: every rejected input row of every table, read from the reject
 //!   files that the tables' newest snapshots list (see [`crate::catalog::rejects`]).
 //!
@@ -28,6 +29,7 @@ use crate::catalog::table::TableDef;
 use crate::warehouse::Warehouse;
 
 const JOB_RUNS: &str = "job_runs";
+const HEARTBEATS: &str = "heartbeats";
 const INGEST_REJECTS: &str = "ingest_rejects";
 
 /// The `system` schema.
@@ -51,7 +53,7 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec![INGEST_REJECTS.to_string(), JOB_RUNS.to_string()]
+        vec![HEARTBEATS.to_string(), INGEST_REJECTS.to_string(), JOB_RUNS.to_string()]
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -59,6 +61,11 @@ impl SchemaProvider for SystemSchema {
             JOB_RUNS => {
                 let records = crate::history::list(&self.warehouse).await.map_err(external)?;
                 let batch = crate::history::to_batch(&records)?;
+                Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
+            }
+            HEARTBEATS => {
+                let beats = crate::heartbeats::list(&self.warehouse).await.map_err(external)?;
+                let batch = crate::heartbeats::to_batch(&beats, chrono::Utc::now())?;
                 Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
             }
             INGEST_REJECTS => {
@@ -69,7 +76,7 @@ impl SchemaProvider for SystemSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == JOB_RUNS || name == INGEST_REJECTS
+        name == JOB_RUNS || name == INGEST_REJECTS || name == HEARTBEATS
     }
 }
 

@@ -21,6 +21,7 @@ pub mod fingerprint;
 pub mod functions;
 pub mod ingest;
 pub mod inspect;
+pub mod lag;
 pub mod ledger;
 pub mod parse;
 pub mod report;

@@ -5,6 +5,7 @@
 //! so the same code runs on both; [`relative_location`] is the one gate through which a
 //! user-supplied location enters, and it refuses anything that would land outside the root.
 
+pub mod counted;
 pub mod s3;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -15,6 +16,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use self::counted::{Counted, Counters, IoCount};
 use crate::config::WarehouseSettings;
 use crate::error::{Categorize, Category};
 
@@ -92,12 +94,14 @@ pub enum LocationError {
     },
 }
 
-/// An open warehouse: the store, and where inside it the root lies.
+/// An open warehouse: the store, and where inside it the root lies. Every call on the store
+/// is counted ([`Warehouse::io`]).
 #[derive(Debug, Clone)]
 pub struct Warehouse {
     url: Url,
     store: Arc<dyn ObjectStore>,
     root: Path,
+    counters: Arc<Counters>,
 }
 
 impl Warehouse {
@@ -111,7 +115,7 @@ impl Warehouse {
             let prefix = prefix.trim_matches('/');
             let url = Url::parse(&format!("s3://{bucket}/{}", with_slash(prefix)))
                 .map_err(|_| WarehouseError::UnsupportedScheme { location: location.to_string() })?;
-            return Ok(Warehouse { url, store, root: Path::from(prefix) });
+            return Ok(Warehouse::counted(url, store, Path::from(prefix)));
         }
         if location.contains("://") && !location.starts_with("file://") {
             return Err(WarehouseError::UnsupportedScheme { location: location.to_string() });
@@ -128,7 +132,18 @@ impl Warehouse {
             .map_err(|_| WarehouseError::UnsupportedScheme { location: absolute.display().to_string() })?;
         let root = Path::from_absolute_path(&absolute)
             .map_err(|e| WarehouseError::Store { location: url.to_string(), source: e.into() })?;
-        Ok(Warehouse { url, store: Arc::new(LocalFileSystem::new()), root })
+        Ok(Warehouse::counted(url, Arc::new(LocalFileSystem::new()), root))
+    }
+
+    fn counted(url: Url, store: Arc<dyn ObjectStore>, root: Path) -> Warehouse {
+        let counters = Arc::new(Counters::default());
+        let store = Arc::new(Counted::new(store, counters.clone()));
+        Warehouse { url, store, root, counters }
+    }
+
+    /// Requests and bytes of this process's calls on the store so far.
+    pub fn io(&self) -> IoCount {
+        self.counters.read()
     }
 
     /// The root as a URL with a trailing slash (`file:///…/warehouse/`, `s3://bucket/prefix/`).

@@ -178,6 +178,18 @@ print(d, sum(a))
                 .unwrap()
         )
     );
+    // A table without partitions keeps every row too, from a CTAS and from INSERT.
+    let regions = csv(&p, "SELECT count(*) FROM customer_data.regions");
+    assert_eq!(
+        csv(&p, "CREATE TABLE analytics.regions_copy AS SELECT region_code, region_name FROM customer_data.regions"),
+        regions.replacen("count(*)", "count", 1)
+    );
+    assert_eq!(csv(&p, "SELECT count(*) FROM analytics.regions_copy"), regions);
+    assert_eq!(csv(&p, "INSERT INTO analytics.regions_copy VALUES ('ZZ', 'Nowhere')"), "count\n1\n");
+    assert_eq!(
+        csv(&p, "SELECT region_name FROM analytics.regions_copy WHERE region_code = 'ZZ'"),
+        "region_name\nNowhere\n"
+    );
     let partitions = csv(&p, "SHOW PARTITIONS analytics.by_region");
     assert_eq!(partitions.lines().count(), 1 + 7, "{partitions}");
     assert!(partitions.contains("region=ZZ-TOP"), "{partitions}");

@@ -100,7 +100,7 @@ impl TableWriter {
         }
         let table = self.conform(batch)?;
         let file_columns = self.def.file_schema.fields().len();
-        for (values, rows) in group_rows(&table.columns()[file_columns..])? {
+        for (values, rows) in group_rows(&table.columns()[file_columns..], table.num_rows())? {
             let indices = UInt32Array::from(rows);
             let columns: Vec<ArrayRef> =
                 table.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<_, _>>()?;
@@ -142,10 +142,10 @@ impl TableWriter {
     }
 }
 
-/// The rows of a batch grouped by the values of its partition columns (as partition path
-/// values: text, NULL as empty), in order of first appearance.
-fn group_rows(columns: &[ArrayRef]) -> Result<Vec<(Vec<String>, Vec<u32>)>> {
-    let rows = columns.first().map_or(0, |c| c.len());
+/// The `rows` rows of a batch grouped by the values of its partition columns (as partition path
+/// values: text, NULL as empty), in order of first appearance; all in one group when the table
+/// has no partition columns.
+fn group_rows(columns: &[ArrayRef], rows: usize) -> Result<Vec<(Vec<String>, Vec<u32>)>> {
     if columns.is_empty() {
         return Ok(vec![(Vec::new(), (0..rows as u32).collect())]);
     }

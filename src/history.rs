@@ -425,6 +425,8 @@ pub fn schema() -> SchemaRef {
         Field::new("store_requests", DataType::UInt64, false),
         Field::new("store_bytes_read", DataType::UInt64, false),
         Field::new("store_bytes_written", DataType::UInt64, false),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("pid", DataType::UInt32, true),
     ]))
 }
 
@@ -472,6 +474,12 @@ pub fn to_batch(records: &[RunRecord]) -> arrow::error::Result<RecordBatch> {
         number(&|r| r.usage.store_requests),
         number(&|r| r.usage.store_bytes_read),
         number(&|r| r.usage.store_bytes_written),
+        Arc::new(StringArray::from(
+            records.iter().map(|r| r.process.as_ref().map(|p| p.host.clone())).collect::<Vec<_>>(),
+        )),
+        Arc::new(arrow::array::UInt32Array::from(
+            records.iter().map(|r| r.process.as_ref().map(|p| p.pid)).collect::<Vec<_>>(),
+        )),
     ];
     RecordBatch::try_new(schema(), columns)
 }

@@ -10,7 +10,9 @@
 //!
 //! - **Front ends** — [`cli`] (arguments, checked once into typed values), [`commands`] (one
 //!   function per subcommand: typed options in, printed output out), [`repl`] (the interactive
-//!   shell). They open a [`project`] and hand the work to the pipeline or a domain module.
+//!   shell), [`schedule`] (the `glaux schedule` daemon: cron entries run as child glaux
+//!   processes under warehouse leases, metrics and alert hooks). They open a [`project`] and hand
+//!   the work to the pipeline or a domain module.
 //! - **Project and pipeline** — [`project`] (settings, catalog and engine opened together: the
 //!   context the front ends start from), [`pipeline`] (what `glaux run`, `glaux ingest` and
 //!   `glaux job run` orchestrate; it installs the side effects around commits: the run history
@@ -26,13 +28,15 @@
 //!   database, the one execution path for SQL, a streaming `row_number()`, and Athena's SQL
 //!   ([`engine::athena`]: the dialect, the rewrites of Trino syntax, Trino's functions).
 //! - **State** — [`catalog`] (table definitions, Glue types, names, the commit log of each
-//!   table, data and reject files) and [`history`] (the run records behind `system.job_runs`).
+//!   table, data and reject files), [`history`] (the run records behind `system.job_runs`) and
+//!   [`heartbeats`] (the schedulers' heartbeats behind `system.heartbeats`).
 //! - **Storage** — [`warehouse`]: the object-store root (local or S3), location safety, S3
-//!   credentials.
+//!   credentials, and the count of each process's object-store calls.
 //! - **Bottom** — [`config`] (`glaux.toml`, environment and flags merged into settings),
 //!   [`error`] (error categories, exit codes, the one-line report), [`scaffold`] (the embedded
-//!   demo project), [`progress`] (progress bars on a terminal only) and [`panics`] (panics in
-//!   dependencies contained as one-line errors).
+//!   demo project), [`progress`] (progress bars on a terminal only), [`usage`] (this process's
+//!   and a child's CPU time and peak memory) and [`panics`] (panics in dependencies contained as
+//!   one-line errors).
 
 #![warn(missing_docs)]
 

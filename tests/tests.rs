@@ -25,6 +25,9 @@
 //! - [`interop`]: glaux's Parquet read back by DuckDB, pyarrow and PySpark.
 //! - [`athena`]: Athena's SQL run unchanged over the demo tables, and the statements that write
 //!   through the registry (CTAS, INSERT, DROP) read back and interrupted.
+//! - [`schedule`]: `glaux schedule` processes on second-level cron entries: fire times, no
+//!   overlap on one host and across two schedulers on one S3 warehouse, `kill -9` and SIGTERM,
+//!   catch-up, Prometheus and CloudWatch metrics, and the alert hooks.
 //! - [`support`]: what the tests share — temporary projects, the binary, loopback servers.
 
 mod analytics;
@@ -37,4 +40,5 @@ mod interop;
 mod jobs;
 mod repl;
 mod s3;
+mod schedule;
 mod support;

@@ -13,6 +13,9 @@ use croner::Cron;
 use crate::config::{ScheduleEntryConfig, SchedulerConfig};
 use crate::error::{Categorize, Category};
 
+/// The shortest lease: renewed when a third of it has passed, it leaves the holder another third,
+/// less the clock margin, to retry a failed renewal before it must stop its run.
+const MIN_LEASE: Duration = Duration::from_secs(6);
 /// Fire times looked at, at most, when finding the latest one in a window.
 const MAX_SCAN: usize = 100_000;
 
@@ -164,8 +167,13 @@ impl Schedule {
         };
         let heartbeat = duration("heartbeat", &settings.heartbeat, "60s")?;
         let lease = duration("lease", &settings.lease, "60s")?;
-        if lease < Duration::from_secs(3) {
-            return Err(scheduler("lease", settings.lease.as_deref().unwrap_or_default(), "use at least 3s".into()));
+        if lease < MIN_LEASE {
+            let reason = format!(
+                "use at least {}s: it is renewed every third of it and must outlast the renewal by the {}s clock margin",
+                MIN_LEASE.as_secs(),
+                super::lease::CLOCK_MARGIN.num_seconds()
+            );
+            return Err(scheduler("lease", settings.lease.as_deref().unwrap_or_default(), reason));
         }
         let shutdown_grace = duration("shutdown_grace", &settings.shutdown_grace, "5m")?;
         if let Some(prometheus) = &settings.prometheus

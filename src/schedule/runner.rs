@@ -35,6 +35,8 @@ const POLL: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Wait before retrying a fire time whose lease another scheduler held.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
+/// Wait before trying again a renewal the store refused.
+const RENEW_RETRY: Duration = Duration::from_millis(500);
 /// The lease of the lag check, which one scheduler at a time does.
 const LAG_LEASE: &str = ".lag";
 
@@ -256,12 +258,12 @@ async fn hold_for(
     cancel: &mut watch::Receiver<Option<Instant>>,
 ) -> Option<Ending> {
     let until = Instant::now() + wait;
-    let mut renew_at = Instant::now();
+    let mut retry_at = Instant::now();
     while Instant::now() < until {
         if cancel.borrow().is_some() {
             return Some(Ending::Cancelled);
         }
-        if let Some(ending) = keep_lease(runner, lease, &mut renew_at).await {
+        if let Some(ending) = keep_lease(runner, lease, &mut retry_at).await {
             return Some(ending);
         }
         tokio::time::sleep(POLL).await;
@@ -269,16 +271,19 @@ async fn hold_for(
     None
 }
 
-/// Renews the lease when due; `Some(LeaseLost)` when it is lost or about to lapse unrenewed.
-async fn keep_lease(runner: &Runner, lease: &mut Lease, renew_at: &mut Instant) -> Option<Ending> {
-    let every = (runner.lease / 3).to_std().unwrap_or(Duration::from_secs(1));
-    if Instant::now() >= *renew_at {
+/// Renews the lease when a third of it has passed since it was last written; `Some(LeaseLost)`
+/// when it is lost or about to lapse unrenewed. The due time follows the lease itself, not the
+/// caller's clock, so the steps between taking the lease and starting the command (reading the
+/// entry's state, recording the run) do not eat into the margin before [`Lease::must_stop_by`].
+async fn keep_lease(runner: &Runner, lease: &mut Lease, retry_at: &mut Instant) -> Option<Ending> {
+    let due = lease.generation().written_at + runner.lease / 3;
+    if Utc::now() >= due && Instant::now() >= *retry_at {
         match lease.renew(&runner.warehouse).await {
-            Ok(true) => *renew_at = Instant::now() + every,
+            Ok(true) => {}
             Ok(false) => return Some(Ending::LeaseLost),
             Err(error) => {
                 tracing::warn!(%error, "could not renew the lease; trying again");
-                *renew_at = Instant::now() + Duration::from_secs(1);
+                *retry_at = Instant::now() + RENEW_RETRY;
             }
         }
     }
@@ -306,7 +311,7 @@ async fn attempt(
         Err(error) => return failed(format!("cannot start glaux {}: {error}", entry.run)),
     };
     let started = Instant::now();
-    let mut renew_at = Instant::now() + (runner.lease / 3).to_std().unwrap_or(Duration::from_secs(1));
+    let mut retry_at = Instant::now();
     let mut stopped: Option<(Ending, String)> = None;
     let (status, usage) = loop {
         if let Some(done) = child.try_wait() {
@@ -322,7 +327,7 @@ async fn attempt(
                     Ending::Cancelled,
                     "cancelled: the scheduler was stopped and the run did not end within the shutdown grace".into(),
                 ));
-            } else if let Some(ending) = keep_lease(runner, lease, &mut renew_at).await {
+            } else if let Some(ending) = keep_lease(runner, lease, &mut retry_at).await {
                 stopped = Some((ending, "cancelled: the entry's lease could not be renewed".into()));
             }
             if stopped.is_some() {

@@ -399,6 +399,7 @@ fn failure_recovery_and_lag_hooks_fire_once_each() {
     let p = TestProject::new();
     p.without_jobs();
     p.ok(&["ingest", "aurora"]);
+    let port = free_port();
     let flag = p.dir.path().join("flag.csv");
     let alerts = p.dir.path().join("alerts.log");
     let hook = |kind: &str| {
@@ -411,6 +412,7 @@ fn failure_recovery_and_lag_hooks_fire_once_each() {
         "glaux.toml",
         &format!(
             "[scheduler]\nheartbeat = \"1s\"\nlease = \"6s\"\n\n\
+             [scheduler.prometheus]\nlisten = \"127.0.0.1:{port}\"\n\n\
              [scheduler.lag]\nthreshold = \"1h\"\non_lag = \"{}\"\n\n\
              [[schedule]]\nname = \"flaky\"\ncron = \"* * * * * *\"\nrun = \"sql -c \\\"SELECT count(*) FROM '{}'\\\"\"\n\
              retries = 1\nretry_delay = \"1s\"\nfailure_threshold = 2\non_failure = \"{}\"\non_recovery = \"{}\"\n",
@@ -424,6 +426,11 @@ fn failure_recovery_and_lag_hooks_fire_once_each() {
     wait_until(Duration::from_secs(120), "three failed runs", || {
         scheduled_runs(&p, &[]).iter().filter(|r| r.status == "failed").count() >= 3
     });
+    let page = scrape(port);
+    for instance in ["demo-mysql", "demo-postgres"] {
+        let lag = sample(&page, &format!("glaux_source_lag_seconds{{instance=\"{instance}\"}}"));
+        assert!(lag > 3600.0, "{instance} lags: {page}");
+    }
     std::fs::write(&flag, "x\n1\n").unwrap();
     wait_until(Duration::from_secs(60), "two succeeded runs", || {
         scheduled_runs(&p, &[]).iter().filter(|r| r.status == "succeeded").count() >= 2
@@ -476,7 +483,7 @@ fn missed_fire_times_run_once_on_restart_and_bad_entries_are_refused() {
     let caught_up = &runs[before.len()];
     let fire = chrono::DateTime::parse_from_rfc3339(&caught_up.fire).unwrap().timestamp() as f64;
     assert!(fire < restarted && fire > restarted - 6.0, "the latest missed fire time, once: {caught_up:#?}");
-    assert!(caught_up.start - restarted < 3.0, "at once: {caught_up:#?}\n{output}");
+    assert!(caught_up.start - restarted < 5.0, "at once: {caught_up:#?}\n{output}");
     let missed = runs
         .iter()
         .filter(|r| r.start > restarted - 0.5)
@@ -489,7 +496,9 @@ fn missed_fire_times_run_once_on_restart_and_bad_entries_are_refused() {
         "glaux.toml",
         &format!(
             "[[schedule]]\nname = \"quick\"\ncron = \"0 0 5 * * *\"\ntimezone = \"Europe/Berlin\"\nrun = \"sql -c 'SELECT 1'\"\n\n\
-             [[schedule]]\nname = \"too-slow\"\ncron = \"0 0 5 * * *\"\nrun = \"sql -c '{SLOW_SQL}'\"\ntimeout = \"1s\"\n"
+             [[schedule]]\nname = \"too-slow\"\ncron = \"0 0 5 * * *\"\nrun = \"sql -c '{SLOW_SQL}'\"\ntimeout = \"1s\"\n\n\
+             [[schedule]]\nname = \"load\"\ncron = \"0 0 5 * * *\"\n\
+             run = \"ingest csv data/customer_data/regions/regions.csv --table customer_data.regions\"\n"
         ),
     );
     let out = p.ok(&["schedule", "run", "quick"]);
@@ -500,11 +509,32 @@ fn missed_fire_times_run_once_on_restart_and_bad_entries_are_refused() {
     assert!(!out.status.success());
     let error = stderr(&out);
     assert!(error.contains("too-slow") && error.contains("timed out after 1s"), "{error}");
+    // What a run used, for a scheduled run and the ingest its command ran alike.
+    p.ok(&["schedule", "run", "load"]);
+    let used = sql_json(
+        &p,
+        &[],
+        "SELECT s.run_id, s.rows_out AS s_rows, s.store_requests AS s_requests, s.store_bytes_written AS s_written, \
+                s.cpu_s AS s_cpu, s.peak_memory_bytes AS s_mem, i.rows_out AS i_rows, i.store_requests AS i_requests, \
+                i.store_bytes_read AS i_read, i.store_bytes_written AS i_written, i.cpu_s AS i_cpu, \
+                i.peak_memory_bytes AS i_mem \
+         FROM system.job_runs s JOIN system.job_runs i ON i.trigger = 'schedule:' || s.run_id \
+         WHERE s.kind = 'schedule' AND s.name = 'load' AND i.kind = 'ingest'",
+    );
+    assert_eq!(used.len(), 1, "{used:?}");
+    let u = &used[0];
+    assert_eq!(u["i_rows"], 6, "the regions: {u}");
+    assert_eq!(u["s_rows"], u["i_rows"], "{u}");
+    assert!(u["i_requests"].as_u64().unwrap() > 2 && u["i_written"].as_u64().unwrap() > 1000, "{u}");
+    assert_eq!((&u["s_requests"], &u["s_written"]), (&u["i_requests"], &u["i_written"]), "{u}");
+    assert!(u["i_cpu"].as_f64().unwrap() > 0.0 && u["s_cpu"].as_f64().unwrap() >= u["i_cpu"].as_f64().unwrap(), "{u}");
+    assert!(u["i_mem"].as_u64().unwrap() > 1_000_000 && u["s_mem"].as_u64().unwrap() > 1_000_000, "{u}");
+
     let listed = p.ok(&["schedule", "list", "--format", "csv"]);
     assert!(listed.contains("quick,0 0 5 * * *,Europe/Berlin,"), "{listed}");
     let unknown = p.run(&["schedule", "run", "nope"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
-    assert!(stderr(&unknown).contains("the entries are: quick, too-slow"), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("the entries are: quick, too-slow, load"), "{}", stderr(&unknown));
 
     // A bad entry is refused at start, naming the file, the entry and the field.
     for (entry, field) in [

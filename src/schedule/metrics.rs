@@ -197,7 +197,15 @@ fn escape(label: &str) -> String {
 /// Serves [`Metrics::render`] at `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Metrics) {
     loop {
-        let Ok((mut socket, _)) = listener.accept().await else { continue };
+        let mut socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            Err(error) => {
+                // Out of file descriptors, most likely: wait rather than spin.
+                tracing::warn!(%error, "metrics endpoint cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut request = Vec::with_capacity(1024);

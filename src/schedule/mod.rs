@@ -209,6 +209,17 @@ fn known(schedule: &Schedule) -> String {
     if names.is_empty() { "(none)".to_string() } else { names.join(", ") }
 }
 
+/// A duration in the largest unit that divides it, as `glaux.toml` takes it (`50m`, `2h`, `90s`).
+fn span(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 fn text(values: Vec<String>) -> ArrayRef {
     Arc::new(StringArray::from(values))
 }
@@ -226,7 +237,7 @@ pub fn listing(schedule: &Schedule, now: DateTime<Utc>, count: usize) -> arrow::
         text(e.iter().map(|e| e.timezone.name().to_string()).collect()),
         text(e.iter().map(|e| e.run.clone()).collect()),
         text(e.iter().map(|e| e.next_n(now, count).iter().map(time).collect::<Vec<_>>().join(", ")).collect()),
-        text(e.iter().map(|e| e.timeout.map(|t| format!("{}s", t.as_secs())).unwrap_or_default()).collect()),
+        text(e.iter().map(|e| e.timeout.map(span).unwrap_or_default()).collect()),
         Arc::new(UInt32Array::from(e.iter().map(|e| e.retries).collect::<Vec<_>>())),
         text(e.iter().map(|e| if e.catch_up == entry::CatchUp::Once { "once" } else { "skip" }.to_string()).collect()),
     ];
@@ -301,4 +312,19 @@ pub async fn status(project: &Project, schedule: &Schedule, runs: usize) -> Resu
     let columns: Vec<ArrayRef> = (0..names.len()).map(|i| text(rows.iter().map(|r| r[i].clone()).collect())).collect();
     let schema = Schema::new(names.iter().map(|n| Field::new(*n, DataType::Utf8, false)).collect::<Vec<_>>());
     Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn spans_are_shown_as_glaux_toml_takes_them() {
+        assert_eq!(span(Duration::from_secs(3000)), "50m");
+        assert_eq!(span(Duration::from_secs(7200)), "2h");
+        assert_eq!(span(Duration::from_secs(86_400 * 2)), "2d");
+        assert_eq!(span(Duration::from_secs(90)), "90s");
+        assert_eq!(span(Duration::ZERO), "0s");
+    }
 }

@@ -57,6 +57,12 @@ pub enum Command {
     /// times under a lease in the warehouse, so it never overlaps itself, also across schedulers
     /// on several hosts sharing one warehouse.
     Schedule(ScheduleArgs),
+    /// Remove snapshots older than the retention window and files no kept snapshot names
+    ///
+    /// Kept: every snapshot committed within --retain, the one current when that window began,
+    /// the newest always, every file those name, and any object younger than --grace (an
+    /// in-flight commit may be writing it). Safe while writers and readers run.
+    Vacuum(VacuumArgs),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
     /// Demo data for trying glaux and for benchmarks
@@ -118,6 +124,17 @@ pub enum CatalogCommand {
     Show {
         /// The table, as DATABASE.TABLE
         table: String,
+    },
+    /// List a table's kept versions, newest first: time, operation, partitions changed, rows
+    ///
+    /// Each version can be read with `SELECT … FROM db.t FOR VERSION AS OF n` (or `FOR TIMESTAMP
+    /// AS OF ts`) until a vacuum removes it.
+    History {
+        /// The table, as DATABASE.TABLE
+        table: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
     },
     /// Check every definition file and report each problem
     Validate,
@@ -333,6 +350,26 @@ pub enum JobCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+}
+
+/// `glaux vacuum`.
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// Tables to vacuum, as DATABASE.TABLE [default: every table, and job staging leftovers]
+    #[arg(value_name = "DATABASE.TABLE")]
+    pub tables: Vec<String>,
+    /// Keep snapshots committed within this window (time travel reaches this far back)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "7d")]
+    pub retain: chrono::Duration,
+    /// Never remove objects younger than this; 0s only when no writer runs
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub grace: chrono::Duration,
+    /// Report what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 /// `glaux run`.

@@ -57,6 +57,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Job(command)) => job(&project, command, &mut stdout).await,
         Some(Command::Run(args)) => run_project(&project, args, &mut stdout).await,
         Some(Command::Schedule(args)) => schedule(project, &overrides, args.command, &mut stdout).await,
+        Some(Command::Vacuum(args)) => vacuum(&project, args, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -312,6 +313,11 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
             writeln!(out)?;
             eprintln!("{}", describe_state(project, def).await?);
         }
+        CatalogCommand::History { table, format } => {
+            let def = project.catalog.table(&table)?;
+            let history = crate::catalog::history(&project.catalog.warehouse, def).await?;
+            print_batch(history, format, out).await?;
+        }
         CatalogCommand::Push { tables, dry_run, prune } => {
             let catalog = &project.catalog;
             let (defs, views) = pushed(catalog, &tables)?;
@@ -403,6 +409,54 @@ async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> Res
         }
     }
     Ok(())
+}
+
+/// `glaux vacuum`.
+async fn vacuum(project: &Project, args: crate::cli::VacuumArgs, out: &mut dyn Write) -> Result<()> {
+    let tables = args.tables.iter().map(|t| project.catalog.table(t).cloned()).collect::<Result<Vec<_>, _>>()?;
+    let options = crate::lifecycle::VacuumOptions {
+        retain: args.retain,
+        grace: args.grace,
+        dry_run: args.dry_run,
+        now: chrono::Utc::now(),
+    };
+    let reports = crate::lifecycle::vacuum(&project.catalog, &tables, &options).await?;
+    print_batch(vacuum_batch(&reports, args.dry_run)?, args.format, out).await?;
+    if args.dry_run {
+        eprintln!("dry run: nothing was removed");
+    }
+    Ok(())
+}
+
+/// One row per vacuumed table.
+fn vacuum_batch(reports: &[crate::lifecycle::TableVacuum], dry_run: bool) -> Result<arrow::array::RecordBatch> {
+    use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let number = |f: &dyn Fn(&crate::lifecycle::TableVacuum) -> Option<u64>| -> ArrayRef {
+        std::sync::Arc::new(UInt64Array::from(reports.iter().map(f).collect::<Vec<_>>()))
+    };
+    let removed = if dry_run { "to_remove" } else { "removed" };
+    let columns: Vec<ArrayRef> = vec![
+        std::sync::Arc::new(StringArray::from(reports.iter().map(|r| r.table.clone()).collect::<Vec<_>>())),
+        number(&|r| Some(r.versions_removed)),
+        number(&|r| Some(r.versions_kept)),
+        number(&|r| r.oldest_kept),
+        number(&|r| Some(r.files_removed)),
+        number(&|r| Some(r.bytes_removed)),
+        number(&|r| Some(r.files_kept)),
+        number(&|r| Some(r.young_kept)),
+    ];
+    let fields = vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new(format!("versions_{removed}"), DataType::UInt64, false),
+        Field::new("versions_kept", DataType::UInt64, false),
+        Field::new("oldest_version_kept", DataType::UInt64, true),
+        Field::new(format!("files_{removed}"), DataType::UInt64, false),
+        Field::new(format!("bytes_{removed}"), DataType::UInt64, false),
+        Field::new("files_kept", DataType::UInt64, false),
+        Field::new("young_files_kept", DataType::UInt64, false),
+    ];
+    Ok(arrow::array::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// `glaux schedule ...`.

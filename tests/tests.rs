@@ -19,6 +19,8 @@
 //! - [`analytics`]: log analytics — fingerprints against pt-fingerprint and pgBadger, digests
 //!   against pt-query-digest and pgBadger per query class, the digest jobs' percentiles against
 //!   exact ones, and the HTML report rendered by headless Chromium.
+//! - [`lifecycle`]: `glaux vacuum` after killed and superseded writers, beside a writer and
+//!   killed itself; time travel to every kept version; `glaux catalog history`.
 //! - [`glue`]: the registry against the Glue API (moto): definitions accepted as they are,
 //!   push and pull, throttling and refused partitions.
 //! - [`s3`]: the warehouse on S3: encryption settings and endpoints.
@@ -38,6 +40,7 @@ mod commits;
 mod glue;
 mod interop;
 mod jobs;
+mod lifecycle;
 mod repl;
 mod s3;
 mod schedule;

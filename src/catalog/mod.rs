@@ -264,6 +264,60 @@ impl Catalog {
     }
 }
 
+/// One row per kept version of `def`, newest first: when it was committed and by what, how
+/// many partitions it changed, and what the table held then (partitions, files, rows, bytes).
+/// `glaux catalog history` prints it; time travel reads these versions.
+pub async fn history(warehouse: &Warehouse, def: &TableDef) -> Result<RecordBatch, CommitError> {
+    use futures::{StreamExt, TryStreamExt};
+    let log = TableLog::of(warehouse, def);
+    let versions = log.versions().await?;
+    let states: Vec<Option<state::TableState>> = futures::stream::iter(versions.into_iter().rev())
+        .map(|version| {
+            let log = &log;
+            async move { log.read_version(version).await }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    // A version removed by a vacuum between the listing and the read is not shown.
+    let states: Vec<state::TableState> = states.into_iter().flatten().collect();
+    let number = |f: &dyn Fn(&state::TableState) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from(states.iter().map(f).collect::<Vec<_>>()))
+    };
+    let text = |f: &dyn Fn(&state::TableState) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(states.iter().map(f).collect::<Vec<_>>()))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        number(&|s| s.version),
+        Arc::new(
+            arrow::array::TimestampMicrosecondArray::from(
+                states.iter().map(|s| s.committed_at.timestamp_micros()).collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
+        ),
+        text(&|s| s.operation.clone()),
+        text(&|s| s.commit_id.clone()),
+        number(&|s| s.changed_partitions.len() as u64),
+        number(&|s| s.partitions.len() as u64),
+        number(&|s| s.partitions.values().map(|p| p.files.len() as u64).sum()),
+        number(&|s| s.partitions.values().map(|p| p.rows()).sum()),
+        number(&|s| s.partitions.values().map(|p| p.bytes()).sum()),
+    ];
+    let time = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
+    let fields = vec![
+        Field::new("version", DataType::UInt64, false),
+        Field::new("committed_at", time, false),
+        Field::new("operation", DataType::Utf8, false),
+        Field::new("commit_id", DataType::Utf8, false),
+        Field::new("partitions_changed", DataType::UInt64, false),
+        Field::new("partitions", DataType::UInt64, false),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+    ];
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the history schema"))
+}
+
 /// Told when a commit to a table has been published: side effects that follow a commit (the
 /// automatic Glue push) are installed by whoever starts the work and passed down to the
 /// writers, which call it after each commit and know nothing of what it does.

@@ -237,6 +237,21 @@ pub enum CommitError {
         /// the store error
         source: object_store::Error,
     },
+    /// Time travel to before the oldest version kept.
+    #[error(
+        "{table} has no version as old as {at}: its oldest kept version is {oldest}{}; older ones were never committed or were removed by vacuum",
+        oldest_at.map(|t| format!(", committed {t}")).unwrap_or_default()
+    )]
+    TooOld {
+        /// `database.table`
+        table: String,
+        /// the time asked for
+        at: DateTime<Utc>,
+        /// the oldest version kept
+        oldest: u64,
+        /// when it was committed
+        oldest_at: Option<DateTime<Utc>>,
+    },
     /// The race was lost too many times in a row.
     #[error("commit to {table} lost the race to other writers {attempts} times; try again later")]
     Contended {
@@ -251,9 +266,10 @@ impl Categorize for CommitError {
     fn category(&self) -> Category {
         match self {
             CommitError::Store { .. } | CommitError::Copy { .. } => Category::Io,
-            CommitError::Corrupt { .. } | CommitError::BadPartition { .. } | CommitError::PartitionMissing { .. } => {
-                Category::Data
-            }
+            CommitError::Corrupt { .. }
+            | CommitError::BadPartition { .. }
+            | CommitError::PartitionMissing { .. }
+            | CommitError::TooOld { .. } => Category::Data,
             CommitError::Conflict { .. } | CommitError::PartitionExists { .. } | CommitError::Contended { .. } => {
                 Category::Conflict
             }
@@ -487,7 +503,8 @@ impl TableLog {
         }
     }
 
-    fn version_path(&self, version: u64) -> Path {
+    /// The object holding snapshot `version`.
+    pub fn version_path(&self, version: u64) -> Path {
         self.warehouse.state_path(&format!("{}/versions/{version:020}.json", self.dir))
     }
 
@@ -510,6 +527,54 @@ impl TableLog {
             });
         }
         Ok(Some(state))
+    }
+
+    /// The versions the log keeps, oldest first (every one from the first commit on, until a
+    /// vacuum removes those older than its retention window).
+    pub async fn versions(&self) -> Result<Vec<u64>, CommitError> {
+        use futures::TryStreamExt;
+        let prefix = self.warehouse.state_path(&format!("{}/versions", self.dir));
+        let objects: Vec<_> = self
+            .warehouse
+            .store()
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| CommitError::Store { path: prefix.to_string(), source })?;
+        let mut versions: Vec<u64> =
+            objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok()).collect();
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    /// The snapshot that was current at `at`: the newest kept version committed at or before
+    /// it. `Err(TooOld)` when the oldest kept version is younger than `at`, `Ok(None)` when the
+    /// table has no commits at all.
+    pub async fn version_at(&self, at: DateTime<Utc>) -> Result<Option<TableState>, CommitError> {
+        let versions = self.versions().await?;
+        let Some(&oldest) = versions.first() else { return Ok(None) };
+        // Commit times grow with versions: binary search over the kept ones.
+        let (mut low, mut high) = (0usize, versions.len());
+        let mut found: Option<TableState> = None;
+        while low < high {
+            let middle = (low + high) / 2;
+            match self.read_version(versions[middle]).await? {
+                Some(state) if state.committed_at <= at => {
+                    low = middle + 1;
+                    found = Some(state);
+                }
+                Some(_) => high = middle,
+                // Removed by a vacuum between the listing and the read: what is left is newer.
+                None => low = middle + 1,
+            }
+        }
+        match found {
+            Some(state) => Ok(Some(state)),
+            None => {
+                let first = self.read_version(oldest).await?.map(|s| s.committed_at);
+                Err(CommitError::TooOld { table: self.table.clone(), at, oldest, oldest_at: first })
+            }
+        }
     }
 
     async fn read_hint(&self) -> Result<Option<u64>, CommitError> {

@@ -13,6 +13,7 @@ pub mod progress;
 pub mod row_number;
 pub mod system;
 pub mod table;
+pub mod travel;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -256,6 +257,24 @@ impl ViewPlanner {
     }
 }
 
+impl DatabaseSchema {
+    /// Table `name` as of a kept snapshot (time travel).
+    async fn as_of(&self, name: &str, as_of: &travel::AsOf) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(def) = self.tables.iter().find(|t| t.name() == name) else {
+            if self.views.contains_key(name) {
+                return Err(DataFusionError::Plan(format!(
+                    "{name} is a view; FOR VERSION/TIMESTAMP AS OF reads a table's snapshots, so name its tables instead"
+                )));
+            }
+            return Ok(None);
+        };
+        let log = crate::catalog::state::TableLog::of(&self.warehouse, def);
+        let state = travel::resolve(&log, &def.qualified_name(), as_of).await?;
+        let pin = table::Pin { state: Some(state), only: None };
+        Ok(Some(Arc::new(table::RegistryTable::pinned(def.clone(), &self.warehouse, pin))))
+    }
+}
+
 #[async_trait]
 impl SchemaProvider for DatabaseSchema {
     fn table_names(&self) -> Vec<String> {
@@ -269,6 +288,9 @@ impl SchemaProvider for DatabaseSchema {
         if let Some(provider) = self.overrides.get(name) {
             return Ok(Some(provider.clone()));
         }
+        if let Some((base, as_of)) = travel::decode(name) {
+            return self.as_of(base, &as_of).await;
+        }
         if let (Some(view), Some(planner)) = (self.views.get(name), &self.planner) {
             return planner.plan(view).await.map(Some);
         }
@@ -280,6 +302,7 @@ impl SchemaProvider for DatabaseSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
+        let name = travel::decode(name).map_or(name, |(base, _)| base);
         self.tables.iter().any(|t| t.name() == name)
             || self.overrides.contains_key(name)
             || self.views.contains_key(name)

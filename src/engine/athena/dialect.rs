@@ -40,6 +40,12 @@ impl Dialect for AthenaDialect {
         GenericDialect.is_identifier_part(ch)
     }
 
+    /// `t VERSION AS OF 12`, `t TIMESTAMP AS OF ts`: Athena's time travel, once its `FOR` is
+    /// dropped (see `rewrite::time_travel_keywords`).
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     /// `transform(a, x -> x + 1)`; the generic dialect reads `->` as the JSON arrow.
     fn supports_lambda_functions(&self) -> bool {
         true

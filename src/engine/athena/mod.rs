@@ -23,6 +23,8 @@ pub fn parse(sql: &str, recursion_limit: usize) -> Result<VecDeque<Statement>> {
     let dialect = AthenaDialect;
     let rewritten = rewrite::parenthesize_values(sql, &dialect);
     let text = rewritten.as_deref().unwrap_or(sql);
+    let travelled = rewrite::time_travel_keywords(text, &dialect);
+    let text = travelled.as_deref().unwrap_or(text);
     let mut statements = DFParserBuilder::new(text)
         .with_dialect(&dialect)
         .with_recursion_limit(recursion_limit)
@@ -42,12 +44,14 @@ fn rewrite_statement(statement: &mut Statement, fallible: &std::collections::Has
         Statement::Statement(inner)
             if matches!(inner.as_ref(), datafusion::sql::sqlparser::ast::Statement::CreateView(_)) => {}
         Statement::Statement(inner) => {
+            rewrite::pin_versions(inner.as_mut());
             rewrite::number_unnested(inner.as_mut());
             rewrite::rewrite_expressions(inner.as_mut(), fallible);
         }
         Statement::Explain(explain) => rewrite_statement(&mut explain.statement, fallible),
         Statement::CopyTo(copy) => {
             if let datafusion::sql::parser::CopyToSource::Query(query) = &mut copy.source {
+                rewrite::pin_versions(query.as_mut());
                 rewrite::number_unnested(query.as_mut());
                 rewrite::rewrite_expressions(query.as_mut(), fallible);
             }
@@ -58,6 +62,7 @@ fn rewrite_statement(statement: &mut Statement, fallible: &std::collections::Has
 
 /// Rewrites a query the way [`parse`] rewrites every statement (a view's, before planning it).
 pub fn rewrite_query(query: &mut datafusion::sql::sqlparser::ast::Query) {
+    rewrite::pin_versions(query);
     rewrite::number_unnested(query);
     rewrite::rewrite_expressions(query, functions::fallible());
 }

@@ -13,6 +13,9 @@
 //!   unnests one array per field side by side.
 //! - `UNNEST(a) WITH ORDINALITY AS u(x, n)` unnests `a` beside `range(1, cardinality(a) + 1)`,
 //!   so `n` numbers the elements from 1.
+//! - `t FOR VERSION AS OF 12` and `t FOR TIMESTAMP AS OF ts` (time travel): the parser reads
+//!   them without `FOR` (a token-level rewrite drops it), and the version moves into the table's
+//!   name, which [`crate::engine::travel`] resolves to the snapshot.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -168,6 +171,82 @@ fn write_rows(tokens: &[Token], texts: &[&str], start: usize, out: &mut String) 
     out.push_str(&rows.join(", "));
     out.push_str(&tail);
     i
+}
+
+/// Drops the `FOR` of Athena's `FOR VERSION AS OF` and `FOR TIMESTAMP AS OF`, which the parser
+/// reads as `VERSION AS OF` and `TIMESTAMP AS OF`; None when the text has neither.
+pub fn time_travel_keywords(sql: &str, dialect: &dyn Dialect) -> Option<String> {
+    let located = Tokenizer::new(dialect, sql).tokenize_with_location().ok()?;
+    let starts = byte_offsets(sql, located.iter().map(|t| (t.span.start.line, t.span.start.column)));
+    let tokens: Vec<Token> = located.into_iter().map(|t| t.token).collect();
+    let words: Vec<(usize, Keyword)> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
+        .map(|(i, t)| (i, if let Token::Word(w) = t { w.keyword } else { Keyword::NoKeyword }))
+        .collect();
+    let mut drop = Vec::new();
+    for window in words.windows(4) {
+        let [(at, Keyword::FOR), (_, Keyword::VERSION | Keyword::TIMESTAMP), (_, Keyword::AS), (_, Keyword::OF)] =
+            window
+        else {
+            continue;
+        };
+        drop.push(*at);
+    }
+    if drop.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut from = 0;
+    for at in drop {
+        out.push_str(&sql[from..starts[at]]);
+        from = starts.get(at + 1).copied().unwrap_or(sql.len());
+    }
+    out.push_str(&sql[from..]);
+    Some(out)
+}
+
+/// Moves each table's `VERSION AS OF` / `TIMESTAMP AS OF` into its name (see
+/// [`crate::engine::travel`]).
+pub fn pin_versions<V: VisitMut>(node: &mut V) {
+    let _ = node.visit(&mut PinVersions);
+}
+
+struct PinVersions;
+
+impl VisitorMut for PinVersions {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        use crate::engine::travel::{AsOf, encode};
+        use datafusion::sql::sqlparser::ast::TableVersion;
+        let TableFactor::Table { name, version, .. } = factor else { return ControlFlow::Continue(()) };
+        let as_of = match version.take() {
+            None => return ControlFlow::Continue(()),
+            Some(TableVersion::VersionAsOf(Expr::Value(value))) => match &value.value {
+                Value::Number(n, _) => match n.parse() {
+                    Ok(n) => AsOf::Version(n),
+                    // Not a version number: the name resolves to no table and says so.
+                    Err(_) => AsOf::Timestamp(format!("'not a version: {n}'")),
+                },
+                other => AsOf::Timestamp(other.to_string()),
+            },
+            Some(TableVersion::TimestampAsOf(expr) | TableVersion::ForSystemTimeAsOf(expr)) => {
+                AsOf::Timestamp(expr.to_string())
+            }
+            Some(other) => {
+                *version = Some(other);
+                return ControlFlow::Continue(());
+            }
+        };
+        if let Some(ObjectNamePart::Identifier(ident)) = name.0.last_mut() {
+            // The planner lowercases unquoted names; this one is quoted, so lowercase it here.
+            let table = if ident.quote_style.is_none() { ident.value.to_lowercase() } else { ident.value.clone() };
+            *ident = Ident::with_quote('"', encode(&table, &as_of));
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Replaces `WITH ORDINALITY` in every UNNEST of `node` by an unnested array of ordinals.

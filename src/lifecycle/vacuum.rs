@@ -1,0 +1,322 @@
+//! `glaux vacuum`: removes what no kept snapshot needs.
+//!
+//! A table keeps every snapshot committed within the retention window, plus the one that was
+//! current when the window began (so time travel to any moment of the window finds its
+//! snapshot), and always its newest. Older snapshots are removed, oldest first, so the kept
+//! versions are always a run from the oldest kept to the newest. Then every object under the
+//! table's location, and every reject file under `_glaux/rejects/<db>/<table>/`, that no kept
+//! snapshot names is removed: files of killed, failed and losing writers, and partitions
+//! superseded before the window. Objects younger than the grace period are never removed, since
+//! an in-flight commit may still be writing them; with no table named, leftovers of job staging
+//! (`_glaux/staging/`) older than the grace period go too.
+//!
+//! A vacuum is safe beside writers and readers: it removes no file a kept snapshot names, and a
+//! commit racing with it names only files it carried over from a kept snapshot or wrote within
+//! the grace period. A vacuum that is killed leaves every kept version whole (snapshots go before
+//! their files); running it again finishes the work. Tables whose locations overlap (one inside
+//! another's, or the same) protect each other's files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+use object_store::path::Path;
+
+use crate::catalog::Catalog;
+use crate::catalog::state::{CommitError, TableLog, TableState};
+use crate::catalog::table::TableDef;
+use crate::error::{Categorize, Category};
+use crate::warehouse::{STATE_PREFIX, Warehouse};
+
+/// How a vacuum runs.
+#[derive(Debug, Clone)]
+pub struct VacuumOptions {
+    /// Snapshots committed within this window are kept.
+    pub retain: chrono::Duration,
+    /// Objects younger than this are kept whatever references them.
+    pub grace: chrono::Duration,
+    /// Report what would be removed, remove nothing.
+    pub dry_run: bool,
+    /// The time the windows are measured from.
+    pub now: DateTime<Utc>,
+}
+
+/// What a vacuum did (or, dry, would do) to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableVacuum {
+    /// `database.table`, or `_glaux/staging` for job staging leftovers.
+    pub table: String,
+    /// Snapshots removed.
+    pub versions_removed: u64,
+    /// Snapshots kept.
+    pub versions_kept: u64,
+    /// The oldest snapshot kept.
+    pub oldest_kept: Option<u64>,
+    /// Data and reject files removed.
+    pub files_removed: u64,
+    /// Their bytes.
+    pub bytes_removed: u64,
+    /// Files the kept snapshots name.
+    pub files_kept: u64,
+    /// Unnamed objects kept because they are younger than the grace period.
+    pub young_kept: u64,
+}
+
+/// Why a vacuum stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum VacuumError {
+    /// A snapshot could not be read; nothing of that table was removed.
+    #[error("vacuum of {table}: {source}")]
+    State {
+        /// `database.table`
+        table: String,
+        /// what went wrong
+        source: CommitError,
+    },
+    /// The store refused a listing or a removal.
+    #[error("vacuum of {table}: {path}: {source}; run it again to finish")]
+    Store {
+        /// `database.table`
+        table: String,
+        /// the object or prefix
+        path: String,
+        /// what the store said
+        source: object_store::Error,
+    },
+    /// A version in the middle of the kept run is missing.
+    #[error("vacuum of {table}: version {version} is missing between kept versions; nothing was removed")]
+    Gap {
+        /// `database.table`
+        table: String,
+        /// the missing version
+        version: u64,
+    },
+}
+
+impl Categorize for VacuumError {
+    fn category(&self) -> Category {
+        match self {
+            VacuumError::State { source, .. } => source.category(),
+            VacuumError::Store { .. } => Category::Io,
+            VacuumError::Gap { .. } => Category::Data,
+        }
+    }
+}
+
+/// The kept snapshots of one table and what they name.
+struct Kept {
+    /// Versions to remove, oldest first.
+    expired: Vec<u64>,
+    /// Versions kept.
+    kept: Vec<u64>,
+    /// Paths (relative to the warehouse root) the kept snapshots name.
+    files: BTreeSet<String>,
+}
+
+/// Vacuums `tables` (every table when empty, then job staging leftovers too).
+pub async fn vacuum(
+    catalog: &Catalog,
+    tables: &[Arc<TableDef>],
+    options: &VacuumOptions,
+) -> Result<Vec<TableVacuum>, VacuumError> {
+    let everything = tables.is_empty();
+    let all: Vec<Arc<TableDef>> = catalog.registry.tables().cloned().collect();
+    let chosen: Vec<Arc<TableDef>> = if everything { all.clone() } else { tables.to_vec() };
+    let wh = &catalog.warehouse;
+    let mut kept: BTreeMap<String, Kept> = BTreeMap::new();
+    let mut reports = Vec::new();
+    for def in &chosen {
+        // What every table overlapping this one keeps protects this one's files.
+        let mut protected = BTreeSet::new();
+        for other in all.iter().filter(|o| overlaps(&o.location, &def.location)) {
+            let name = other.qualified_name();
+            if !kept.contains_key(&name) {
+                kept.insert(name.clone(), kept_snapshots(wh, other, options).await?);
+            }
+            protected.extend(kept[&name].files.iter().cloned());
+        }
+        let mine = &kept[&def.qualified_name()];
+        reports.push(vacuum_table(wh, def, mine, &protected, &all, options).await?);
+    }
+    if everything {
+        reports.push(vacuum_staging(wh, options).await?);
+    }
+    Ok(reports)
+}
+
+/// Whether one location lies inside the other (or they are the same).
+fn overlaps(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Which snapshots of `def` the window keeps, and the files they name.
+async fn kept_snapshots(wh: &Warehouse, def: &TableDef, options: &VacuumOptions) -> Result<Kept, VacuumError> {
+    let table = def.qualified_name();
+    let state_error = |source| VacuumError::State { table: table.clone(), source };
+    let log = TableLog::of(wh, def);
+    let versions = log.versions().await.map_err(state_error)?;
+    let cutoff = options.now - options.retain;
+    let mut kept_states: Vec<TableState> = Vec::new();
+    // Newest first, down to the first snapshot committed before the window: the one current
+    // when the window began.
+    for &version in versions.iter().rev() {
+        let Some(state) = log.read_version(version).await.map_err(state_error)? else {
+            return Err(VacuumError::Gap { table, version });
+        };
+        let before_window = state.committed_at < cutoff;
+        kept_states.push(state);
+        if before_window {
+            break;
+        }
+    }
+    let oldest = kept_states.last().map_or(u64::MAX, |s| s.version);
+    let expired: Vec<u64> = versions.iter().copied().filter(|v| *v < oldest).collect();
+    let kept: Vec<u64> = versions.iter().copied().filter(|v| *v >= oldest).collect();
+    let mut files = BTreeSet::new();
+    for state in &kept_states {
+        for partition in state.partitions.values() {
+            files.extend(partition.files.iter().map(|f| normalise(&f.path)));
+        }
+        files.extend(
+            crate::catalog::rejects::reject_files(&state.properties).into_iter().map(|r| normalise(&r.file.path)),
+        );
+    }
+    Ok(Kept { expired, kept, files })
+}
+
+fn normalise(path: &str) -> String {
+    path.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/")
+}
+
+/// The objects below `prefix` (relative to the warehouse root), each with its path relative
+/// to the root.
+async fn list(wh: &Warehouse, table: &str, prefix: &str) -> Result<Vec<(String, ObjectMeta)>, VacuumError> {
+    let path = wh.path(prefix);
+    let root = wh.path("");
+    let objects: Vec<ObjectMeta> = wh
+        .store()
+        .list(Some(&path))
+        .try_collect()
+        .await
+        .map_err(|source| VacuumError::Store { table: table.to_string(), path: path.to_string(), source })?;
+    Ok(objects
+        .into_iter()
+        .filter_map(|o| {
+            let relative: Vec<String> = o.location.prefix_match(&root)?.map(|p| p.as_ref().to_string()).collect();
+            Some((relative.join("/"), o))
+        })
+        .collect())
+}
+
+async fn vacuum_table(
+    wh: &Warehouse,
+    def: &TableDef,
+    kept: &Kept,
+    protected: &BTreeSet<String>,
+    all: &[Arc<TableDef>],
+    options: &VacuumOptions,
+) -> Result<TableVacuum, VacuumError> {
+    let table = def.qualified_name();
+    let young_after = options.now - options.grace;
+    let mut report = TableVacuum {
+        table: table.clone(),
+        versions_kept: kept.kept.len() as u64,
+        oldest_kept: kept.kept.first().copied(),
+        files_kept: kept.files.len() as u64,
+        ..TableVacuum::default()
+    };
+    // Snapshots first, oldest first: a killed vacuum leaves the kept versions a whole run, each
+    // with all its files.
+    let log = TableLog::of(wh, def);
+    let versions: Vec<Path> = kept.expired.iter().map(|v| log.version_path(*v)).collect();
+    report.versions_removed = versions.len() as u64;
+    if !options.dry_run {
+        for path in versions {
+            remove(wh, &table, vec![path]).await?;
+        }
+    }
+    // A table inside this one's location vacuums its own files.
+    let nested: Vec<String> = all
+        .iter()
+        .filter(|o| o.location != def.location && o.location.starts_with(&def.location))
+        .map(|o| normalise(&o.location) + "/")
+        .collect();
+    let location = normalise(&def.location);
+    let rejects = format!("{STATE_PREFIX}/rejects/{}/{}", def.database, def.name());
+    let mut objects = if location.is_empty() { Vec::new() } else { list(wh, &table, &location).await? };
+    objects.extend(list(wh, &table, &rejects).await?);
+    let mut doomed = Vec::new();
+    for (relative, meta) in objects {
+        let own = relative.starts_with(&format!("{rejects}/"))
+            || (!relative.starts_with(&format!("{STATE_PREFIX}/")) && !nested.iter().any(|n| relative.starts_with(n)));
+        if !own || protected.contains(&relative) {
+            continue;
+        }
+        if meta.last_modified >= young_after {
+            report.young_kept += 1;
+            continue;
+        }
+        report.files_removed += 1;
+        report.bytes_removed += meta.size;
+        doomed.push(meta.location);
+    }
+    if !options.dry_run {
+        remove(wh, &table, doomed).await?;
+    }
+    Ok(report)
+}
+
+/// Job staging leftovers older than the grace period (a finished run removes its own).
+async fn vacuum_staging(wh: &Warehouse, options: &VacuumOptions) -> Result<TableVacuum, VacuumError> {
+    let name = format!("{STATE_PREFIX}/staging");
+    let young_after = options.now - options.grace;
+    let mut report = TableVacuum { table: name.clone(), ..TableVacuum::default() };
+    let mut doomed = Vec::new();
+    for (_, meta) in list(wh, &name, &name).await? {
+        if meta.last_modified >= young_after {
+            report.young_kept += 1;
+            continue;
+        }
+        report.files_removed += 1;
+        report.bytes_removed += meta.size;
+        doomed.push(meta.location);
+    }
+    if !options.dry_run {
+        remove(wh, &name, doomed).await?;
+    }
+    Ok(report)
+}
+
+/// Removes `paths` (in batches, as S3's DeleteObjects takes them); one already gone is fine.
+async fn remove(wh: &Warehouse, table: &str, paths: Vec<Path>) -> Result<(), VacuumError> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let stream = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
+    let mut results = wh.store().delete_stream(stream);
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => {
+                return Err(VacuumError::Store { table: table.to_string(), path: "(removal)".into(), source });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_overlap_when_one_holds_the_other() {
+        assert!(overlaps("db/t/", "db/t/"));
+        assert!(overlaps("db/t/", "db/t/inner/"));
+        assert!(overlaps("db/t/inner/", "db/t/"));
+        assert!(!overlaps("db/t/", "db/t2/"));
+        assert_eq!(normalise("/db//t/x.parquet"), "db/t/x.parquet");
+    }
+}

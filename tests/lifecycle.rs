@@ -1,0 +1,286 @@
+//! Data lifecycle as users run it: `glaux vacuum` after killed and superseded writers, beside
+//! running writers, and killed itself; time travel (`FOR VERSION AS OF`, `FOR TIMESTAMP AS OF`)
+//! to every kept version, before and after a vacuum; `glaux catalog history`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{TestProject, stderr};
+
+fn csv(p: &TestProject, sql: &str) -> String {
+    p.ok(&["sql", "--format", "csv", "-c", sql])
+}
+
+/// Every Parquet file in the warehouse (data and rejects; not job staging), relative to it.
+fn parquet_on_disk(warehouse: &Path) -> BTreeSet<String> {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.insert(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut files = BTreeSet::new();
+    walk(warehouse, warehouse, &mut files);
+    files.retain(|f| !f.starts_with("_glaux/staging/"));
+    files
+}
+
+/// The snapshot files of every table, read straight from the warehouse.
+fn snapshots(warehouse: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let tables = warehouse.join("_glaux/tables");
+    for db in std::fs::read_dir(&tables).unwrap().flatten() {
+        for table in std::fs::read_dir(db.path()).unwrap().flatten() {
+            for version in std::fs::read_dir(table.path().join("versions")).into_iter().flatten().flatten() {
+                out.push(serde_json::from_slice(&std::fs::read(version.path()).unwrap()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The files the snapshots left in the warehouse name: data files and reject files.
+fn named_by_snapshots(warehouse: &Path) -> BTreeSet<String> {
+    let mut files = BTreeSet::new();
+    for snapshot in snapshots(warehouse) {
+        for partition in snapshot["partitions"].as_object().unwrap().values() {
+            for file in partition["files"].as_array().unwrap() {
+                files.insert(file["path"].as_str().unwrap().trim_start_matches('/').to_string());
+            }
+        }
+        if let Some(rejects) = snapshot["properties"]["glaux.rejects"].as_array() {
+            for file in rejects {
+                files.insert(file["path"].as_str().unwrap().trim_start_matches('/').to_string());
+            }
+        }
+    }
+    files
+}
+
+/// A digest of `table`'s rows as of `version` (time travel), independent of row order and
+/// file layout.
+fn rows_at(p: &TestProject, table: &str, version: u64) -> String {
+    let (schema, name) = table.split_once('.').unwrap();
+    let columns = csv(
+        p,
+        &format!(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position"
+        ),
+    );
+    let row = columns
+        .lines()
+        .skip(1)
+        .map(|c| format!("coalesce(CAST(t.\"{c}\" AS VARCHAR), 'NULL')"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    csv(
+        p,
+        &format!(
+            "SELECT count(*) AS n, to_hex(md5(string_agg(h, ',' ORDER BY h))) AS digest FROM \
+             (SELECT to_hex(md5({row})) AS h FROM {table} FOR VERSION AS OF {version} AS t) AS hashed"
+        ),
+    )
+}
+
+/// The versions `glaux catalog history` lists.
+fn versions(p: &TestProject, table: &str) -> Vec<u64> {
+    let history: Vec<Value> = serde_json::from_str(&p.ok(&["catalog", "history", table, "--format", "json"])).unwrap();
+    history.iter().map(|v| v["version"].as_u64().unwrap()).collect()
+}
+
+/// `glaux ARGS` killed with SIGKILL after `after`.
+fn killed_after(p: &TestProject, args: &[&str], after: Duration) {
+    let mut child =
+        p.glaux().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(after);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn time_travel_reads_every_kept_version_and_history_lists_them() {
+    let p = TestProject::new();
+    p.without_jobs();
+    csv(&p, "CREATE DATABASE s");
+    csv(&p, "CREATE TABLE s.t (n int, label string)");
+    for n in 1..=3 {
+        csv(&p, &format!("INSERT INTO s.t VALUES ({n}, 'first')"));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let between = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f").to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    csv(&p, "INSERT INTO s.t VALUES (4, 'second'), (5, 'second')");
+
+    assert_eq!(versions(&p, "s.t"), [4, 3, 2, 1]);
+    let history: Vec<Value> = serde_json::from_str(&p.ok(&["catalog", "history", "s.t", "--format", "json"])).unwrap();
+    assert_eq!(history[0]["operation"], "INSERT INTO");
+    assert_eq!((history[0]["rows"].as_u64(), history[3]["rows"].as_u64()), (Some(5), Some(1)), "{history:?}");
+    assert_eq!(history[0]["partitions_changed"], 1);
+    for version in 1..=3 {
+        assert_eq!(
+            csv(&p, &format!("SELECT count(*) AS n FROM s.t FOR VERSION AS OF {version}")),
+            format!("n\n{version}\n")
+        );
+    }
+    assert_eq!(
+        csv(&p, &format!("SELECT max(n) AS n FROM s.t FOR TIMESTAMP AS OF TIMESTAMP '{between} UTC'")),
+        "n\n3\n",
+        "the version current at that time"
+    );
+    assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.t FOR TIMESTAMP AS OF current_timestamp"), "n\n5\n");
+    // Versions side by side, and in a join with the current table.
+    assert_eq!(
+        csv(
+            &p,
+            "SELECT count(*) AS n FROM s.t AS now LEFT JOIN s.t FOR VERSION AS OF 2 AS old ON now.n = old.n \
+             WHERE old.n IS NULL"
+        ),
+        "n\n3\n"
+    );
+    for (sql, message) in [
+        ("SELECT * FROM s.t FOR VERSION AS OF 9", "s.t has no version 9: it keeps versions 1 to 4"),
+        (
+            "SELECT * FROM s.t FOR TIMESTAMP AS OF TIMESTAMP '2001-01-01 00:00:00 UTC'",
+            "s.t has no version as old as 2001-01-01 00:00:00 UTC: its oldest kept version is 1",
+        ),
+        ("SELECT * FROM s.t FOR TIMESTAMP AS OF 'yesterday'", "FOR TIMESTAMP AS OF 'yesterday'"),
+        ("SELECT * FROM s.nope FOR VERSION AS OF 1", "s.nope"),
+    ] {
+        let out = p.run(&["sql", "-c", sql]);
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        let error = stderr(&out);
+        assert!(error.contains(message) && error.lines().count() == 1, "{sql}: {error}");
+    }
+}
+
+#[test]
+fn vacuum_leaves_exactly_the_files_kept_versions_name_after_killed_and_superseded_writers() {
+    let p = TestProject::new();
+    p.ok(&["run"]);
+    // A campaign of killed and completed full refreshes: orphaned and superseded files.
+    for delay in [300, 900, 1500, 2500, 4000] {
+        killed_after(&p, &["job", "run", "--all", "--full"], Duration::from_millis(delay));
+        p.ok(&["job", "run", "--all", "--full"]);
+    }
+    let warehouse = p.path().join("warehouse");
+    let before = parquet_on_disk(&warehouse);
+    assert!(before.len() > named_by_snapshots(&warehouse).len(), "the campaign left files no snapshot names");
+    let tables =
+        ["customer_data.customer_base_cleaned", "customer_data.customer_features", "customer_data.customer_base_raw"];
+    let newest: Vec<(u64, String)> = tables
+        .iter()
+        .map(|t| {
+            let v = versions(&p, t)[0];
+            (v, rows_at(&p, t, v))
+        })
+        .collect();
+
+    // Dry: nothing removed, and the same figures as the real run after it.
+    let dry = p.ok(&["vacuum", "--retain", "0s", "--grace", "0s", "--dry-run", "--format", "json"]);
+    assert_eq!(parquet_on_disk(&warehouse), before);
+    let real = p.ok(&["vacuum", "--retain", "0s", "--grace", "0s", "--format", "json"]);
+    assert_eq!(dry.replace("_to_remove", "_removed"), real);
+    let report: Vec<Value> = serde_json::from_str(&real).unwrap();
+    let removed: u64 = report.iter().map(|r| r["files_removed"].as_u64().unwrap()).sum();
+    assert_eq!(removed as usize, before.len() - parquet_on_disk(&warehouse).len(), "{real}");
+
+    let after = parquet_on_disk(&warehouse);
+    assert_eq!(after, named_by_snapshots(&warehouse), "files on disk are the files kept snapshots name");
+    for (table, (version, digest)) in tables.iter().zip(&newest) {
+        assert_eq!(versions(&p, table), [*version], "only the newest version of {table} is kept at 0s");
+        assert_eq!(&rows_at(&p, table, *version), digest, "{table} reads as before");
+    }
+    // Idempotent: a second vacuum finds nothing.
+    let again: Vec<Value> =
+        serde_json::from_str(&p.ok(&["vacuum", "--retain", "0s", "--grace", "0s", "--format", "json"])).unwrap();
+    assert!(again.iter().all(|r| r["files_removed"] == 0 && r["versions_removed"] == 0), "{again:?}");
+    // The pipeline goes on after a vacuum.
+    let rerun = p.ok(&["job", "run", "--all", "--full"]);
+    assert!(rerun.contains("customer_feature_engineering: full (--full)"), "{rerun}");
+}
+
+#[test]
+fn vacuum_keeps_the_retention_window_and_the_version_current_when_it_began() {
+    let p = TestProject::new();
+    p.without_jobs();
+    csv(&p, "CREATE DATABASE s");
+    csv(&p, "CREATE TABLE s.t (n int)");
+    for n in 1..=3 {
+        csv(&p, &format!("INSERT INTO s.t VALUES ({n})"));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let started = Instant::now();
+    csv(&p, "INSERT INTO s.t VALUES (4)");
+    csv(&p, "INSERT INTO s.t VALUES (5)");
+    let digests: Vec<String> = (3..=5).map(|v| rows_at(&p, "s.t", v)).collect();
+    assert!(started.elapsed() < Duration::from_secs(3), "the later commits fit the window");
+    let out = p.ok(&["vacuum", "s.t", "--retain", "3s", "--grace", "0s", "--format", "csv"]);
+    assert!(out.starts_with("table,versions_removed,versions_kept,oldest_version_kept,"), "{out}");
+    assert!(out.contains("\ns.t,2,3,3,"), "versions 1 and 2 removed, 3 to 5 kept: {out}");
+    assert_eq!(versions(&p, "s.t"), [5, 4, 3]);
+    for (v, digest) in (3..=5).zip(&digests) {
+        assert_eq!(&rows_at(&p, "s.t", v), digest, "version {v} reads as before the vacuum");
+    }
+    let gone = p.run(&["sql", "-c", "SELECT * FROM s.t FOR VERSION AS OF 1"]);
+    assert!(stderr(&gone).contains("it keeps versions 3 to 5 (older ones are removed by vacuum)"), "{}", stderr(&gone));
+    // The files of version 1 and 2 are still named by version 3 (INSERT adds files): none lost.
+    let warehouse = p.path().join("warehouse");
+    assert_eq!(parquet_on_disk(&warehouse), named_by_snapshots(&warehouse));
+    let unknown = p.run(&["vacuum", "s.nope"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("s.nope is not in the registry"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn vacuum_beside_writers_and_killed_midway_loses_nothing() {
+    let p = TestProject::new();
+    p.without_jobs();
+    csv(&p, "CREATE DATABASE s");
+    csv(&p, "CREATE TABLE s.t (n int)");
+    // A writer inserting while vacuums with a short grace run beside it.
+    let mut writer = p.glaux();
+    writer.arg("sql");
+    for n in 1..=25 {
+        writer.args(["-c".to_string(), format!("INSERT INTO s.t VALUES ({n})")]);
+    }
+    let mut running = [writer.stdout(Stdio::null()).spawn().unwrap()];
+    let mut vacuums = 0;
+    while running.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        p.ok(&["vacuum", "s.t", "--retain", "0s", "--grace", "5s"]);
+        vacuums += 1;
+    }
+    for child in &mut running {
+        assert!(child.wait().unwrap().success());
+    }
+    assert!(vacuums >= 2, "vacuums ran beside the writers");
+    assert_eq!(csv(&p, "SELECT count(*) AS n, sum(n) AS s FROM s.t"), "n,s\n25,325\n", "every insert is there");
+
+    // Many superseded versions, then vacuums killed midway: every kept version stays readable.
+    for n in 26..=45 {
+        csv(&p, &format!("INSERT INTO s.t VALUES ({n})"));
+    }
+    for delay in [20, 60, 150, 300] {
+        killed_after(&p, &["vacuum", "--retain", "0s", "--grace", "0s"], Duration::from_millis(delay));
+        let kept = versions(&p, "s.t");
+        for pair in kept.windows(2) {
+            assert_eq!(pair[0], pair[1] + 1, "the kept versions are a run: {kept:?}");
+        }
+        for version in kept {
+            let rows = csv(&p, &format!("SELECT count(*) AS n FROM s.t FOR VERSION AS OF {version}"));
+            assert!(rows.starts_with("n\n"), "version {version}: {rows}");
+        }
+    }
+    p.ok(&["vacuum", "--retain", "0s", "--grace", "0s"]);
+    assert_eq!(csv(&p, "SELECT count(*) AS n, sum(n) AS s FROM s.t"), "n,s\n45,1035\n");
+    let warehouse = p.path().join("warehouse");
+    assert_eq!(parquet_on_disk(&warehouse), named_by_snapshots(&warehouse));
+}

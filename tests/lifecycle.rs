@@ -232,7 +232,7 @@ fn vacuum_keeps_the_retention_window_and_the_version_current_when_it_began() {
     }
     let gone = p.run(&["sql", "-c", "SELECT * FROM s.t FOR VERSION AS OF 1"]);
     assert!(stderr(&gone).contains("it keeps versions 3 to 5 (older ones are removed by vacuum)"), "{}", stderr(&gone));
-    // The files of version 1 and 2 are still named by version 3 (INSERT adds files): none lost.
+    // The files only versions 1 and 2 named are gone; every kept version's files are there.
     let warehouse = p.path().join("warehouse");
     assert_eq!(parquet_on_disk(&warehouse), named_by_snapshots(&warehouse));
     let unknown = p.run(&["vacuum", "s.nope"]);
@@ -283,4 +283,62 @@ fn vacuum_beside_writers_and_killed_midway_loses_nothing() {
     assert_eq!(csv(&p, "SELECT count(*) AS n, sum(n) AS s FROM s.t"), "n,s\n45,1035\n");
     let warehouse = p.path().join("warehouse");
     assert_eq!(parquet_on_disk(&warehouse), named_by_snapshots(&warehouse));
+}
+
+#[test]
+fn vacuum_on_s3_removes_old_versions_and_orphans_and_keeps_every_row() {
+    let moto = crate::support::Moto::start();
+    moto.create_bucket("vac");
+    let env = moto.env();
+    let p = TestProject::new();
+    p.without_jobs();
+    p.write("glaux.toml", "[warehouse]\nlocation = \"s3://vac/wh\"\n");
+    let sql = |statement: &str| {
+        let out = p
+            .glaux()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["sql", "--format", "csv", "-c", statement])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{statement}: {}", stderr(&out));
+        crate::support::stdout(&out)
+    };
+    sql("CREATE DATABASE s");
+    sql("CREATE TABLE s.t (n int)");
+    for n in 1..=4 {
+        sql(&format!("INSERT INTO s.t VALUES ({n})"));
+    }
+    // What a writer killed before its commit leaves: a file no snapshot names.
+    moto.python(
+        "import boto3; boto3.client('s3').put_object(Bucket='vac', Key='wh/s/t/01a2000000000000000000000000dead/part-00000.parquet', Body=b'PAR1')",
+    );
+    let keys = || -> BTreeSet<String> {
+        let listed = moto.python(
+            "import boto3, json; print(json.dumps([o['Key'] for o in boto3.client('s3').list_objects_v2(Bucket='vac', Prefix='wh/')['Contents']]))",
+        );
+        serde_json::from_str::<Vec<String>>(&listed).unwrap().into_iter().collect()
+    };
+    let before = keys();
+    let out = p
+        .glaux()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(["vacuum", "--retain", "0s", "--grace", "0s", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let t = report.iter().find(|r| r["table"] == "s.t").unwrap();
+    assert_eq!(
+        (t["versions_removed"].as_u64(), t["versions_kept"].as_u64(), t["files_removed"].as_u64()),
+        (Some(3), Some(1), Some(7)),
+        "an INSERT copies the partition's files into its commit's prefix: versions 1 to 3 left 1 + 2 + 3 \
+         superseded files, and the orphan: {t}"
+    );
+    let after = keys();
+    let gone: Vec<&String> = before.difference(&after).collect();
+    assert_eq!(gone.len(), 3 + 7, "three old versions, six superseded files and the orphan: {gone:?}");
+    assert!(gone.iter().any(|k| k.ends_with("dead/part-00000.parquet")), "{gone:?}");
+    assert!(gone.iter().filter(|k| k.contains("/versions/")).count() == 3, "{gone:?}");
+    assert_eq!(sql("SELECT count(*) AS n, sum(n) AS s FROM s.t"), "n,s\n4,10\n");
+    assert_eq!(sql("SELECT count(*) AS n FROM s.t FOR VERSION AS OF 4"), "n\n4\n");
 }

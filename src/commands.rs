@@ -414,11 +414,25 @@ async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> Res
 /// `glaux vacuum`.
 async fn vacuum(project: &Project, args: crate::cli::VacuumArgs, out: &mut dyn Write) -> Result<()> {
     let tables = args.tables.iter().map(|t| project.catalog.table(t).cloned()).collect::<Result<Vec<_>, _>>()?;
+    let mut retention = std::collections::BTreeMap::new();
+    for (table, text) in &project.settings.retention {
+        let bad = |reason: String| {
+            let file = project.settings.project.join(crate::config::CONFIG_FILE);
+            crate::Error::new(
+                crate::error::Category::Usage,
+                anyhow::anyhow!("{}: [retention] {table:?} = {text:?}: {reason}", file.display()),
+            )
+        };
+        let def = project.catalog.table(table).map_err(|e| bad(e.to_string()))?;
+        let parsed = crate::catalog::table::Retention::parse(text, &def.partition_keys).map_err(bad)?;
+        retention.insert(def.qualified_name(), parsed);
+    }
     let options = crate::lifecycle::VacuumOptions {
         retain: args.retain,
         grace: args.grace,
         dry_run: args.dry_run,
         now: chrono::Utc::now(),
+        retention,
     };
     let reports = crate::lifecycle::vacuum(&project.catalog, &tables, &options).await?;
     print_batch(vacuum_batch(&reports, args.dry_run)?, args.format, out).await?;
@@ -436,8 +450,10 @@ fn vacuum_batch(reports: &[crate::lifecycle::TableVacuum], dry_run: bool) -> Res
         std::sync::Arc::new(UInt64Array::from(reports.iter().map(f).collect::<Vec<_>>()))
     };
     let removed = if dry_run { "to_remove" } else { "removed" };
+    let dropped = if dry_run { "partitions_to_drop" } else { "partitions_dropped" };
     let columns: Vec<ArrayRef> = vec![
         std::sync::Arc::new(StringArray::from(reports.iter().map(|r| r.table.clone()).collect::<Vec<_>>())),
+        number(&|r| Some(r.partitions_dropped.len() as u64)),
         number(&|r| Some(r.versions_removed)),
         number(&|r| Some(r.versions_kept)),
         number(&|r| r.oldest_kept),
@@ -448,6 +464,7 @@ fn vacuum_batch(reports: &[crate::lifecycle::TableVacuum], dry_run: bool) -> Res
     ];
     let fields = vec![
         Field::new("table", DataType::Utf8, false),
+        Field::new(dropped, DataType::UInt64, false),
         Field::new(format!("versions_{removed}"), DataType::UInt64, false),
         Field::new("versions_kept", DataType::UInt64, false),
         Field::new("oldest_version_kept", DataType::UInt64, true),

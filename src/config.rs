@@ -80,6 +80,10 @@ pub struct FileConfig {
     /// `[[schedule]]`, in order.
     #[serde(default)]
     pub schedule: Vec<ScheduleEntryConfig>,
+    /// `[retention]`: how long each table's partitions are kept (`"db.table" = "90d"`), over the
+    /// table's own `glaux.retention` parameter.
+    #[serde(default)]
+    pub retention: std::collections::BTreeMap<String, String>,
 }
 
 /// `[scheduler]` in `glaux.toml`: how `glaux schedule` runs, as written; checked by
@@ -277,6 +281,8 @@ pub struct Settings {
     pub scheduler: SchedulerConfig,
     /// `[[schedule]]` as written; checked when the scheduler starts.
     pub schedule: Vec<ScheduleEntryConfig>,
+    /// `[retention]` as written; checked when a vacuum applies it.
+    pub retention: std::collections::BTreeMap<String, String>,
     /// What started this process, when the scheduler did (`GLAUX_TRIGGER`): recorded with its
     /// runs.
     pub trigger: Option<String>,
@@ -354,6 +360,7 @@ impl Settings {
             log_sources: file.aurora.sources,
             scheduler: file.scheduler,
             schedule: file.schedule,
+            retention: file.retention,
             trigger: env("GLAUX_TRIGGER"),
         })
     }

@@ -33,6 +33,25 @@ fn parquet_on_disk(warehouse: &Path) -> BTreeSet<String> {
     files
 }
 
+/// Files half-written by killed writers (`part-00000.parquet#3`, the local store's upload names).
+fn upload_leftovers(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(upload_leftovers(&path));
+        } else if entry
+            .file_name()
+            .to_string_lossy()
+            .rsplit_once('#')
+            .is_some_and(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
 /// The snapshot files of every table, read straight from the warehouse.
 fn snapshots(warehouse: &Path) -> Vec<Value> {
     let mut out = Vec::new();
@@ -172,8 +191,14 @@ fn vacuum_leaves_exactly_the_files_kept_versions_name_after_killed_and_supersede
         p.ok(&["job", "run", "--all", "--full"]);
     }
     let warehouse = p.path().join("warehouse");
+    // Whatever the kills hit, also what a writer killed before its commit, or mid-upload, leaves.
+    let orphan = warehouse.join("customer_data/customer_features/customer_bucket=0/01a2000000000000000000000000dead");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("part-00000.parquet"), b"PAR1").unwrap();
+    std::fs::write(orphan.join("part-00001.parquet#7"), b"PAR1").unwrap();
     let before = parquet_on_disk(&warehouse);
-    assert!(before.len() > named_by_snapshots(&warehouse).len(), "the campaign left files no snapshot names");
+    assert!(before.len() > named_by_snapshots(&warehouse).len(), "the orphan is named by no snapshot");
+    let uploads = upload_leftovers(&warehouse).into_iter().filter(|f| !f.contains("/_glaux/")).count();
     let tables =
         ["customer_data.customer_base_cleaned", "customer_data.customer_features", "customer_data.customer_base_raw"];
     let newest: Vec<(u64, String)> = tables
@@ -188,13 +213,17 @@ fn vacuum_leaves_exactly_the_files_kept_versions_name_after_killed_and_supersede
     let dry = p.ok(&["vacuum", "--retain", "0s", "--grace", "0s", "--dry-run", "--format", "json"]);
     assert_eq!(parquet_on_disk(&warehouse), before);
     let real = p.ok(&["vacuum", "--retain", "0s", "--grace", "0s", "--format", "json"]);
-    assert_eq!(dry.replace("_to_remove", "_removed"), real);
+    assert_eq!(dry.replace("_to_remove", "_removed").replace("partitions_to_drop", "partitions_dropped"), real);
     let report: Vec<Value> = serde_json::from_str(&real).unwrap();
     let removed: u64 = report.iter().map(|r| r["files_removed"].as_u64().unwrap()).sum();
-    assert_eq!(removed as usize, before.len() - parquet_on_disk(&warehouse).len(), "{real}");
+    // Half-written uploads count among the files removed, though they are no Parquet files.
+    assert_eq!(removed as usize, before.len() - parquet_on_disk(&warehouse).len() + uploads, "{real}");
 
     let after = parquet_on_disk(&warehouse);
     assert_eq!(after, named_by_snapshots(&warehouse), "files on disk are the files kept snapshots name");
+    let leftovers: Vec<String> = upload_leftovers(&warehouse).into_iter().filter(|f| !f.contains("/_glaux/")).collect();
+    assert!(leftovers.is_empty(), "half-written files of killed writers are removed: {leftovers:?}");
+    assert!(!orphan.exists(), "the orphan's directory goes with its files");
     for (table, (version, digest)) in tables.iter().zip(&newest) {
         assert_eq!(versions(&p, table), [*version], "only the newest version of {table} is kept at 0s");
         assert_eq!(&rows_at(&p, table, *version), digest, "{table} reads as before");
@@ -224,8 +253,8 @@ fn vacuum_keeps_the_retention_window_and_the_version_current_when_it_began() {
     let digests: Vec<String> = (3..=5).map(|v| rows_at(&p, "s.t", v)).collect();
     assert!(started.elapsed() < Duration::from_secs(3), "the later commits fit the window");
     let out = p.ok(&["vacuum", "s.t", "--retain", "3s", "--grace", "0s", "--format", "csv"]);
-    assert!(out.starts_with("table,versions_removed,versions_kept,oldest_version_kept,"), "{out}");
-    assert!(out.contains("\ns.t,2,3,3,"), "versions 1 and 2 removed, 3 to 5 kept: {out}");
+    assert!(out.starts_with("table,partitions_dropped,versions_removed,versions_kept,oldest_version_kept,"), "{out}");
+    assert!(out.contains("\ns.t,0,2,3,3,"), "versions 1 and 2 removed, 3 to 5 kept: {out}");
     assert_eq!(versions(&p, "s.t"), [5, 4, 3]);
     for (v, digest) in (3..=5).zip(&digests) {
         assert_eq!(&rows_at(&p, "s.t", v), digest, "version {v} reads as before the vacuum");
@@ -341,4 +370,69 @@ fn vacuum_on_s3_removes_old_versions_and_orphans_and_keeps_every_row() {
     assert!(gone.iter().filter(|k| k.contains("/versions/")).count() == 3, "{gone:?}");
     assert_eq!(sql("SELECT count(*) AS n, sum(n) AS s FROM s.t"), "n,s\n4,10\n");
     assert_eq!(sql("SELECT count(*) AS n FROM s.t FOR VERSION AS OF 4"), "n\n4\n");
+}
+
+#[test]
+fn retention_drops_old_partitions_in_one_commit_and_vacuum_removes_them_later() {
+    let p = TestProject::new();
+    p.without_jobs();
+    csv(&p, "CREATE DATABASE s");
+    csv(&p, "CREATE TABLE s.events (n int, day date) WITH (partitioned_by = ARRAY['day'])");
+    let today = chrono::Utc::now().date_naive();
+    let day = |ago: i64| (today - chrono::Duration::days(ago)).format("%Y-%m-%d").to_string();
+    csv(
+        &p,
+        &format!(
+            "INSERT INTO s.events VALUES (1, DATE '{}'), (2, DATE '{}'), (3, DATE '{}'), (4, DATE '{}')",
+            day(0),
+            day(10),
+            day(40),
+            day(400)
+        ),
+    );
+    // Declared in the registry, as a Glue table parameter.
+    let file = p.path().join("catalog/s/events.json");
+    let mut definition: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    definition["Parameters"]["glaux.retention"] = Value::from("30d");
+    std::fs::write(&file, serde_json::to_vec_pretty(&definition).unwrap()).unwrap();
+
+    let dry = p.ok(&["vacuum", "s.events", "--dry-run", "--format", "json"]);
+    let dry: Vec<Value> = serde_json::from_str(&dry).unwrap();
+    assert_eq!(dry[0]["partitions_to_drop"], 2, "{dry:?}");
+    assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.events"), "n\n4\n", "a dry run drops nothing");
+    let out: Vec<Value> = serde_json::from_str(&p.ok(&["vacuum", "s.events", "--format", "json"])).unwrap();
+    assert_eq!(out[0]["partitions_dropped"], 2, "{out:?}");
+    assert_eq!(csv(&p, "SELECT n FROM s.events ORDER BY n"), "n\n1\n2\n");
+    let history: Vec<Value> =
+        serde_json::from_str(&p.ok(&["catalog", "history", "s.events", "--format", "json"])).unwrap();
+    assert_eq!(
+        (history[0]["operation"].as_str(), history[0]["partitions_changed"].as_u64()),
+        (Some("retention"), Some(2))
+    );
+    // Within the vacuum's window the dropped partitions are still there for time travel.
+    assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.events FOR VERSION AS OF 1"), "n\n4\n");
+    let old_dir = p.path().join(format!("warehouse/s/events/day={}", day(400)));
+    assert!(old_dir.exists());
+    p.ok(&["vacuum", "s.events", "--retain", "0s", "--grace", "0s"]);
+    let left = std::fs::read_dir(&old_dir).map(|d| d.flatten().count()).unwrap_or(0);
+    assert_eq!(left, 0, "the dropped partition's files are removed once no kept version names them");
+    let warehouse = p.path().join("warehouse");
+    assert_eq!(parquet_on_disk(&warehouse), named_by_snapshots(&warehouse));
+
+    // glaux.toml overrides the table's own setting; a bad entry names the file and the key.
+    p.write("glaux.toml", "[retention]\n\"s.events\" = \"5d\"\n");
+    let out: Vec<Value> = serde_json::from_str(&p.ok(&["vacuum", "s.events", "--format", "json"])).unwrap();
+    assert_eq!(out[0]["partitions_dropped"], 1, "{out:?}");
+    assert_eq!(csv(&p, "SELECT n FROM s.events"), "n\n1\n");
+    for (entry, message) in [("\"s.events\" = \"soon\"", "\"soon\""), ("\"s.nope\" = \"5d\"", "s.nope")] {
+        p.write("glaux.toml", &format!("[retention]\n{entry}\n"));
+        let out = p.run(&["vacuum"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("glaux.toml: [retention]") && stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    definition["Parameters"]["glaux.retention"] = Value::from("12h");
+    std::fs::write(&file, serde_json::to_vec_pretty(&definition).unwrap()).unwrap();
+    p.write("glaux.toml", "");
+    let out = p.run(&["catalog", "validate"]);
+    assert!(!out.status.success() && stderr(&out).contains("Parameters.glaux.retention"), "{}", stderr(&out));
 }

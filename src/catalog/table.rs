@@ -151,6 +151,35 @@ pub struct TableDef {
     pub partition_keys: Vec<(String, GlueType)>,
     /// Location relative to the warehouse root, with a trailing slash.
     pub location: String,
+    /// How long partitions are kept (the table parameter [`RETENTION_PARAMETER`]).
+    pub retention: Option<Retention>,
+}
+
+/// Table parameter (Glue `Parameters`) declaring how long a table's partitions are kept, such
+/// as `90d`: a vacuum drops those whose date key is older.
+pub const RETENTION_PARAMETER: &str = "glaux.retention";
+
+/// How long a table's partitions are kept, by the date partition key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// The partition key of type `date` the age is read from.
+    pub key: String,
+    /// Partitions whose date is older than this (from today, UTC) are dropped.
+    pub keep: chrono::Duration,
+}
+
+impl Retention {
+    /// The retention `text` (`90d`) declares for a table with `partition_keys`; the error says
+    /// what to write instead.
+    pub fn parse(text: &str, partition_keys: &[(String, GlueType)]) -> Result<Retention, String> {
+        let keep = crate::config::parse_duration(text).map_err(|reason| format!("`{text}`: {reason}"))?;
+        if keep < chrono::Duration::days(1) {
+            return Err(format!("`{text}`: keep partitions at least 1d (they are dated by day)"));
+        }
+        let key = partition_keys.iter().find(|(_, ty)| *ty == GlueType::Date).map(|(name, _)| name.clone());
+        let key = key.ok_or_else(|| "the table has no partition key of type date to measure age by".to_string())?;
+        Ok(Retention { key, keep })
+    }
 }
 
 impl TableDef {
@@ -204,6 +233,17 @@ impl TableDef {
             },
         };
 
+        let retention = match input.parameters.get(RETENTION_PARAMETER) {
+            None => None,
+            Some(text) => match Retention::parse(text, &partition_keys) {
+                Ok(retention) => Some(retention),
+                Err(reason) => {
+                    problem(format!("Parameters.{RETENTION_PARAMETER}"), reason);
+                    None
+                }
+            },
+        };
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -212,6 +252,7 @@ impl TableDef {
             file_schema: Arc::new(Schema::new(fields)),
             partition_keys,
             location,
+            retention,
             input,
         })
     }

@@ -26,7 +26,7 @@ use object_store::path::Path;
 
 use crate::catalog::Catalog;
 use crate::catalog::state::{CommitError, TableLog, TableState};
-use crate::catalog::table::TableDef;
+use crate::catalog::table::{Retention, TableDef};
 use crate::error::{Categorize, Category};
 use crate::warehouse::{STATE_PREFIX, Warehouse};
 
@@ -41,6 +41,8 @@ pub struct VacuumOptions {
     pub dry_run: bool,
     /// The time the windows are measured from.
     pub now: DateTime<Utc>,
+    /// Partition retention by table (`database.table`), over the tables' own declarations.
+    pub retention: BTreeMap<String, Retention>,
 }
 
 /// What a vacuum did (or, dry, would do) to one table.
@@ -48,6 +50,8 @@ pub struct VacuumOptions {
 pub struct TableVacuum {
     /// `database.table`, or `_glaux/staging` for job staging leftovers.
     pub table: String,
+    /// Partitions dropped (or, dry, to drop) because they are older than the table's retention.
+    pub partitions_dropped: Vec<String>,
     /// Snapshots removed.
     pub versions_removed: u64,
     /// Snapshots kept.
@@ -85,6 +89,14 @@ pub enum VacuumError {
         /// what the store said
         source: object_store::Error,
     },
+    /// The retention commit failed; nothing of that table was removed.
+    #[error("retention of {table}: {source}")]
+    Retention {
+        /// `database.table`
+        table: String,
+        /// what went wrong
+        source: CommitError,
+    },
     /// A version in the middle of the kept run is missing.
     #[error("vacuum of {table}: version {version} is missing between kept versions; nothing was removed")]
     Gap {
@@ -98,7 +110,7 @@ pub enum VacuumError {
 impl Categorize for VacuumError {
     fn category(&self) -> Category {
         match self {
-            VacuumError::State { source, .. } => source.category(),
+            VacuumError::State { source, .. } | VacuumError::Retention { source, .. } => source.category(),
             VacuumError::Store { .. } => Category::Io,
             VacuumError::Gap { .. } => Category::Data,
         }
@@ -115,7 +127,8 @@ struct Kept {
     files: BTreeSet<String>,
 }
 
-/// Vacuums `tables` (every table when empty, then job staging leftovers too).
+/// Applies each table's partition retention, then vacuums `tables` (every table when empty, then
+/// job staging leftovers too).
 pub async fn vacuum(
     catalog: &Catalog,
     tables: &[Arc<TableDef>],
@@ -126,6 +139,15 @@ pub async fn vacuum(
     let chosen: Vec<Arc<TableDef>> = if everything { all.clone() } else { tables.to_vec() };
     let wh = &catalog.warehouse;
     let mut kept: BTreeMap<String, Kept> = BTreeMap::new();
+    let mut dropped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for def in &chosen {
+        let name = def.qualified_name();
+        let Some(retention) = options.retention.get(&name).or(def.retention.as_ref()) else { continue };
+        let keys = super::retention::apply(catalog, def, retention, options.now, options.dry_run)
+            .await
+            .map_err(|source| VacuumError::Retention { table: name.clone(), source })?;
+        dropped.insert(name, keys);
+    }
     let mut reports = Vec::new();
     for def in &chosen {
         // What every table overlapping this one keeps protects this one's files.
@@ -138,7 +160,9 @@ pub async fn vacuum(
             protected.extend(kept[&name].files.iter().cloned());
         }
         let mine = &kept[&def.qualified_name()];
-        reports.push(vacuum_table(wh, def, mine, &protected, &all, options).await?);
+        let mut report = vacuum_table(wh, def, mine, &protected, &all, options).await?;
+        report.partitions_dropped = dropped.remove(&def.qualified_name()).unwrap_or_default();
+        reports.push(report);
     }
     if everything {
         reports.push(vacuum_staging(wh, options).await?);
@@ -262,10 +286,77 @@ async fn vacuum_table(
         report.bytes_removed += meta.size;
         doomed.push(meta.location);
     }
+    let leftovers =
+        if location.is_empty() { Vec::new() } else { upload_leftovers(wh, &wh.path(&location), young_after) };
+    for (_, size) in &leftovers {
+        report.files_removed += 1;
+        report.bytes_removed += size;
+    }
     if !options.dry_run {
+        let directories: BTreeSet<Path> = doomed.iter().map(parent).collect();
         remove(wh, &table, doomed).await?;
+        for (file, _) in leftovers {
+            if let Err(error) = std::fs::remove_file(&file)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                let source = object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(error) };
+                return Err(VacuumError::Store { table, path: file.display().to_string(), source });
+            }
+        }
+        remove_empty_directories(wh, directories, &wh.path(&location));
     }
     Ok(report)
+}
+
+/// On a local warehouse, the half-written files of writers killed mid-upload (`part-00000.parquet#3`:
+/// the local store writes aside and renames, and does not list such files), older than
+/// `young_after`, with their sizes.
+fn upload_leftovers(wh: &Warehouse, root: &Path, young_after: DateTime<Utc>) -> Vec<(std::path::PathBuf, u64)> {
+    fn walk(dir: &std::path::Path, young_after: DateTime<Utc>, out: &mut Vec<(std::path::PathBuf, u64)>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                walk(&path, young_after, out);
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let staged =
+                name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let old = meta.modified().ok().map(DateTime::<Utc>::from).is_some_and(|t| t < young_after);
+            if staged && old {
+                out.push((path, meta.len()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if wh.is_local() {
+        walk(std::path::Path::new(&format!("/{root}")), young_after, &mut out);
+    }
+    out
+}
+
+fn parent(path: &Path) -> Path {
+    let parts: Vec<_> = path.parts().collect();
+    Path::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned())
+}
+
+/// On a local warehouse, the directories left empty below `root` go too (S3 has none): a
+/// partition directory with no files is no partition to a Hive-style reader either.
+fn remove_empty_directories(wh: &Warehouse, directories: BTreeSet<Path>, root: &Path) {
+    if !wh.is_local() {
+        return;
+    }
+    for directory in directories.into_iter().rev() {
+        let mut at = directory;
+        while at.as_ref().len() > root.as_ref().len() && at.as_ref().starts_with(root.as_ref()) {
+            // Fails, harmlessly, when the directory still holds something.
+            if std::fs::remove_dir(format!("/{at}")).is_err() {
+                break;
+            }
+            at = parent(&at);
+        }
+    }
 }
 
 /// Job staging leftovers older than the grace period (a finished run removes its own).
@@ -284,7 +375,9 @@ async fn vacuum_staging(wh: &Warehouse, options: &VacuumOptions) -> Result<Table
         doomed.push(meta.location);
     }
     if !options.dry_run {
+        let directories: BTreeSet<Path> = doomed.iter().map(parent).collect();
         remove(wh, &name, doomed).await?;
+        remove_empty_directories(wh, directories, &wh.state_path(""));
     }
     Ok(report)
 }

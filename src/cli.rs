@@ -63,6 +63,12 @@ pub enum Command {
     /// the newest always, every file those name, and any object younger than --grace (an
     /// in-flight commit may be writing it). Safe while writers and readers run.
     Vacuum(VacuumArgs),
+    /// Move a table's partitions older than an age to cheaper storage, out of the live table
+    ///
+    /// On S3 each file is copied server-side into the storage class under
+    /// _glaux/archive/<db>/<table>/; on a local warehouse it is copied there. One commit then
+    /// removes the partitions from the table and lists them in system.archives.
+    Archive(ArchiveArgs),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
     /// Demo data for trying glaux and for benchmarks
@@ -350,6 +356,26 @@ pub enum JobCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+}
+
+/// `glaux archive`.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// The table, as DATABASE.TABLE (it needs a partition key of type date)
+    #[arg(value_name = "DATABASE.TABLE")]
+    pub table: String,
+    /// Archive partitions whose date is older than this
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: chrono::Duration,
+    /// S3 storage class of the archived copies
+    #[arg(long, value_enum, default_value = "GLACIER_IR")]
+    pub storage_class: crate::lifecycle::archive::StorageClass,
+    /// Report what would be archived, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 /// `glaux vacuum`.

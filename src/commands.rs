@@ -58,6 +58,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Run(args)) => run_project(&project, args, &mut stdout).await,
         Some(Command::Schedule(args)) => schedule(project, &overrides, args.command, &mut stdout).await,
         Some(Command::Vacuum(args)) => vacuum(&project, args, &mut stdout).await,
+        Some(Command::Archive(args)) => archive(&project, args, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -409,6 +410,59 @@ async fn job(project: &Project, command: JobCommand, out: &mut dyn Write) -> Res
         }
     }
     Ok(())
+}
+
+/// `glaux archive`.
+async fn archive(project: &Project, args: crate::cli::ArchiveArgs, out: &mut dyn Write) -> Result<()> {
+    use crate::lifecycle::archive::{ArchiveOptions, Encryption};
+    let def = project.catalog.table(&args.table)?.clone();
+    let settings = &project.settings.warehouse;
+    let s3 = match project.catalog.warehouse.is_local() {
+        true => None,
+        false => Some(crate::warehouse::s3::sdk_client(settings).await),
+    };
+    let options = ArchiveOptions {
+        older_than: args.older_than,
+        storage_class: args.storage_class,
+        dry_run: args.dry_run,
+        now: chrono::Utc::now(),
+        encryption: Encryption::of(settings),
+    };
+    let report = crate::lifecycle::archive::archive(&project.catalog, &def, s3.as_ref(), &options).await?;
+    print_batch(archive_batch(&report)?, args.format, out).await?;
+    if args.dry_run {
+        eprintln!("dry run: nothing was archived");
+    } else if report.partitions.is_empty() {
+        eprintln!("no partition of {} is older than {}; nothing archived", report.table, args.older_than);
+    }
+    Ok(())
+}
+
+/// The one row of `glaux archive`.
+fn archive_batch(report: &crate::lifecycle::archive::ArchiveReport) -> Result<arrow::array::RecordBatch> {
+    use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let text = |v: Option<String>| -> ArrayRef { std::sync::Arc::new(StringArray::from(vec![v])) };
+    let number = |v: u64| -> ArrayRef { std::sync::Arc::new(UInt64Array::from(vec![v])) };
+    let columns = vec![
+        text(Some(report.table.clone())),
+        number(report.partitions.len() as u64),
+        number(report.files),
+        number(report.rows),
+        number(report.bytes),
+        text(Some(report.storage_class.clone())),
+        text(report.archive_id.clone()),
+    ];
+    let fields = vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("partitions", DataType::UInt64, false),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+        Field::new("storage_class", DataType::Utf8, false),
+        Field::new("archive_id", DataType::Utf8, true),
+    ];
+    Ok(arrow::array::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// `glaux vacuum`.

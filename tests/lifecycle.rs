@@ -436,3 +436,138 @@ fn retention_drops_old_partitions_in_one_commit_and_vacuum_removes_them_later() 
     let out = p.run(&["catalog", "validate"]);
     assert!(!out.status.success() && stderr(&out).contains("Parameters.glaux.retention"), "{}", stderr(&out));
 }
+
+/// A table `s.ev` partitioned by `day`, with one row today, 40 days ago and 400 days ago.
+fn dated_table(sql: &dyn Fn(&str) -> String) {
+    let today = chrono::Utc::now().date_naive();
+    let day = |ago: i64| (today - chrono::Duration::days(ago)).format("%Y-%m-%d").to_string();
+    sql("CREATE DATABASE s");
+    sql("CREATE TABLE s.ev (n int, day date) WITH (partitioned_by = ARRAY['day'])");
+    sql(&format!("INSERT INTO s.ev VALUES (1, DATE '{}'), (2, DATE '{}'), (3, DATE '{}')", day(0), day(40), day(400)));
+}
+
+#[test]
+fn archive_moves_old_partitions_out_of_the_live_table_and_vacuum_keeps_the_copies() {
+    let p = TestProject::new();
+    p.without_jobs();
+    dated_table(&|s| csv(&p, s));
+    let dry: Vec<Value> =
+        serde_json::from_str(&p.ok(&["archive", "s.ev", "--older-than", "30d", "--dry-run", "--format", "json"]))
+            .unwrap();
+    assert_eq!((dry[0]["partitions"].as_u64(), dry[0]["archive_id"].as_str()), (Some(2), None), "{dry:?}");
+    assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.ev"), "n\n3\n");
+    let done: Vec<Value> =
+        serde_json::from_str(&p.ok(&["archive", "s.ev", "--older-than", "30d", "--format", "json"])).unwrap();
+    assert_eq!((done[0]["partitions"].as_u64(), done[0]["rows"].as_u64()), (Some(2), Some(2)), "{done:?}");
+    assert_eq!(done[0]["storage_class"], "LOCAL");
+    assert_eq!(csv(&p, "SELECT n FROM s.ev"), "n\n1\n", "archived partitions left the live table");
+    assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.ev FOR VERSION AS OF 1"), "n\n3\n", "time travel still sees them");
+    let history: Vec<Value> = serde_json::from_str(&p.ok(&["catalog", "history", "s.ev", "--format", "json"])).unwrap();
+    assert!(history[0]["operation"].as_str().unwrap().starts_with("archive "), "{history:?}");
+
+    // An archive killed before its commit leaves copies no snapshot names: a vacuum removes them.
+    let orphan = p.path().join("warehouse/_glaux/archive/s/ev/01a2000000000000000000000000dead/day=2001-01-01");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("part-00000.parquet"), b"PAR1").unwrap();
+    p.ok(&["vacuum", "--retain", "0s", "--grace", "0s"]);
+    assert!(!orphan.join("part-00000.parquet").exists(), "the orphaned copy is removed");
+    let archives: Vec<Value> = serde_json::from_str(&p.ok(&[
+        "sql",
+        "--format",
+        "json",
+        "-c",
+        "SELECT \"table\", \"partition\", location, files, \"rows\", storage_class FROM system.archives ORDER BY 2",
+    ]))
+    .unwrap();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    let mut archived_rows = Vec::new();
+    for archive in &archives {
+        assert_eq!((archive["table"].as_str(), archive["rows"].as_u64()), (Some("s.ev"), Some(1)), "{archive}");
+        let dir = archive["location"].as_str().unwrap().strip_prefix("file://").unwrap().to_string();
+        assert!(dir.contains("/warehouse/_glaux/archive/s/ev/"), "{dir}");
+        let file = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().path();
+        archived_rows.push(csv(&p, &format!("SELECT n FROM '{}'", file.display())));
+    }
+    assert_eq!(archived_rows, ["n\n3\n", "n\n2\n"], "the copies outlive the vacuum, with their rows");
+    let warehouse = p.path().join("warehouse");
+    assert_eq!(
+        parquet_on_disk(&warehouse),
+        named_by_snapshots(&warehouse).into_iter().chain(archived_files(&warehouse)).collect()
+    );
+    // Archiving needs a date partition key.
+    let out = p.run(&["archive", "customer_data.regions", "--older-than", "30d"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no partition key of type date"), "{}", stderr(&out));
+}
+
+/// The archived copies the newest snapshots list.
+fn archived_files(warehouse: &Path) -> BTreeSet<String> {
+    let mut files = BTreeSet::new();
+    for snapshot in snapshots(warehouse) {
+        for archived in snapshot["properties"]["glaux.archives"].as_array().into_iter().flatten() {
+            for file in archived["files"].as_array().unwrap() {
+                files.insert(file["path"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn archive_on_s3_copies_into_the_storage_class_with_the_warehouse_encryption() {
+    let moto = crate::support::Moto::start();
+    moto.create_bucket("arch");
+    let mut env = moto.env();
+    env.push(("GLAUX_S3_SSE", "AES256".to_string()));
+    let p = TestProject::new();
+    p.without_jobs();
+    p.write("glaux.toml", "[warehouse]\nlocation = \"s3://arch/wh\"\n");
+    let run = |args: &[&str]| {
+        let out = p.glaux().envs(env.iter().map(|(k, v)| (*k, v.as_str()))).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        crate::support::stdout(&out)
+    };
+    dated_table(&|s| run(&["sql", "--format", "csv", "-c", s]));
+    let done: Vec<Value> = serde_json::from_str(&run(&[
+        "archive",
+        "s.ev",
+        "--older-than",
+        "30d",
+        "--storage-class",
+        "GLACIER",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (done[0]["partitions"].as_u64(), done[0]["storage_class"].as_str()),
+        (Some(2), Some("GLACIER")),
+        "{done:?}"
+    );
+    run(&["vacuum", "--retain", "0s", "--grace", "0s"]);
+    let heads = moto.python(
+        r#"
+import boto3, json
+s3 = boto3.client("s3")
+out = []
+for o in s3.list_objects_v2(Bucket="arch", Prefix="wh/")["Contents"]:
+    if o["Key"].endswith(".parquet"):
+        h = s3.head_object(Bucket="arch", Key=o["Key"])
+        out.append([o["Key"], h.get("StorageClass", "STANDARD"), h.get("ServerSideEncryption")])
+print(json.dumps(out))
+"#,
+    );
+    let heads: Vec<(String, String, Option<String>)> = serde_json::from_str(&heads).unwrap();
+    let archived: Vec<_> = heads.iter().filter(|(k, _, _)| k.starts_with("wh/_glaux/archive/s/ev/")).collect();
+    assert_eq!(archived.len(), 2, "{heads:?}");
+    for (key, class, sse) in &archived {
+        assert_eq!((class.as_str(), sse.as_deref()), ("GLACIER", Some("AES256")), "{key}");
+    }
+    let live: Vec<_> = heads.iter().filter(|(k, _, _)| k.starts_with("wh/s/ev/")).collect();
+    assert_eq!(live.len(), 1, "the vacuum removed the archived originals, kept today's: {heads:?}");
+    assert_eq!(live[0].1, "STANDARD");
+    let listed =
+        run(&["sql", "--format", "csv", "-c", "SELECT storage_class, count(*) AS n FROM system.archives GROUP BY 1"]);
+    assert_eq!(listed, "storage_class,n\nGLACIER,2\n");
+    assert_eq!(run(&["sql", "--format", "csv", "-c", "SELECT n FROM s.ev"]), "n\n1\n");
+}

@@ -4,10 +4,11 @@
 //! per file ([`table`]), versioned like infrastructure code. What changes with every write —
 //! which partitions exist and where their files are — lives in the warehouse as a commit log per
 //! table ([`state`]), whose commits list the data files ([`files`]) and the rejected input rows
-//! ([`rejects`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
+//! ([`rejects`]) and the partitions archived out of it ([`archives`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
 //! [`Catalog`] is the registry opened over its warehouse, what the layers above are handed;
 //! [`CommitHook`] is how they are told a commit was published.
 
+pub mod archives;
 pub mod files;
 pub mod names;
 pub mod rejects;

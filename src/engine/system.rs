@@ -2,6 +2,8 @@
 //!
 //! - `system.job_runs`: every job run, ingest and scheduled run (see [`crate::history`]).
 //! - `system.heartbeats`: every scheduler's latest heartbeat (see [`crate::heartbeats`]).
+//! - `system.archives`: every archived partition of every table, from the tables' newest
+//!   snapshots (see [`crate::catalog::archives`]).
 //! - `system.ingest_rejects`: every rejected input row of every table, read from the reject
 //!   files that the tables' newest snapshots list (see [`crate::catalog::rejects`]).
 //!
@@ -31,6 +33,7 @@ use crate::warehouse::Warehouse;
 const JOB_RUNS: &str = "job_runs";
 const HEARTBEATS: &str = "heartbeats";
 const INGEST_REJECTS: &str = "ingest_rejects";
+const ARCHIVES: &str = "archives";
 
 /// The `system` schema.
 #[derive(Debug)]
@@ -53,7 +56,7 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec![HEARTBEATS.to_string(), INGEST_REJECTS.to_string(), JOB_RUNS.to_string()]
+        vec![ARCHIVES.to_string(), HEARTBEATS.to_string(), INGEST_REJECTS.to_string(), JOB_RUNS.to_string()]
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -68,6 +71,19 @@ impl SchemaProvider for SystemSchema {
                 let batch = crate::heartbeats::to_batch(&beats, chrono::Utc::now())?;
                 Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
             }
+            ARCHIVES => {
+                let mut archived = Vec::new();
+                for def in &self.tables {
+                    let log = crate::catalog::state::TableLog::of(&self.warehouse, def);
+                    if let Some(state) = log.latest().await.map_err(external)? {
+                        let name = def.qualified_name();
+                        archived
+                            .extend(crate::catalog::archives::archived(&state).into_iter().map(|a| (name.clone(), a)));
+                    }
+                }
+                let batch = crate::catalog::archives::to_batch(&archived, self.warehouse.url())?;
+                Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
+            }
             INGEST_REJECTS => {
                 Ok(Some(Arc::new(RejectsTable { tables: self.tables.clone(), warehouse: self.warehouse.clone() })))
             }
@@ -76,7 +92,7 @@ impl SchemaProvider for SystemSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == JOB_RUNS || name == INGEST_REJECTS || name == HEARTBEATS
+        [JOB_RUNS, INGEST_REJECTS, HEARTBEATS, ARCHIVES].contains(&name)
     }
 }
 

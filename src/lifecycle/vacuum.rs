@@ -4,8 +4,8 @@
 //! current when the window began (so time travel to any moment of the window finds its
 //! snapshot), and always its newest. Older snapshots are removed, oldest first, so the kept
 //! versions are always a run from the oldest kept to the newest. Then every object under the
-//! table's location, and every reject file under `_glaux/rejects/<db>/<table>/`, that no kept
-//! snapshot names is removed: files of killed, failed and losing writers, and partitions
+//! table's location, every reject file under `_glaux/rejects/<db>/<table>/` and every archived
+//! copy under `_glaux/archive/<db>/<table>/` that no kept snapshot names is removed: files of killed, failed and losing writers, and partitions
 //! superseded before the window. Objects younger than the grace period are never removed, since
 //! an in-flight commit may still be writing them; with no table named, leftovers of job staging
 //! (`_glaux/staging/`) older than the grace period go too.
@@ -206,6 +206,9 @@ async fn kept_snapshots(wh: &Warehouse, def: &TableDef, options: &VacuumOptions)
         files.extend(
             crate::catalog::rejects::reject_files(&state.properties).into_iter().map(|r| normalise(&r.file.path)),
         );
+        for archived in crate::catalog::archives::archived(state) {
+            files.extend(archived.files.iter().map(|f| normalise(&f.path)));
+        }
     }
     Ok(Kept { expired, kept, files })
 }
@@ -269,11 +272,14 @@ async fn vacuum_table(
         .collect();
     let location = normalise(&def.location);
     let rejects = format!("{STATE_PREFIX}/rejects/{}/{}", def.database, def.name());
+    let archives = normalise(&super::archive::archive_prefix(def));
     let mut objects = if location.is_empty() { Vec::new() } else { list(wh, &table, &location).await? };
     objects.extend(list(wh, &table, &rejects).await?);
+    objects.extend(list(wh, &table, &archives).await?);
     let mut doomed = Vec::new();
     for (relative, meta) in objects {
         let own = relative.starts_with(&format!("{rejects}/"))
+            || relative.starts_with(&format!("{archives}/"))
             || (!relative.starts_with(&format!("{STATE_PREFIX}/")) && !nested.iter().any(|n| relative.starts_with(n)));
         if !own || protected.contains(&relative) {
             continue;

@@ -24,6 +24,22 @@ pub fn open_bucket(bucket: &str, settings: &WarehouseSettings) -> object_store::
     S3Connector::new(settings).bucket(bucket)
 }
 
+/// An AWS SDK S3 client with the warehouse's region, endpoint and addressing, for the calls
+/// object_store does not make (copies into another storage class, restores, lifecycle rules).
+/// Credentials come from the standard AWS chain.
+pub async fn sdk_client(settings: &WarehouseSettings) -> aws_sdk_s3::Client {
+    let mut loader = super::aws_defaults();
+    if let Some(region) = &settings.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    let config = loader.load().await;
+    let mut builder = aws_sdk_s3::config::Builder::from(&config).force_path_style(settings.path_style);
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
 /// Builds S3 stores for any bucket with one set of endpoint settings and one credential cache.
 #[derive(Debug, Clone)]
 pub struct S3Connector {

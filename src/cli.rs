@@ -69,6 +69,11 @@ pub enum Command {
     /// _glaux/archive/<db>/<table>/; on a local warehouse it is copied there. One commit then
     /// removes the partitions from the table and lists them in system.archives.
     Archive(ArchiveArgs),
+    /// Make a date range of a table's archived partitions readable again, as DB.TABLE__restored
+    ///
+    /// Copies in GLACIER or DEEP_ARCHIVE are restored by S3 first (RestoreObject, for --expires);
+    /// `glaux restore status` records when they are readable and runs --notify then.
+    Restore(RestoreArgs),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
     /// Demo data for trying glaux and for benchmarks
@@ -376,6 +381,44 @@ pub struct ArchiveArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+/// `glaux restore`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct RestoreArgs {
+    /// `status`: check the restores, record those now readable or expired
+    #[command(subcommand)]
+    pub command: Option<RestoreCommand>,
+    /// The table, as DATABASE.TABLE
+    #[arg(value_name = "DATABASE.TABLE", required = true)]
+    pub table: Option<String>,
+    /// First day of the range (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE", required = true)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day of the range (YYYY-MM-DD), included
+    #[arg(long, value_name = "DATE", required = true)]
+    pub to: Option<chrono::NaiveDate>,
+    /// How long the range stays readable, in whole days
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "7d")]
+    pub expires: chrono::Duration,
+    /// Command run by `sh -c` once the range is readable (details in GLAUX_* variables)
+    #[arg(long, value_name = "COMMAND")]
+    pub notify: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `glaux restore ...`.
+#[derive(Debug, Subcommand)]
+pub enum RestoreCommand {
+    /// Check every restore: record those now readable (and run their --notify) or expired
+    Status {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
 }
 
 /// `glaux vacuum`.

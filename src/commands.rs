@@ -59,6 +59,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Schedule(args)) => schedule(project, &overrides, args.command, &mut stdout).await,
         Some(Command::Vacuum(args)) => vacuum(&project, args, &mut stdout).await,
         Some(Command::Archive(args)) => archive(&project, args, &mut stdout).await,
+        Some(Command::Restore(args)) => restore(&project, args, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -417,10 +418,7 @@ async fn archive(project: &Project, args: crate::cli::ArchiveArgs, out: &mut dyn
     use crate::lifecycle::archive::{ArchiveOptions, Encryption};
     let def = project.catalog.table(&args.table)?.clone();
     let settings = &project.settings.warehouse;
-    let s3 = match project.catalog.warehouse.is_local() {
-        true => None,
-        false => Some(crate::warehouse::s3::sdk_client(settings).await),
-    };
+    let s3 = s3_client(project).await;
     let options = ArchiveOptions {
         older_than: args.older_than,
         storage_class: args.storage_class,
@@ -436,6 +434,77 @@ async fn archive(project: &Project, args: crate::cli::ArchiveArgs, out: &mut dyn
         eprintln!("no partition of {} is older than {}; nothing archived", report.table, args.older_than);
     }
     Ok(())
+}
+
+/// The SDK client of an S3 warehouse, `None` for a local one.
+async fn s3_client(project: &Project) -> Option<aws_sdk_s3::Client> {
+    match project.catalog.warehouse.is_local() {
+        true => None,
+        false => Some(crate::warehouse::s3::sdk_client(&project.settings.warehouse).await),
+    }
+}
+
+/// `glaux restore`.
+async fn restore(project: &Project, args: crate::cli::RestoreArgs, out: &mut dyn Write) -> Result<()> {
+    use crate::catalog::restores::to_batch;
+    let s3 = s3_client(project).await;
+    let wh = &project.catalog.warehouse;
+    if let Some(crate::cli::RestoreCommand::Status { format }) = args.command {
+        let (restores, ready) = crate::lifecycle::restore::check(wh, s3.as_ref(), chrono::Utc::now()).await?;
+        notify_ready(&ready).await;
+        print_batch(to_batch(&restores)?, format, out).await?;
+        return Ok(());
+    }
+    let (Some(table), Some(from), Some(to)) = (args.table, args.from, args.to) else {
+        unreachable!("clap requires the table, --from and --to without a subcommand")
+    };
+    let def = project.catalog.table(&table)?.clone();
+    let options = crate::lifecycle::restore::RestoreOptions {
+        from,
+        to,
+        expires: args.expires,
+        notify: args.notify,
+        now: chrono::Utc::now(),
+    };
+    let request = crate::lifecycle::restore::request(&project.catalog, &def, s3.as_ref(), &options).await?;
+    let (restores, ready) = crate::lifecycle::restore::check(wh, s3.as_ref(), chrono::Utc::now()).await?;
+    notify_ready(&ready).await;
+    let this: Vec<_> = restores.into_iter().filter(|r| r.request.restore_id == request.restore_id).collect();
+    print_batch(to_batch(&this)?, args.format, out).await?;
+    let restored = format!("{}{}", def.qualified_name(), crate::catalog::restores::RESTORED_SUFFIX);
+    match this.first().map(|r| r.state()) {
+        Some("ready") => eprintln!("readable now as {restored}"),
+        _ => eprintln!("S3 is restoring the copies; `glaux restore status` records when {restored} is readable"),
+    }
+    Ok(())
+}
+
+/// Runs the notify command of each restore that just became readable, with its details in
+/// environment variables; a failing command is reported, not fatal.
+async fn notify_ready(ready: &[crate::catalog::restores::Restore]) {
+    for restore in ready {
+        let r = &restore.request;
+        let Some(command) = &r.notify else { continue };
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .env("GLAUX_RESTORE_ID", &r.restore_id)
+            .env("GLAUX_TABLE", &r.table)
+            .env("GLAUX_RESTORED_TABLE", format!("{}{}", r.table, crate::catalog::restores::RESTORED_SUFFIX))
+            .env("GLAUX_FROM", r.from.to_string())
+            .env("GLAUX_TO", r.to.to_string())
+            .env("GLAUX_ROWS", r.rows().to_string())
+            .env("GLAUX_BYTES", r.bytes().to_string())
+            .env("GLAUX_EXPIRES_AT", r.expires_at.to_rfc3339())
+            .stdin(std::process::Stdio::null())
+            .status()
+            .await;
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => eprintln!("glaux: the notify command of restore {} failed: {status}", r.restore_id),
+            Err(error) => eprintln!("glaux: the notify command of restore {} failed: {error}", r.restore_id),
+        }
+    }
 }
 
 /// The one row of `glaux archive`.
@@ -488,6 +557,12 @@ async fn vacuum(project: &Project, args: crate::cli::VacuumArgs, out: &mut dyn W
         now: chrono::Utc::now(),
         retention,
     };
+    if !args.dry_run {
+        // Restores that became readable or lapsed are recorded first.
+        let s3 = s3_client(project).await;
+        let (_, ready) = crate::lifecycle::restore::check(&project.catalog.warehouse, s3.as_ref(), options.now).await?;
+        notify_ready(&ready).await;
+    }
     let reports = crate::lifecycle::vacuum(&project.catalog, &tables, &options).await?;
     print_batch(vacuum_batch(&reports, args.dry_run)?, args.format, out).await?;
     if args.dry_run {

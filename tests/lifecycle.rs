@@ -571,3 +571,104 @@ print(json.dumps(out))
     assert_eq!(listed, "storage_class,n\nGLACIER,2\n");
     assert_eq!(run(&["sql", "--format", "csv", "-c", "SELECT n FROM s.ev"]), "n\n1\n");
 }
+
+#[test]
+fn restore_makes_an_archived_range_readable_notifies_once_and_expires() {
+    let p = TestProject::new();
+    p.without_jobs();
+    dated_table(&|s| csv(&p, s));
+    let before = csv(&p, "SELECT n, day FROM s.ev WHERE n > 1 ORDER BY n");
+    p.ok(&["archive", "s.ev", "--older-than", "30d"]);
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Duration::days(100), today - chrono::Duration::days(30));
+    let notified = p.dir.path().join("notified.txt");
+    let notify = format!("echo $GLAUX_RESTORED_TABLE $GLAUX_ROWS $GLAUX_FROM >> '{}'", notified.display());
+    let out = p.run(&[
+        "restore",
+        "s.ev",
+        "--from",
+        &from.to_string(),
+        "--to",
+        &to.to_string(),
+        "--notify",
+        &notify,
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("readable now as s.ev__restored"), "{}", stderr(&out));
+    let shown: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((shown[0]["state"].as_str(), shown[0]["rows"].as_u64()), (Some("ready"), Some(1)), "{shown:?}");
+    // Only the range: the 40-day-old partition, not the 400-day-old one.
+    assert_eq!(
+        csv(&p, "SELECT n, day FROM s.ev__restored ORDER BY n"),
+        before.lines().take(2).collect::<Vec<_>>().join("\n") + "\n"
+    );
+    p.ok(&["restore", "status"]);
+    p.ok(&["vacuum", "--retain", "0s", "--grace", "0s"]);
+    assert_eq!(std::fs::read_to_string(&notified).unwrap(), format!("s.ev__restored 1 {from}\n"), "notified once");
+    assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.ev__restored"), "n\n1\n", "a vacuum keeps what a restore reads");
+
+    // A week later the restore has lapsed: the checker records it, and the range is gone again.
+    let wh = glaux::warehouse::Warehouse::open_local(&p.path().join("warehouse")).unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::days(8);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (restores, ready) = runtime.block_on(glaux::lifecycle::restore::check(&wh, None, later)).unwrap();
+    assert!(ready.is_empty());
+    assert_eq!(restores[0].state(), "expired");
+    assert_eq!(csv(&p, "SELECT state, done FROM system.restores"), "state,done\nexpired,true\n");
+    assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.ev__restored"), "n\n0\n");
+
+    for (args, message) in [
+        (
+            vec!["--from", "2030-01-01", "--to", "2030-01-31"],
+            "no archived partition of s.ev falls between 2030-01-01 and 2030-01-31",
+        ),
+        (vec!["--from", "2030-01-31", "--to", "2030-01-01"], "--to 2030-01-01 is before --from 2030-01-31"),
+        (vec!["--from", "2020-01-01", "--to", "2030-01-01", "--expires", "12h"], "whole days"),
+    ] {
+        let out = p.run(&[&["restore", "s.ev"][..], &args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn restore_on_s3_asks_glacier_for_the_copies_before_reading_them() {
+    let moto = crate::support::Moto::start();
+    moto.create_bucket("rest");
+    let env = moto.env();
+    let p = TestProject::new();
+    p.without_jobs();
+    p.write("glaux.toml", "[warehouse]\nlocation = \"s3://rest/wh\"\n");
+    let run = |args: &[&str]| {
+        let out = p.glaux().envs(env.iter().map(|(k, v)| (*k, v.as_str()))).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        crate::support::stdout(&out)
+    };
+    dated_table(&|s| run(&["sql", "--format", "csv", "-c", s]));
+    run(&["archive", "s.ev", "--older-than", "30d", "--storage-class", "DEEP_ARCHIVE"]);
+    let restore_state = || {
+        moto.python(
+            r#"
+import boto3, json
+s3 = boto3.client("s3")
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="rest", Prefix="wh/_glaux/archive/")["Contents"]]
+print(json.dumps(sorted([s3.head_object(Bucket="rest", Key=k).get("Restore") for k in keys], key=str)))
+"#,
+        )
+    };
+    assert_eq!(restore_state().trim(), "[null, null]", "nothing restored before asking");
+    let out =
+        run(&["restore", "s.ev", "--from", "2000-01-01", "--to", "2100-01-01", "--expires", "3d", "--format", "csv"]);
+    assert!(out.lines().nth(1).unwrap().contains(",s.ev,2000-01-01,2100-01-01,"), "{out}");
+    let state: Vec<Option<String>> = serde_json::from_str(&restore_state()).unwrap();
+    assert!(
+        state.iter().all(|s| s.as_deref().is_some_and(|s| s.contains("ongoing-request"))),
+        "RestoreObject was asked for every copy: {state:?}"
+    );
+    run(&["restore", "status"]);
+    assert_eq!(run(&["sql", "--format", "csv", "-c", "SELECT state FROM system.restores"]), "state\nready\n");
+    assert_eq!(run(&["sql", "--format", "csv", "-c", "SELECT n FROM s.ev__restored ORDER BY n"]), "n\n2\n3\n");
+    assert_eq!(run(&["sql", "--format", "csv", "-c", "SELECT n FROM s.ev"]), "n\n1\n");
+}

@@ -4,7 +4,8 @@
 //! per file ([`table`]), versioned like infrastructure code. What changes with every write —
 //! which partitions exist and where their files are — lives in the warehouse as a commit log per
 //! table ([`state`]), whose commits list the data files ([`files`]) and the rejected input rows
-//! ([`rejects`]) and the partitions archived out of it ([`archives`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
+//! ([`rejects`]), the partitions archived out of it ([`archives`]) and the restores that make
+//! archived ranges readable again ([`restores`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
 //! [`Catalog`] is the registry opened over its warehouse, what the layers above are handed;
 //! [`CommitHook`] is how they are told a commit was published.
 
@@ -12,6 +13,7 @@ pub mod archives;
 pub mod files;
 pub mod names;
 pub mod rejects;
+pub mod restores;
 pub mod state;
 pub mod table;
 pub mod types;

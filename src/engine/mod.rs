@@ -258,6 +258,42 @@ impl ViewPlanner {
 }
 
 impl DatabaseSchema {
+    /// `def`'s restored partitions (`<table>__restored`): those of its readable restores, read
+    /// from the archived copies.
+    async fn restored(&self, def: &Arc<TableDef>) -> Result<Arc<dyn TableProvider>> {
+        let restores = crate::catalog::restores::list(&self.warehouse)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let now = chrono::Utc::now();
+        let name = def.qualified_name();
+        let mut partitions = std::collections::BTreeMap::new();
+        for restore in restores.iter().filter(|r| r.request.table == name && r.readable(now)) {
+            for archived in &restore.request.partitions {
+                let partition = crate::catalog::state::PartitionState {
+                    values: archived.values.clone(),
+                    location: archived.location.clone(),
+                    files: archived.files.clone(),
+                    version: 0,
+                };
+                partitions.insert(archived.partition.clone(), partition);
+            }
+        }
+        let state = crate::catalog::state::TableState {
+            format: crate::catalog::state::STATE_FORMAT,
+            table: name,
+            version: 0,
+            commit_id: String::new(),
+            committed_at: now,
+            operation: "restore".into(),
+            partitions,
+            properties: Default::default(),
+            changed_partitions: Default::default(),
+            changed_properties: Default::default(),
+        };
+        let pin = table::Pin { state: Some(state), only: None };
+        Ok(Arc::new(table::RegistryTable::pinned(def.clone(), &self.warehouse, pin)))
+    }
+
     /// Table `name` as of a kept snapshot (time travel).
     async fn as_of(&self, name: &str, as_of: &travel::AsOf) -> Result<Option<Arc<dyn TableProvider>>> {
         let Some(def) = self.tables.iter().find(|t| t.name() == name) else {
@@ -291,6 +327,11 @@ impl SchemaProvider for DatabaseSchema {
         if let Some((base, as_of)) = travel::decode(name) {
             return self.as_of(base, &as_of).await;
         }
+        if let Some(base) = name.strip_suffix(crate::catalog::restores::RESTORED_SUFFIX)
+            && let Some(def) = self.tables.iter().find(|t| t.name() == base)
+        {
+            return self.restored(def).await.map(Some);
+        }
         if let (Some(view), Some(planner)) = (self.views.get(name), &self.planner) {
             return planner.plan(view).await.map(Some);
         }
@@ -303,6 +344,7 @@ impl SchemaProvider for DatabaseSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         let name = travel::decode(name).map_or(name, |(base, _)| base);
+        let name = name.strip_suffix(crate::catalog::restores::RESTORED_SUFFIX).unwrap_or(name);
         self.tables.iter().any(|t| t.name() == name)
             || self.overrides.contains_key(name)
             || self.views.contains_key(name)

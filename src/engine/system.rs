@@ -4,6 +4,7 @@
 //! - `system.heartbeats`: every scheduler's latest heartbeat (see [`crate::heartbeats`]).
 //! - `system.archives`: every archived partition of every table, from the tables' newest
 //!   snapshots (see [`crate::catalog::archives`]).
+//! - `system.restores`: every restore of archived partitions (see [`crate::catalog::restores`]).
 //! - `system.ingest_rejects`: every rejected input row of every table, read from the reject
 //!   files that the tables' newest snapshots list (see [`crate::catalog::rejects`]).
 //!
@@ -34,6 +35,7 @@ const JOB_RUNS: &str = "job_runs";
 const HEARTBEATS: &str = "heartbeats";
 const INGEST_REJECTS: &str = "ingest_rejects";
 const ARCHIVES: &str = "archives";
+const RESTORES: &str = "restores";
 
 /// The `system` schema.
 #[derive(Debug)]
@@ -56,7 +58,7 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec![ARCHIVES.to_string(), HEARTBEATS.to_string(), INGEST_REJECTS.to_string(), JOB_RUNS.to_string()]
+        [ARCHIVES, HEARTBEATS, INGEST_REJECTS, JOB_RUNS, RESTORES].iter().map(|n| n.to_string()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -84,6 +86,11 @@ impl SchemaProvider for SystemSchema {
                 let batch = crate::catalog::archives::to_batch(&archived, self.warehouse.url())?;
                 Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
             }
+            RESTORES => {
+                let restores = crate::catalog::restores::list(&self.warehouse).await.map_err(external)?;
+                let batch = crate::catalog::restores::to_batch(&restores)?;
+                Ok(Some(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)))
+            }
             INGEST_REJECTS => {
                 Ok(Some(Arc::new(RejectsTable { tables: self.tables.clone(), warehouse: self.warehouse.clone() })))
             }
@@ -92,7 +99,7 @@ impl SchemaProvider for SystemSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        [JOB_RUNS, INGEST_REJECTS, HEARTBEATS, ARCHIVES].contains(&name)
+        [JOB_RUNS, INGEST_REJECTS, HEARTBEATS, ARCHIVES, RESTORES].contains(&name)
     }
 }
 

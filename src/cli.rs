@@ -74,6 +74,9 @@ pub enum Command {
     /// Copies in GLACIER or DEEP_ARCHIVE are restored by S3 first (RestoreObject, for --expires);
     /// `glaux restore status` records when they are readable and runs --notify then.
     Restore(RestoreArgs),
+    /// S3 lifecycle rules the registry implies for the warehouse bucket (glaux owns `glaux:` rules)
+    #[command(subcommand)]
+    Lifecycle(LifecycleCommand),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
     /// Demo data for trying glaux and for benchmarks
@@ -408,6 +411,19 @@ pub struct RestoreArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+/// `glaux lifecycle ...`.
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Show the rules glaux would set beside the bucket's current rules, and what would change
+    Plan {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Set glaux's rules on the bucket; rules glaux does not own are kept as they are
+    Apply,
 }
 
 /// `glaux restore ...`.

@@ -60,6 +60,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Vacuum(args)) => vacuum(&project, args, &mut stdout).await,
         Some(Command::Archive(args)) => archive(&project, args, &mut stdout).await,
         Some(Command::Restore(args)) => restore(&project, args, &mut stdout).await,
+        Some(Command::Lifecycle(command)) => lifecycle(&project, command, &mut stdout).await,
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -531,6 +532,93 @@ fn archive_batch(report: &crate::lifecycle::archive::ArchiveReport) -> Result<ar
         Field::new("storage_class", DataType::Utf8, false),
         Field::new("archive_id", DataType::Utf8, true),
     ];
+    Ok(arrow::array::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)?)
+}
+
+/// `[retention]` of `glaux.toml`, checked against the registry.
+fn retention_overrides(
+    project: &Project,
+) -> Result<std::collections::BTreeMap<String, crate::catalog::table::Retention>> {
+    let mut retention = std::collections::BTreeMap::new();
+    for (table, text) in &project.settings.retention {
+        let bad = |reason: String| {
+            let file = project.settings.project.join(crate::config::CONFIG_FILE);
+            crate::Error::new(
+                crate::error::Category::Usage,
+                anyhow::anyhow!("{}: [retention] {table:?} = {text:?}: {reason}", file.display()),
+            )
+        };
+        let def = project.catalog.table(table).map_err(|e| bad(e.to_string()))?;
+        let parsed = crate::catalog::table::Retention::parse(text, &def.partition_keys).map_err(bad)?;
+        retention.insert(def.qualified_name(), parsed);
+    }
+    Ok(retention)
+}
+
+/// `glaux lifecycle plan|apply`.
+async fn lifecycle(project: &Project, command: crate::cli::LifecycleCommand, out: &mut dyn Write) -> Result<()> {
+    use crate::lifecycle::rules;
+    let retention = retention_overrides(project)?;
+    // Refuses a local warehouse before any AWS call.
+    rules::wanted(&project.catalog, &retention)?;
+    let client = crate::warehouse::s3::sdk_client(&project.settings.warehouse).await;
+    let plan = rules::plan(&project.catalog, &client, &retention).await?;
+    match command {
+        crate::cli::LifecycleCommand::Plan { format } => {
+            let current: Vec<rules::Rule> = plan.current.iter().map(rules::describe).collect();
+            let wanted: Vec<rules::Rule> = plan.wanted.iter().map(rules::describe).collect();
+            let mut rows: Vec<(rules::Rule, &str)> = Vec::new();
+            for rule in &current {
+                let change = match (rule.owned, wanted.contains(rule)) {
+                    (false, _) => "kept (not glaux's)",
+                    (true, true) => "unchanged",
+                    (true, false) => "replaced or removed",
+                };
+                rows.push((rule.clone(), change));
+            }
+            for rule in wanted.iter().filter(|w| !current.contains(w)) {
+                rows.push((rule.clone(), "added"));
+            }
+            print_batch(rules_batch(&rows)?, format, out).await?;
+            if plan.is_current() {
+                eprintln!("bucket {}: glaux's rules are in place; nothing to change", plan.bucket);
+            } else {
+                eprintln!("bucket {}: `glaux lifecycle apply` makes these changes", plan.bucket);
+            }
+        }
+        crate::cli::LifecycleCommand::Apply => {
+            if plan.is_current() {
+                writeln!(out, "bucket {}: glaux's rules are in place; nothing to change", plan.bucket)?;
+            } else {
+                rules::apply(&plan, &client).await?;
+                let kept = plan.current.iter().filter(|r| !rules::describe(r).owned).count();
+                writeln!(
+                    out,
+                    "bucket {}: {} glaux rule(s) set, {kept} other rule(s) kept",
+                    plan.bucket,
+                    plan.wanted.len()
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rules_batch(rows: &[(crate::lifecycle::rules::Rule, &str)]) -> Result<arrow::array::RecordBatch> {
+    use arrow::array::{ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let text = |f: &dyn Fn(&(crate::lifecycle::rules::Rule, &str)) -> String| -> ArrayRef {
+        std::sync::Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let columns = vec![
+        text(&|(r, _)| r.id.clone()),
+        text(&|(r, _)| r.prefix.clone()),
+        text(&|(r, _)| r.action.clone()),
+        text(&|(r, _)| if r.owned { "glaux" } else { "other" }.to_string()),
+        text(&|(_, change)| change.to_string()),
+    ];
+    let fields: Vec<Field> =
+        ["rule", "prefix", "action", "owner", "change"].iter().map(|n| Field::new(*n, DataType::Utf8, false)).collect();
     Ok(arrow::array::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)?)
 }
 

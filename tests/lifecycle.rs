@@ -672,3 +672,70 @@ print(json.dumps(sorted([s3.head_object(Bucket="rest", Key=k).get("Restore") for
     assert_eq!(run(&["sql", "--format", "csv", "-c", "SELECT n FROM s.ev__restored ORDER BY n"]), "n\n2\n3\n");
     assert_eq!(run(&["sql", "--format", "csv", "-c", "SELECT n FROM s.ev"]), "n\n1\n");
 }
+
+#[test]
+fn lifecycle_rules_from_the_registry_are_set_beside_the_buckets_own() {
+    let moto = crate::support::Moto::start();
+    moto.create_bucket("life");
+    // A rule someone else owns, which glaux must keep.
+    moto.python(
+        r#"
+import boto3
+boto3.client("s3").put_bucket_lifecycle_configuration(Bucket="life", LifecycleConfiguration={"Rules": [
+    {"ID": "team:logs-to-ia", "Status": "Enabled", "Filter": {"Prefix": "exports/"},
+     "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}]}]})
+"#,
+    );
+    let env = moto.env();
+    let p = TestProject::new();
+    p.without_jobs();
+    p.write(
+        "glaux.toml",
+        "[warehouse]\nlocation = \"s3://life/wh\"\n\n[retention]\n\"aurora_logs.mysql_slow_log\" = \"90d\"\n",
+    );
+    let run = |args: &[&str]| {
+        let out = p.glaux().envs(env.iter().map(|(k, v)| (*k, v.as_str()))).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        (crate::support::stdout(&out), stderr(&out))
+    };
+    let (plan, note) = run(&["lifecycle", "plan", "--format", "csv"]);
+    assert!(plan.starts_with("rule,prefix,action,owner,change\n"), "{plan}");
+    assert!(plan.contains("team:logs-to-ia,exports/,to STANDARD_IA after 30 days,other,kept (not glaux's)"), "{plan}");
+    assert!(
+        plan.contains("glaux:abort-incomplete-uploads,wh/,abort incomplete multipart uploads after 2 days,glaux,added"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("glaux:expire-archive:aurora_logs.mysql_slow_log,wh/_glaux/archive/aurora_logs/mysql_slow_log/,expire 90 days after creation,glaux,added"),
+        "{plan}"
+    );
+    assert!(note.contains("`glaux lifecycle apply` makes these changes"), "{note}");
+    let (applied, _) = run(&["lifecycle", "apply"]);
+    assert_eq!(applied, "bucket life: 2 glaux rule(s) set, 1 other rule(s) kept\n");
+    let rules = moto.python(
+        "import boto3, json; print(json.dumps(sorted(r['ID'] for r in boto3.client('s3').get_bucket_lifecycle_configuration(Bucket='life')['Rules'])))",
+    );
+    assert_eq!(
+        rules.trim(),
+        r#"["glaux:abort-incomplete-uploads", "glaux:expire-archive:aurora_logs.mysql_slow_log", "team:logs-to-ia"]"#
+    );
+    let (again, _) = run(&["lifecycle", "apply"]);
+    assert_eq!(again, "bucket life: glaux's rules are in place; nothing to change\n");
+    // A retention removed from the registry removes its rule, and only glaux's.
+    p.write("glaux.toml", "[warehouse]\nlocation = \"s3://life/wh\"\n");
+    let (plan, _) = run(&["lifecycle", "plan", "--format", "csv"]);
+    assert!(
+        plan.contains("glaux:expire-archive:aurora_logs.mysql_slow_log,") && plan.contains(",replaced or removed\n"),
+        "{plan}"
+    );
+    run(&["lifecycle", "apply"]);
+    let rules = moto.python(
+        "import boto3, json; print(json.dumps(sorted(r['ID'] for r in boto3.client('s3').get_bucket_lifecycle_configuration(Bucket='life')['Rules'])))",
+    );
+    assert_eq!(rules.trim(), r#"["glaux:abort-incomplete-uploads", "team:logs-to-ia"]"#);
+    // On a local warehouse there are no lifecycle rules to set.
+    let local = TestProject::new();
+    let out = local.run(&["lifecycle", "plan"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("S3 lifecycle rules apply to an s3:// warehouse"), "{}", stderr(&out));
+}

@@ -625,19 +625,7 @@ fn rules_batch(rows: &[(crate::lifecycle::rules::Rule, &str)]) -> Result<arrow::
 /// `glaux vacuum`.
 async fn vacuum(project: &Project, args: crate::cli::VacuumArgs, out: &mut dyn Write) -> Result<()> {
     let tables = args.tables.iter().map(|t| project.catalog.table(t).cloned()).collect::<Result<Vec<_>, _>>()?;
-    let mut retention = std::collections::BTreeMap::new();
-    for (table, text) in &project.settings.retention {
-        let bad = |reason: String| {
-            let file = project.settings.project.join(crate::config::CONFIG_FILE);
-            crate::Error::new(
-                crate::error::Category::Usage,
-                anyhow::anyhow!("{}: [retention] {table:?} = {text:?}: {reason}", file.display()),
-            )
-        };
-        let def = project.catalog.table(table).map_err(|e| bad(e.to_string()))?;
-        let parsed = crate::catalog::table::Retention::parse(text, &def.partition_keys).map_err(bad)?;
-        retention.insert(def.qualified_name(), parsed);
-    }
+    let retention = retention_overrides(project)?;
     let options = crate::lifecycle::VacuumOptions {
         retain: args.retain,
         grace: args.grace,

@@ -9,23 +9,7 @@ use crate::support::{TestProject, stderr, stdout};
 
 /// A fingerprint of a table's content that does not depend on row order or file layout.
 fn digest(p: &TestProject, table: &str) -> String {
-    let (schema, name) = table.split_once('.').unwrap();
-    let columns = p.ok(&[
-        "sql",
-        "--format",
-        "csv",
-        "-c",
-        &format!(
-            "SELECT column_name FROM information_schema.columns \
-             WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position"
-        ),
-    ]);
-    let row = columns
-        .lines()
-        .skip(1)
-        .map(|c| format!("coalesce(CAST(\"{c}\" AS VARCHAR), 'NULL')"))
-        .collect::<Vec<_>>()
-        .join(" || '|' || ");
+    let row = crate::support::row_text(p, table, "");
     // Every row hashed, the hashes sorted and hashed again: equal multisets of rows, equal digests.
     p.ok(&[
         "sql",

@@ -87,20 +87,7 @@ fn named_by_snapshots(warehouse: &Path) -> BTreeSet<String> {
 /// A digest of `table`'s rows as of `version` (time travel), independent of row order and
 /// file layout.
 fn rows_at(p: &TestProject, table: &str, version: u64) -> String {
-    let (schema, name) = table.split_once('.').unwrap();
-    let columns = csv(
-        p,
-        &format!(
-            "SELECT column_name FROM information_schema.columns \
-             WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position"
-        ),
-    );
-    let row = columns
-        .lines()
-        .skip(1)
-        .map(|c| format!("coalesce(CAST(t.\"{c}\" AS VARCHAR), 'NULL')"))
-        .collect::<Vec<_>>()
-        .join(" || '|' || ");
+    let row = crate::support::row_text(p, table, "t.");
     csv(
         p,
         &format!(

@@ -591,16 +591,7 @@ impl TableLog {
     }
 
     async fn list_newest(&self) -> Result<Option<u64>, CommitError> {
-        use futures::TryStreamExt;
-        let prefix = self.warehouse.state_path(&format!("{}/versions", self.dir));
-        let objects: Vec<_> = self
-            .warehouse
-            .store()
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|source| CommitError::Store { path: prefix.to_string(), source })?;
-        Ok(objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok()).max())
+        Ok(self.versions().await?.last().copied())
     }
 }
 

@@ -68,6 +68,20 @@ pub struct TableVacuum {
     pub young_kept: u64,
 }
 
+impl TableVacuum {
+    /// Counts an object no kept snapshot names: kept when younger than `young_after`, otherwise
+    /// added to `doomed`.
+    fn count(&mut self, meta: ObjectMeta, young_after: DateTime<Utc>, doomed: &mut Vec<Path>) {
+        if meta.last_modified >= young_after {
+            self.young_kept += 1;
+        } else {
+            self.files_removed += 1;
+            self.bytes_removed += meta.size;
+            doomed.push(meta.location);
+        }
+    }
+}
+
 /// Why a vacuum stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum VacuumError {
@@ -284,13 +298,7 @@ async fn vacuum_table(
         if !own || protected.contains(&relative) {
             continue;
         }
-        if meta.last_modified >= young_after {
-            report.young_kept += 1;
-            continue;
-        }
-        report.files_removed += 1;
-        report.bytes_removed += meta.size;
-        doomed.push(meta.location);
+        report.count(meta, young_after, &mut doomed);
     }
     let leftovers =
         if location.is_empty() { Vec::new() } else { upload_leftovers(wh, &wh.path(&location), young_after) };
@@ -372,13 +380,7 @@ async fn vacuum_staging(wh: &Warehouse, options: &VacuumOptions) -> Result<Table
     let mut report = TableVacuum { table: name.clone(), ..TableVacuum::default() };
     let mut doomed = Vec::new();
     for (_, meta) in list(wh, &name, &name).await? {
-        if meta.last_modified >= young_after {
-            report.young_kept += 1;
-            continue;
-        }
-        report.files_removed += 1;
-        report.bytes_removed += meta.size;
-        doomed.push(meta.location);
+        report.count(meta, young_after, &mut doomed);
     }
     if !options.dry_run {
         let directories: BTreeSet<Path> = doomed.iter().map(parent).collect();

@@ -100,6 +100,29 @@ impl TestProject {
     }
 }
 
+/// A SQL expression that is one row of `table` as text, every column (NULL as `NULL`) joined
+/// by `|`, with the columns qualified by `alias`: row digests that depend on neither row order
+/// nor file layout hash it.
+pub fn row_text(p: &TestProject, table: &str, alias: &str) -> String {
+    let (schema, name) = table.split_once('.').unwrap();
+    let columns = p.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        &format!(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position"
+        ),
+    ]);
+    columns
+        .lines()
+        .skip(1)
+        .map(|c| format!("coalesce(CAST({alias}\"{c}\" AS VARCHAR), 'NULL')"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ")
+}
+
 /// Gives a command its own HOME and data directory and strips ambient AWS configuration. The
 /// EC2 metadata service is disabled: a credential lookup must never leave loopback in tests.
 pub fn isolate(command: &mut Command, home: &Path) {

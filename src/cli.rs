@@ -74,6 +74,9 @@ pub enum Command {
     /// Copies in GLACIER or DEEP_ARCHIVE are restored by S3 first (RestoreObject, for --expires);
     /// `glaux restore status` records when they are readable and runs --notify then.
     Restore(RestoreArgs),
+    /// Least-privilege IAM policies for this project's AWS calls
+    #[command(subcommand)]
+    Iam(IamCommand),
     /// S3 lifecycle rules the registry implies for the warehouse bucket (glaux owns `glaux:` rules)
     #[command(subcommand)]
     Lifecycle(LifecycleCommand),
@@ -411,6 +414,23 @@ pub struct RestoreArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+/// `glaux iam ...`.
+#[derive(Debug, Subcommand)]
+pub enum IamCommand {
+    /// Print the IAM policy (JSON) granting what glaux calls, on this project's resources only
+    Policy {
+        /// What the policy is for
+        #[arg(long = "for", value_enum, default_value = "run")]
+        profile: crate::iam::Profile,
+        /// AWS account id in the ARNs [default: *]
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        /// Region of Glue, RDS and KMS in the ARNs [default: the warehouse's]
+        #[arg(long)]
+        region: Option<String>,
+    },
 }
 
 /// `glaux lifecycle ...`.

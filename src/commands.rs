@@ -61,6 +61,19 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Archive(args)) => archive(&project, args, &mut stdout).await,
         Some(Command::Restore(args)) => restore(&project, args, &mut stdout).await,
         Some(Command::Lifecycle(command)) => lifecycle(&project, command, &mut stdout).await,
+        Some(Command::Iam(crate::cli::IamCommand::Policy { profile, account, region })) => {
+            let target = crate::iam::Target {
+                account: account.unwrap_or_else(|| "*".to_string()),
+                region: region
+                    .or_else(|| project.settings.warehouse.region.clone())
+                    .unwrap_or_else(|| "us-east-1".to_string()),
+            };
+            let policy = crate::iam::policy(&project.settings, &project.catalog.registry, profile, &target)
+                .map_err(|e| crate::Error::new(crate::error::Category::Usage, anyhow::anyhow!(e)))?;
+            serde_json::to_writer_pretty(&mut stdout, &policy)?;
+            writeln!(stdout)?;
+            Ok(())
+        }
         Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
             unreachable!("handled before the project is opened")
         }
@@ -427,7 +440,9 @@ async fn archive(project: &Project, args: crate::cli::ArchiveArgs, out: &mut dyn
         now: chrono::Utc::now(),
         encryption: Encryption::of(settings),
     };
-    let report = crate::lifecycle::archive::archive(&project.catalog, &def, s3.as_ref(), &options).await?;
+    let hook = crate::pipeline::commit_hook(project);
+    let report =
+        crate::lifecycle::archive::archive(&project.catalog, &def, s3.as_ref(), &options, hook.as_ref()).await?;
     print_batch(archive_batch(&report)?, args.format, out).await?;
     if args.dry_run {
         eprintln!("dry run: nothing was archived");
@@ -639,7 +654,8 @@ async fn vacuum(project: &Project, args: crate::cli::VacuumArgs, out: &mut dyn W
         let (_, ready) = crate::lifecycle::restore::check(&project.catalog.warehouse, s3.as_ref(), options.now).await?;
         notify_ready(&ready).await;
     }
-    let reports = crate::lifecycle::vacuum(&project.catalog, &tables, &options).await?;
+    let hook = crate::pipeline::commit_hook(project);
+    let reports = crate::lifecycle::vacuum(&project.catalog, &tables, &options, hook.as_ref()).await?;
     print_batch(vacuum_batch(&reports, args.dry_run)?, args.format, out).await?;
     if args.dry_run {
         eprintln!("dry run: nothing was removed");

@@ -22,8 +22,8 @@
 //!   fingerprints, `logs digest` and the HTML report over the digest tables), [`jobs`]
 //!   (declarative SQL jobs, incremental by bookmark), [`glue`] (push to and pull from the Glue
 //!   Data Catalog), [`statements`] (Athena's DDL and DML over the registry: CTAS, INSERT, DROP,
-//!   SHOW, DESCRIBE), [`lifecycle`] (vacuum: what no kept snapshot needs), [`demo`] (dirty CRM
-//!   exports). Each is handed the catalog, an engine, a run id
+//!   SHOW, DESCRIBE), [`lifecycle`] (vacuum, retention, archive, restore, S3 lifecycle rules),
+//!   [`iam`] (the least-privilege IAM policy of the project), [`demo`] (dirty CRM exports). Each is handed the catalog, an engine, a run id
 //!   and a commit hook; none imports the project, the pipeline, the history or another front end.
 //! - **Engine** — [`engine`]: the DataFusion session over the registry and the `system`
 //!   database, the one execution path for SQL, a streaming `row_number()`, and Athena's SQL
@@ -51,6 +51,7 @@ pub mod error;
 pub mod glue;
 pub mod heartbeats;
 pub mod history;
+pub mod iam;
 pub mod ingest;
 pub mod jobs;
 pub mod lifecycle;

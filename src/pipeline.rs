@@ -28,7 +28,7 @@ use crate::logs::request::{Request, ingest_all, resolve};
 use crate::project::Project;
 
 /// The hook every commit of this project calls: the automatic Glue push, when configured.
-fn commit_hook(project: &Project) -> Box<dyn CommitHook> {
+pub fn commit_hook(project: &Project) -> Box<dyn CommitHook> {
     match project.settings.glue_auto_push {
         true => Box::new(crate::glue::sync::AutoPush::new(&project.catalog)),
         false => Box::new(NoHook),

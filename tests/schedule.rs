@@ -315,8 +315,9 @@ fn two_schedulers_on_one_s3_warehouse_share_the_work_and_survive_kill_9() {
     let runs = scheduled_runs(&p, &env);
     assert_no_overlap(&runs, killed_at);
     let abandoned: Vec<_> = runs.iter().filter(|r| r.status == "abandoned").collect();
-    assert_eq!(abandoned.len(), 1, "the killed run shows as abandoned: {runs:#?}");
-    assert_eq!(abandoned[0].pid, Some(victim));
+    // The killed scheduler's runs (its slow one, and a beat if one was going) show as abandoned.
+    assert!(abandoned.iter().any(|r| r.name == "slow"), "the killed run shows as abandoned: {runs:#?}");
+    assert!(abandoned.iter().all(|r| r.pid == Some(victim)), "only the killed scheduler's runs: {runs:#?}");
     let takeover = runs.iter().find(|r| r.name == "slow" && r.start > killed_at).unwrap();
     // Within the lease (6 s), the clock margin (2 s) and the next fire time (2 s), and a little.
     assert!(takeover.start - killed_at < 6.0 + 2.0 + 2.0 + 2.0, "taken over once the lease expired: {takeover:#?}");

@@ -24,6 +24,7 @@
 //! - [`glue`]: the registry against the Glue API (moto): definitions accepted as they are,
 //!   push and pull, throttling and refused partitions.
 //! - [`s3`]: the warehouse on S3: encryption settings and endpoints.
+//! - [`iam`]: the IAM policies against the AWS calls moto records glaux making, and IAM's grammar.
 //! - [`interop`]: glaux's Parquet read back by DuckDB, pyarrow and PySpark.
 //! - [`athena`]: Athena's SQL run unchanged over the demo tables, and the statements that write
 //!   through the registry (CTAS, INSERT, DROP) read back and interrupted.
@@ -38,6 +39,7 @@ mod aurora;
 mod cli;
 mod commits;
 mod glue;
+mod iam;
 mod interop;
 mod jobs;
 mod lifecycle;

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use object_store::ObjectStoreExt;
 
-use crate::catalog::Catalog;
 pub use crate::catalog::archives::{ARCHIVES_PROPERTY, ArchivedPartition, archive_prefix, archived};
 use crate::catalog::state::{Change, CommitError, DataFile, Transaction, new_commit_id};
 use crate::catalog::table::{Retention, TableDef};
+use crate::catalog::{Catalog, CommitHook};
 use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
@@ -149,12 +149,14 @@ impl Categorize for ArchiveError {
 }
 
 /// Archives the partitions of `def` older than `options.older_than`. `s3` is the SDK client
-/// of an S3 warehouse (`None` for a local one).
+/// of an S3 warehouse (`None` for a local one); `hook` follows the commit (the Glue auto-push,
+/// which removes the partitions from Glue too).
 pub async fn archive(
     catalog: &Catalog,
     def: &Arc<TableDef>,
     s3: Option<&aws_sdk_s3::Client>,
     options: &ArchiveOptions,
+    hook: &dyn CommitHook,
 ) -> Result<ArchiveReport, ArchiveError> {
     let table = def.qualified_name();
     let commit_error = |source| ArchiveError::Commit { table: table.clone(), source };
@@ -218,6 +220,7 @@ pub async fn archive(
     }
     txn.properties.insert(ARCHIVES_PROPERTY.to_string(), serde_json::Value::Array(listed));
     log.commit(&txn).await.map_err(commit_error)?;
+    hook.committed(def).await;
     report.archive_id = Some(archive_id);
     Ok(report)
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::catalog::Catalog;
 use crate::catalog::state::{Change, CommitError, TableState, Transaction};
 use crate::catalog::table::{Retention, TableDef};
+use crate::catalog::{Catalog, CommitHook};
 
 /// The partitions of `state` that `retention` no longer keeps at `now`, as (key, values).
 pub fn expired(
@@ -34,14 +34,14 @@ pub fn expired(
         .collect()
 }
 
-/// Drops the partitions of `def` older than `retention` in one commit; returns their keys. A
-/// dry run commits nothing.
+/// Drops the partitions of `def` older than `retention` in one commit, which `hook` follows;
+/// returns their keys. A dry run commits nothing.
 pub async fn apply(
     catalog: &Catalog,
     def: &Arc<TableDef>,
     retention: &Retention,
-    now: DateTime<Utc>,
-    dry_run: bool,
+    (now, dry_run): (DateTime<Utc>, bool),
+    hook: &dyn CommitHook,
 ) -> Result<Vec<String>, CommitError> {
     let log = catalog.log(def);
     let Some(base) = log.latest().await? else { return Ok(Vec::new()) };
@@ -53,6 +53,7 @@ pub async fn apply(
     let keys = doomed.iter().map(|(key, _)| key.clone()).collect();
     txn.changes = doomed.into_iter().map(|(_, values)| Change::Remove(values)).collect();
     log.commit(&txn).await?;
+    hook.committed(def).await;
     Ok(keys)
 }
 

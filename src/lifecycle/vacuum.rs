@@ -24,9 +24,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path;
 
-use crate::catalog::Catalog;
 use crate::catalog::state::{CommitError, TableLog, TableState};
 use crate::catalog::table::{Retention, TableDef};
+use crate::catalog::{Catalog, CommitHook};
 use crate::error::{Categorize, Category};
 use crate::warehouse::{STATE_PREFIX, Warehouse};
 
@@ -141,12 +141,13 @@ struct Kept {
     files: BTreeSet<String>,
 }
 
-/// Applies each table's partition retention, then vacuums `tables` (every table when empty, then
-/// job staging leftovers too).
+/// Applies each table's partition retention (its commits followed by `hook`), then vacuums
+/// `tables` (every table when empty, then job staging leftovers too).
 pub async fn vacuum(
     catalog: &Catalog,
     tables: &[Arc<TableDef>],
     options: &VacuumOptions,
+    hook: &dyn CommitHook,
 ) -> Result<Vec<TableVacuum>, VacuumError> {
     let everything = tables.is_empty();
     let all: Vec<Arc<TableDef>> = catalog.registry.tables().cloned().collect();
@@ -157,7 +158,7 @@ pub async fn vacuum(
     for def in &chosen {
         let name = def.qualified_name();
         let Some(retention) = options.retention.get(&name).or(def.retention.as_ref()) else { continue };
-        let keys = super::retention::apply(catalog, def, retention, options.now, options.dry_run)
+        let keys = super::retention::apply(catalog, def, retention, (options.now, options.dry_run), hook)
             .await
             .map_err(|source| VacuumError::Retention { table: name.clone(), source })?;
         dropped.insert(name, keys);

@@ -156,8 +156,18 @@ pub struct LoopbackServer {
 impl LoopbackServer {
     /// Runs `program` with the arguments `args(port)` gives, and waits up to 60 s for the port.
     pub fn start(program: &str, args: impl FnOnce(u16) -> Vec<String>) -> LoopbackServer {
+        LoopbackServer::start_with_env(program, &[], args)
+    }
+
+    /// [`LoopbackServer::start`] with extra environment variables.
+    pub fn start_with_env(
+        program: &str,
+        env: &[(&str, String)],
+        args: impl FnOnce(u16) -> Vec<String>,
+    ) -> LoopbackServer {
         let port = free_port();
         let child = Command::new(program)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args(args(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -193,7 +203,20 @@ impl Moto {
     /// Starts moto's server on a free loopback port, as a module so that no console-script
     /// shim needs to be on PATH.
     pub fn start() -> Moto {
-        let server = LoopbackServer::start("python3", |port| {
+        Moto::start_with_env(&[])
+    }
+
+    /// A moto server that records every request it serves, one JSON line each, in `file`
+    /// (moto's recorder).
+    pub fn recording(file: &Path) -> Moto {
+        Moto::start_with_env(&[
+            ("MOTO_ENABLE_RECORDING", "true".to_string()),
+            ("MOTO_RECORDER_FILEPATH", file.display().to_string()),
+        ])
+    }
+
+    fn start_with_env(env: &[(&str, String)]) -> Moto {
+        let server = LoopbackServer::start_with_env("python3", env, |port| {
             vec!["-m".into(), "moto.server".into(), "-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]
         });
         Moto { server }

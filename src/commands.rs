@@ -647,6 +647,7 @@ async fn vacuum(project: &Project, args: crate::cli::VacuumArgs, out: &mut dyn W
         dry_run: args.dry_run,
         now: chrono::Utc::now(),
         retention,
+        landed_retention: project.settings.landed_retention,
     };
     if !args.dry_run {
         // Restores that became readable or lapsed are recorded first.

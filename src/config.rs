@@ -178,6 +178,9 @@ pub struct FileAurora {
     /// `[[aurora.sources]]`, in order.
     #[serde(default)]
     pub sources: Vec<LogSourceConfig>,
+    /// How long the landed raw copies (`aurora-logs/<instance>/<day>/`) are kept, by their day;
+    /// a vacuum removes older ones [default: kept].
+    pub landed_retention: Option<String>,
 }
 
 /// One `[[aurora.sources]]` entry: an RDS cluster, RDS instances, or a local directory.
@@ -277,6 +280,8 @@ pub struct Settings {
     pub glue_auto_push: bool,
     /// `[[aurora.sources]]` as written; checked when they are used.
     pub log_sources: Vec<LogSourceConfig>,
+    /// `[aurora] landed_retention`, checked.
+    pub landed_retention: Option<chrono::Duration>,
     /// `[scheduler]` as written; checked when the scheduler starts.
     pub scheduler: SchedulerConfig,
     /// `[[schedule]]` as written; checked when the scheduler starts.
@@ -357,6 +362,14 @@ impl Settings {
             project,
             warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse, sse_kms_key_id },
             glue_auto_push,
+            landed_retention: match &file.aurora.landed_retention {
+                None => None,
+                Some(text) => Some(parse_duration(text).map_err(|reason| ConfigError::BadValue {
+                    name: format!("{CONFIG_FILE} aurora.landed_retention"),
+                    value: text.clone(),
+                    reason: reason.into(),
+                })?),
+            },
             log_sources: file.aurora.sources,
             scheduler: file.scheduler,
             schedule: file.schedule,

@@ -726,3 +726,49 @@ boto3.client("s3").put_bucket_lifecycle_configuration(Bucket="life", LifecycleCo
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("S3 lifecycle rules apply to an s3:// warehouse"), "{}", stderr(&out));
 }
+
+#[test]
+fn landed_log_copies_older_than_their_retention_are_removed_by_day() {
+    let p = TestProject::new();
+    p.without_jobs();
+    p.ok(&["ingest", "aurora"]);
+    let landed = p.path().join("warehouse/aurora-logs");
+    let today: Vec<String> = files_below(&landed);
+    assert!(!today.is_empty(), "the ingest landed raw copies");
+    let old = landed.join("demo-mysql/2020-01-01/slow");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::copy(&today[0], old.join("mysql-slow.log.0.zst")).unwrap();
+    // Kept unless a retention is set.
+    p.ok(&["vacuum", "--grace", "0s"]);
+    assert!(old.join("mysql-slow.log.0.zst").exists());
+    let config = std::fs::read_to_string(p.path().join("glaux.toml")).unwrap();
+    p.write("glaux.toml", &format!("{config}\n[aurora]\nlanded_retention = \"30d\"\n"));
+    let out: Vec<Value> = serde_json::from_str(&p.ok(&["vacuum", "--grace", "0s", "--format", "json"])).unwrap();
+    let row = out.iter().find(|r| r["table"] == "aurora-logs").unwrap();
+    assert_eq!(
+        (row["files_removed"].as_u64(), row["files_kept"].as_u64()),
+        (Some(1), Some(today.len() as u64)),
+        "{row}"
+    );
+    assert!(!landed.join("demo-mysql/2020-01-01").exists(), "the old day's copies and directories are gone");
+    assert_eq!(files_below(&landed), today, "today's copies are kept");
+    p.write("glaux.toml", &format!("{config}\n[aurora]\nlanded_retention = \"soon\"\n"));
+    let bad = p.run(&["vacuum"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("aurora.landed_retention"), "{}", stderr(&bad));
+}
+
+/// The files below `dir`, sorted.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out.sort();
+    out
+}

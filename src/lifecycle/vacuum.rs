@@ -8,7 +8,8 @@
 //! copy under `_glaux/archive/<db>/<table>/` that no kept snapshot names is removed: files of killed, failed and losing writers, and partitions
 //! superseded before the window. Objects younger than the grace period are never removed, since
 //! an in-flight commit may still be writing them; with no table named, leftovers of job staging
-//! (`_glaux/staging/`) older than the grace period go too.
+//! (`_glaux/staging/`) older than the grace period go too, and so do landed raw log copies older
+//! than `[aurora] landed_retention`.
 //!
 //! A vacuum is safe beside writers and readers: it removes no file a kept snapshot names, and a
 //! commit racing with it names only files it carried over from a kept snapshot or wrote within
@@ -43,6 +44,8 @@ pub struct VacuumOptions {
     pub now: DateTime<Utc>,
     /// Partition retention by table (`database.table`), over the tables' own declarations.
     pub retention: BTreeMap<String, Retention>,
+    /// How long landed raw log copies are kept, by their landing day (`None`: kept).
+    pub landed_retention: Option<chrono::Duration>,
 }
 
 /// What a vacuum did (or, dry, would do) to one table.
@@ -181,6 +184,9 @@ pub async fn vacuum(
     }
     if everything {
         reports.push(vacuum_staging(wh, options).await?);
+        if let Some(keep) = options.landed_retention {
+            reports.push(vacuum_landed(wh, keep, options).await?);
+        }
     }
     Ok(reports)
 }
@@ -387,6 +393,35 @@ async fn vacuum_staging(wh: &Warehouse, options: &VacuumOptions) -> Result<Table
         let directories: BTreeSet<Path> = doomed.iter().map(parent).collect();
         remove(wh, &name, doomed).await?;
         remove_empty_directories(wh, directories, &wh.state_path(""));
+    }
+    Ok(report)
+}
+
+/// Landed raw log copies (`aurora-logs/<instance>/<landing day>/…`) from before `keep`, by
+/// their landing day. The log tables hold what was parsed from them; the ingest ledger keeps
+/// their names as a record.
+async fn vacuum_landed(
+    wh: &Warehouse,
+    keep: chrono::Duration,
+    options: &VacuumOptions,
+) -> Result<TableVacuum, VacuumError> {
+    let name = crate::logs::ingest::LANDING_PREFIX.to_string();
+    let oldest_kept = (options.now - keep).date_naive();
+    let young_after = options.now - options.grace;
+    let mut report = TableVacuum { table: name.clone(), ..TableVacuum::default() };
+    let mut doomed = Vec::new();
+    for (relative, meta) in list(wh, &name, &name).await? {
+        let day = relative.split('/').nth(2).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        if day.is_some_and(|day| day < oldest_kept) {
+            report.count(meta, young_after, &mut doomed);
+        } else {
+            report.files_kept += 1;
+        }
+    }
+    if !options.dry_run {
+        let directories: BTreeSet<Path> = doomed.iter().map(parent).collect();
+        remove(wh, &name, doomed).await?;
+        remove_empty_directories(wh, directories, &wh.path(&name));
     }
     Ok(report)
 }

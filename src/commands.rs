@@ -466,8 +466,8 @@ async fn restore(project: &Project, args: crate::cli::RestoreArgs, out: &mut dyn
     let s3 = s3_client(project).await;
     let wh = &project.catalog.warehouse;
     if let Some(crate::cli::RestoreCommand::Status { format }) = args.command {
-        let (restores, ready) = crate::lifecycle::restore::check(wh, s3.as_ref(), chrono::Utc::now()).await?;
-        notify_ready(&ready).await;
+        let (restores, _) = crate::lifecycle::restore::check(wh, s3.as_ref(), chrono::Utc::now()).await?;
+        notify_ready(project, &restores).await;
         print_batch(to_batch(&restores)?, format, out).await?;
         return Ok(());
     }
@@ -479,12 +479,18 @@ async fn restore(project: &Project, args: crate::cli::RestoreArgs, out: &mut dyn
         from,
         to,
         expires: args.expires,
-        notify: args.notify,
+        notify: args.notify.is_some(),
         now: chrono::Utc::now(),
     };
     let request = crate::lifecycle::restore::request(&project.catalog, &def, s3.as_ref(), &options).await?;
-    let (restores, ready) = crate::lifecycle::restore::check(wh, s3.as_ref(), chrono::Utc::now()).await?;
-    notify_ready(&ready).await;
+    if let Some(command) = &args.notify {
+        let file = notify_file(project, &request.restore_id);
+        let written = std::fs::create_dir_all(file.parent().expect("a notify file has a directory"))
+            .and_then(|()| std::fs::write(&file, command));
+        written.with_context(|| format!("cannot keep the notify command in {}", file.display()))?;
+    }
+    let (restores, _) = crate::lifecycle::restore::check(wh, s3.as_ref(), chrono::Utc::now()).await?;
+    notify_ready(project, &restores).await;
     let this: Vec<_> = restores.into_iter().filter(|r| r.request.restore_id == request.restore_id).collect();
     print_batch(to_batch(&this)?, args.format, out).await?;
     let restored = format!("{}{}", def.qualified_name(), crate::catalog::restores::RESTORED_SUFFIX);
@@ -495,15 +501,27 @@ async fn restore(project: &Project, args: crate::cli::RestoreArgs, out: &mut dyn
     Ok(())
 }
 
-/// Runs the notify command of each restore that just became readable, with its details in
-/// environment variables; a failing command is reported, not fatal.
-async fn notify_ready(ready: &[crate::catalog::restores::Restore]) {
-    for restore in ready {
+/// Where the project keeps the notify command of a restore it asked for: in the project, not
+/// the warehouse, so that only the project's own commands ever run.
+fn notify_file(project: &Project, restore_id: &str) -> std::path::PathBuf {
+    project.settings.project.join(".glaux").join("restores").join(format!("{restore_id}.notify"))
+}
+
+/// Runs, once, the notify command this project keeps for each readable restore, with the
+/// restore's details in environment variables; a failing command is reported, not fatal.
+async fn notify_ready(project: &Project, restores: &[crate::catalog::restores::Restore]) {
+    for restore in restores.iter().filter(|r| r.state() == "ready") {
         let r = &restore.request;
-        let Some(command) = &r.notify else { continue };
+        let file = notify_file(project, &r.restore_id);
+        let Ok(command) = std::fs::read_to_string(&file) else { continue };
+        // Removed first: a command that hangs or fails is not run again by the next check.
+        if let Err(error) = std::fs::remove_file(&file) {
+            eprintln!("glaux: cannot remove {} ({error}); its command is not run", file.display());
+            continue;
+        }
         let status = tokio::process::Command::new("sh")
             .arg("-c")
-            .arg(command)
+            .arg(&command)
             .env("GLAUX_RESTORE_ID", &r.restore_id)
             .env("GLAUX_TABLE", &r.table)
             .env("GLAUX_RESTORED_TABLE", format!("{}{}", r.table, crate::catalog::restores::RESTORED_SUFFIX))
@@ -652,8 +670,9 @@ async fn vacuum(project: &Project, args: crate::cli::VacuumArgs, out: &mut dyn W
     if !args.dry_run {
         // Restores that became readable or lapsed are recorded first.
         let s3 = s3_client(project).await;
-        let (_, ready) = crate::lifecycle::restore::check(&project.catalog.warehouse, s3.as_ref(), options.now).await?;
-        notify_ready(&ready).await;
+        let (restores, _) =
+            crate::lifecycle::restore::check(&project.catalog.warehouse, s3.as_ref(), options.now).await?;
+        notify_ready(project, &restores).await;
     }
     let hook = crate::pipeline::commit_hook(project);
     let reports = crate::lifecycle::vacuum(&project.catalog, &tables, &options, hook.as_ref()).await?;

@@ -594,6 +594,12 @@ fn restore_makes_an_archived_range_readable_notifies_once_and_expires() {
     p.ok(&["restore", "status"]);
     p.ok(&["vacuum", "--retain", "0s", "--grace", "0s"]);
     assert_eq!(std::fs::read_to_string(&notified).unwrap(), format!("s.ev__restored 1 {from}\n"), "notified once");
+    // The command stays in the project that asked; the warehouse only says there is one.
+    let records = p.path().join("warehouse/_glaux/restores");
+    let request = std::fs::read_dir(&records).unwrap().flatten().next().unwrap().path().join("request.json");
+    let request: Value = serde_json::from_slice(&std::fs::read(request).unwrap()).unwrap();
+    assert_eq!(request["notify"], true);
+    assert!(!request.to_string().contains("echo"), "{request}");
     assert_eq!(csv(&p, "SELECT count(*) AS n FROM s.ev__restored"), "n\n1\n", "a vacuum keeps what a restore reads");
 
     // A week later the restore has lapsed: the checker records it, and the range is gone again.

@@ -2,8 +2,10 @@
 //!
 //! A restore is a directory `_glaux/restores/<id>/` of create-only events, so two processes
 //! checking restores never overwrite each other: `request.json` (what was asked, written once),
-//! `ready.json` (when every object became readable; whoever creates it runs the notify command,
-//! so it runs once) and `expired.json` (when the restored copies lapsed). A ready, unexpired
+//! `ready.json` (when every object became readable) and `expired.json` (when the restored copies
+//! lapsed). A notify command is not stored here: commands only ever come from the project that
+//! asked (see `glaux restore`), never from the warehouse, so write access to the warehouse is no
+//! way to run a command on a host that checks restores. A ready, unexpired
 //! restore's partitions are read as the table `<db>.<table>__restored`; `system.restores` lists
 //! every restore.
 
@@ -39,8 +41,8 @@ pub struct RestoreRequest {
     pub requested_at: DateTime<Utc>,
     /// When the restored copies lapse.
     pub expires_at: DateTime<Utc>,
-    /// Run by `sh -c` once the range is readable.
-    pub notify: Option<String>,
+    /// Whether the project that asked has a command to run once the range is readable.
+    pub notify: bool,
     /// The archived partitions of the range.
     pub partitions: Vec<ArchivedPartition>,
     /// Whether S3 restores were requested (objects in GLACIER or DEEP_ARCHIVE).
@@ -212,7 +214,7 @@ pub fn schema() -> SchemaRef {
         Field::new("partitions", DataType::UInt64, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("bytes", DataType::UInt64, false),
-        Field::new("notify", DataType::Utf8, true),
+        Field::new("notify", DataType::Boolean, false),
     ]))
 }
 
@@ -251,7 +253,7 @@ pub fn to_batch(restores: &[Restore]) -> arrow::error::Result<RecordBatch> {
         number(&|r| r.request.partitions.len() as u64),
         number(&|r| r.request.rows()),
         number(&|r| r.request.bytes()),
-        Arc::new(StringArray::from(restores.iter().map(|r| r.request.notify.clone()).collect::<Vec<_>>())),
+        Arc::new(BooleanArray::from(restores.iter().map(|r| r.request.notify).collect::<Vec<_>>())),
     ];
     RecordBatch::try_new(schema(), columns)
 }

@@ -35,8 +35,8 @@ pub struct RestoreOptions {
     pub to: NaiveDate,
     /// How long the range stays readable.
     pub expires: chrono::Duration,
-    /// Run by `sh -c` once the range is readable.
-    pub notify: Option<String>,
+    /// Whether the asking project will run a command once the range is readable.
+    pub notify: bool,
     /// The time of the request.
     pub now: DateTime<Utc>,
 }
@@ -135,7 +135,7 @@ pub async fn request(
         to: options.to,
         requested_at: options.now,
         expires_at: options.now + options.expires,
-        notify: options.notify.clone(),
+        notify: options.notify,
         partitions,
         needs_s3_restore,
     };
@@ -189,7 +189,7 @@ async fn readable(
 }
 
 /// Records every restore that became readable or lapsed by `now`; returns all restores and,
-/// apart, those this call found ready (whose notify command the caller runs, once).
+/// apart, those this call found ready.
 pub async fn check(
     wh: &Warehouse,
     s3: Option<&aws_sdk_s3::Client>,

@@ -45,12 +45,7 @@ pub struct ArchivedPartition {
 
 /// The archived partitions a table's snapshot properties list.
 pub fn archived(state: &TableState) -> Vec<ArchivedPartition> {
-    match state.properties.get(ARCHIVES_PROPERTY) {
-        Some(serde_json::Value::Array(list)) => {
-            list.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect()
-        }
-        _ => Vec::new(),
-    }
+    super::state::listed(&state.properties, ARCHIVES_PROPERTY)
 }
 
 /// The schema of `system.archives`.

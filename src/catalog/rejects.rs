@@ -148,21 +148,11 @@ impl RejectSink {
 
 /// The reject files a table's snapshot properties list.
 pub fn reject_files(properties: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<RejectFile> {
-    match properties.get(REJECTS_PROPERTY) {
-        Some(serde_json::Value::Array(list)) => {
-            list.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect()
-        }
-        _ => Vec::new(),
-    }
+    super::state::listed(properties, REJECTS_PROPERTY)
 }
 
 /// Lists `file` in `txn`'s [`REJECTS_PROPERTY`]: the list of `base`, the snapshot the writer
 /// read, plus `file`. The rejects become visible with the commit's rows, or not at all.
 pub fn list_in(txn: &mut Transaction, base: Option<&TableState>, file: &RejectFile) {
-    let mut listed = match base.and_then(|s| s.properties.get(REJECTS_PROPERTY)) {
-        Some(serde_json::Value::Array(list)) => list.clone(),
-        _ => Vec::new(),
-    };
-    listed.push(serde_json::to_value(file).expect("reject files serialise"));
-    txn.properties.insert(REJECTS_PROPERTY.to_string(), serde_json::Value::Array(listed));
+    super::state::list_in(txn, base, REJECTS_PROPERTY, std::slice::from_ref(file));
 }

@@ -17,7 +17,6 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
-use object_store::{PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::archives::ArchivedPartition;
@@ -131,12 +130,9 @@ fn path(wh: &Warehouse, id: &str, event: &str) -> object_store::path::Path {
 /// it first.
 async fn create(wh: &Warehouse, id: &str, event: &str, body: Vec<u8>) -> Result<bool, RestoreRecordError> {
     let path = path(wh, id, event);
-    let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-    match wh.store().put_opts(&path, PutPayload::from(body), options).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
-        Err(source) => Err(RestoreRecordError::Store { path: path.to_string(), source }),
-    }
+    crate::warehouse::put_if_absent(wh.store().as_ref(), &path, body)
+        .await
+        .map_err(|source| RestoreRecordError::Store { path: path.to_string(), source })
 }
 
 /// Records a new restore.
@@ -172,6 +168,11 @@ async fn read<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
+/// When restore `id` was recorded readable, if it was.
+pub async fn ready_at(wh: &Warehouse, id: &str) -> Result<Option<DateTime<Utc>>, RestoreRecordError> {
+    Ok(read::<Event>(wh, id, "ready").await?.map(|e| e.at))
+}
+
 /// Every restore, oldest first.
 pub async fn list(wh: &Warehouse) -> Result<Vec<Restore>, RestoreRecordError> {
     let prefix = wh.state_path("restores");
@@ -190,7 +191,7 @@ pub async fn list(wh: &Warehouse) -> Result<Vec<Restore>, RestoreRecordError> {
     let mut restores = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(request) = read::<RestoreRequest>(wh, &id, "request").await? else { continue };
-        let ready_at = read::<Event>(wh, &id, "ready").await?.map(|e| e.at);
+        let ready_at = ready_at(wh, &id).await?;
         let expired_at = read::<Event>(wh, &id, "expired").await?.map(|e| e.at);
         restores.push(Restore { request, ready_at, expired_at });
     }

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -160,6 +160,26 @@ impl Transaction {
             at,
         }
     }
+}
+
+/// The entries of the list property `name` of a snapshot (`glaux.rejects`, `glaux.archives`);
+/// an entry glaux cannot read is skipped.
+pub fn listed<T: serde::de::DeserializeOwned>(properties: &BTreeMap<String, Value>, name: &str) -> Vec<T> {
+    match properties.get(name) {
+        Some(Value::Array(list)) => list.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Sets `txn`'s list property `name` to the entries of `base` (the snapshot the writer read)
+/// followed by `added`, so they are published with the commit's data or not at all.
+pub fn list_in<T: Serialize>(txn: &mut Transaction, base: Option<&TableState>, name: &str, added: &[T]) {
+    let mut listed = match base.and_then(|s| s.properties.get(name)) {
+        Some(Value::Array(list)) => list.clone(),
+        _ => Vec::new(),
+    };
+    listed.extend(added.iter().map(|entry| serde_json::to_value(entry).expect("list properties serialise")));
+    txn.properties.insert(name.to_string(), Value::Array(listed));
 }
 
 /// A fresh, time-ordered, unique commit id (UUIDv7, hyphen-free).
@@ -495,12 +515,9 @@ impl TableLog {
     async fn publish(&self, state: &TableState) -> Result<bool, CommitError> {
         let path = self.version_path(state.version);
         let body = serde_json::to_vec(state).expect("table state serialises");
-        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-        match self.warehouse.store().put_opts(&path, PutPayload::from(body), options).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(source) => Err(CommitError::Store { path: path.to_string(), source }),
-        }
+        crate::warehouse::put_if_absent(self.warehouse.store().as_ref(), &path, body)
+            .await
+            .map_err(|source| CommitError::Store { path: path.to_string(), source })
     }
 
     /// The object holding snapshot `version`.

@@ -187,10 +187,7 @@ pub async fn archive(
 
     let archive_id = new_commit_id();
     let mut txn = Transaction::on(Some(&base), format!("archive {archive_id}"), options.now);
-    let mut listed = match base.properties.get(ARCHIVES_PROPERTY) {
-        Some(serde_json::Value::Array(list)) => list.clone(),
-        _ => Vec::new(),
-    };
+    let mut archived = Vec::with_capacity(doomed.len());
     for (key, values) in doomed {
         let partition = &base.partitions[&key];
         let location = format!("{}{archive_id}/{key}/", archive_prefix(def));
@@ -206,7 +203,7 @@ pub async fn archive(
             })?;
             files.push(DataFile { path: to, ..file.clone() });
         }
-        let entry = ArchivedPartition {
+        archived.push(ArchivedPartition {
             archive_id: archive_id.clone(),
             partition: key,
             values: values.clone(),
@@ -214,11 +211,10 @@ pub async fn archive(
             files,
             storage_class: class.to_string(),
             archived_at: options.now,
-        };
-        listed.push(serde_json::to_value(&entry).expect("archived partitions serialise"));
+        });
         txn.changes.push(Change::Remove(values));
     }
-    txn.properties.insert(ARCHIVES_PROPERTY.to_string(), serde_json::Value::Array(listed));
+    crate::catalog::state::list_in(&mut txn, Some(&base), ARCHIVES_PROPERTY, &archived);
     log.commit(&txn).await.map_err(commit_error)?;
     hook.committed(def).await;
     report.archive_id = Some(archive_id);

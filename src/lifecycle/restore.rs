@@ -195,20 +195,22 @@ pub async fn check(
     s3: Option<&aws_sdk_s3::Client>,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Restore>, Vec<Restore>), RestoreError> {
+    let mut all = restores::list(wh).await?;
     let mut newly_ready = Vec::new();
-    for restore in restores::list(wh).await? {
-        let id = &restore.request.restore_id;
-        if restore.expired_at.is_some() {
-            continue;
-        }
+    for restore in all.iter_mut().filter(|r| r.expired_at.is_none()) {
+        let id = restore.request.restore_id.clone();
         if now >= restore.request.expires_at {
-            restores::mark_expired(wh, id, now).await?;
-        } else if restore.ready_at.is_none()
-            && readable(wh, s3, &restore.request).await?
-            && restores::mark_ready(wh, id, now).await?
-        {
-            newly_ready.push(Restore { ready_at: Some(now), ..restore });
+            restores::mark_expired(wh, &id, now).await?;
+            restore.expired_at = Some(now);
+        } else if restore.ready_at.is_none() && readable(wh, s3, &restore.request).await? {
+            if restores::mark_ready(wh, &id, now).await? {
+                restore.ready_at = Some(now);
+                newly_ready.push(restore.clone());
+            } else {
+                // Another checker recorded it a moment ago: show its time.
+                restore.ready_at = restores::ready_at(wh, &id).await?;
+            }
         }
     }
-    Ok((restores::list(wh).await?, newly_ready))
+    Ok((all, newly_ready))
 }

@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use crate::warehouse::Warehouse;
@@ -148,12 +148,9 @@ pub async fn current(warehouse: &Warehouse, entry: &str) -> Result<Option<Genera
 async fn create(warehouse: &Warehouse, entry: &str, next: &Generation) -> Result<bool, LeaseError> {
     let path = generation_path(warehouse, entry, next.generation);
     let body = serde_json::to_vec_pretty(next).expect("leases serialise");
-    let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-    match warehouse.store().put_opts(&path, PutPayload::from(body), options).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
-        Err(source) => Err(LeaseError::Store { path: path.to_string(), source }),
-    }
+    crate::warehouse::put_if_absent(warehouse.store().as_ref(), &path, body)
+        .await
+        .map_err(|source| LeaseError::Store { path: path.to_string(), source })
 }
 
 /// Removes generations before `keep` (best effort: they are superseded either way).

@@ -42,6 +42,18 @@ pub async fn get_optional(store: &dyn ObjectStore, path: &Path) -> Result<Option
     }
 }
 
+/// Writes `body` to `path` only if no object is there (an exclusive create on the local
+/// filesystem, `If-None-Match: *` on S3): `Ok(false)` when another writer created it first. The
+/// one primitive every piece of shared state in `_glaux/` is published with.
+pub async fn put_if_absent(store: &dyn ObjectStore, path: &Path, body: Vec<u8>) -> Result<bool, object_store::Error> {
+    let options = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+    match store.put_opts(path, object_store::PutPayload::from(body), options).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+        Err(source) => Err(source),
+    }
+}
+
 /// Why a warehouse could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {

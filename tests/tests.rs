@@ -21,6 +21,9 @@
 //!   exact ones, and the HTML report rendered by headless Chromium.
 //! - [`lifecycle`]: `glaux vacuum` after killed and superseded writers, beside a writer and
 //!   killed itself; time travel to every kept version; `glaux catalog history`.
+//! - [`fuzz`] and [`fuzzing`]: every parser of untrusted input (the five log kinds, CSV ingest, registry files,
+//!   Glue types, `glaux.toml`, job definitions, Athena SQL) on mutated fixtures and arbitrary
+//!   bytes: no panic, no hang, nothing lost; `cargo bench --bench fuzz` runs them for hours.
 //! - [`glue`]: the registry against the Glue API (moto): definitions accepted as they are,
 //!   push and pull, throttling and refused partitions.
 //! - [`s3`]: the warehouse on S3: encryption settings and endpoints.
@@ -38,6 +41,8 @@ mod athena;
 mod aurora;
 mod cli;
 mod commits;
+mod fuzz;
+mod fuzzing;
 mod glue;
 mod iam;
 mod interop;

@@ -219,7 +219,11 @@ impl fmt::Display for GlueType {
                     if i > 0 {
                         f.write_str(",")?;
                     }
-                    write!(f, "{name}:{ty}")?;
+                    // A name that is not a plain word is written in backquotes, as it is read.
+                    match !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        true => write!(f, "{name}:{ty}")?,
+                        false => write!(f, "`{name}`:{ty}")?,
+                    }
                 }
                 f.write_str(">")
             }

@@ -165,6 +165,12 @@ impl LogParser for AuditLogParser {
     fn line(&mut self, raw: &[u8], offset: u64, number: u64) {
         let line = text(raw);
         match self.pending.take() {
+            // A line that is a whole event by itself starts one: the quote left open before it
+            // was a cut line, not a query spanning lines, and must not swallow the events after it.
+            Some((start, first, so_far)) if matches!(read(&line), Read::Event(_)) => {
+                self.common.reject(start, first, "quoted object not closed before the next event", so_far.as_bytes());
+                self.event(&line, offset, number);
+            }
             Some((start, first, mut so_far)) => {
                 so_far.push('\n');
                 so_far.push_str(&line);

@@ -26,6 +26,13 @@ pub struct SlowLogParser {
 struct Entry {
     started: bool,
     offset: u64,
+    /// Line number of the entry's first line.
+    number: u64,
+    /// The entry's lines before its statement, kept to reject an entry that has neither a
+    /// `Query_time` nor a statement (a header cut off at the end of a file): lines are never
+    /// dropped silently.
+    head: String,
+    head_lines: u64,
     header_time: Option<i64>,
     set_timestamp: Option<i64>,
     user: Option<String>,
@@ -53,10 +60,12 @@ impl Entry {
         let mut sql = std::mem::take(&mut self.sql);
         let mut attribute_text = std::mem::take(&mut self.attribute_text);
         let mut attribute_spans = std::mem::take(&mut self.attribute_spans);
+        let mut head = std::mem::take(&mut self.head);
+        head.clear();
         sql.clear();
         attribute_text.clear();
         attribute_spans.clear();
-        *self = Entry { sql, attribute_text, attribute_spans, ..Entry::default() };
+        *self = Entry { sql, attribute_text, attribute_spans, head, ..Entry::default() };
     }
 
     fn add_attribute(&mut self, key: &str, value: &str) {
@@ -119,7 +128,13 @@ impl SlowLogParser {
 
     fn emit(&mut self) {
         let entry = &mut self.entry;
-        if !entry.started || (entry.query_time.is_none() && entry.sql.is_empty()) {
+        if !entry.started {
+            entry.reset();
+            return;
+        }
+        if entry.query_time.is_none() && entry.sql.is_empty() {
+            let reason = "slow-log entry with neither a Query_time nor a statement (cut off?)";
+            self.common.reject(entry.offset, entry.number, reason, entry.head.as_bytes());
             entry.reset();
             return;
         }
@@ -152,16 +167,29 @@ impl SlowLogParser {
         self.entry.user.is_some() || self.entry.query_time.is_some() || self.entry.in_statement
     }
 
-    fn start(&mut self, offset: u64) {
+    fn start(&mut self, offset: u64, number: u64) {
         self.emit();
         self.entry.started = true;
         self.entry.offset = offset;
+        self.entry.number = number;
+    }
+
+    /// Keeps a line of the entry's head (see [`Entry::head`]).
+    fn keep_head(&mut self, line: &str) {
+        let entry = &mut self.entry;
+        if entry.started && !entry.in_statement {
+            if entry.head_lines > 0 {
+                entry.head.push('\n');
+            }
+            entry.head.push_str(line);
+            entry.head_lines += 1;
+        }
     }
 
     fn header(&mut self, line: &str, offset: u64, number: u64) {
         if let Some(rest) = line.strip_prefix("# Time:") {
             if !self.entry.started || self.has_fields() {
-                self.start(offset);
+                self.start(offset, number);
             }
             // `# Time: 071218 11:48:27 # User@Host: …` (MySQL 5.0) carries both on one line.
             let (time_text, user_host) = match rest.find("# User@Host:") {
@@ -177,7 +205,7 @@ impl SlowLogParser {
         if line.starts_with("# User@Host:") || line.starts_with("# User:") {
             // Only a bare `# Time:` line belongs to the same entry.
             if !self.entry.started || self.has_fields() {
-                self.start(offset);
+                self.start(offset, number);
             }
             self.user_host(&line[2..]);
             return;
@@ -186,7 +214,7 @@ impl SlowLogParser {
             // A `#` line after a complete statement starts the next entry; inside an
             // unterminated statement it is part of it (a comment).
             if self.entry.sql.trim_end().ends_with(';') {
-                self.start(offset);
+                self.start(offset, number);
             } else {
                 self.append_sql(line);
                 return;
@@ -203,7 +231,7 @@ impl SlowLogParser {
             return;
         }
         if !self.entry.started {
-            self.start(offset);
+            self.start(offset, number);
         }
         let entry = &mut self.entry;
         key_values(&line[1..], |key, value| match key {
@@ -256,6 +284,17 @@ impl SlowLogParser {
     }
 
     fn body(&mut self, line: &str, offset: u64, number: u64, raw: &[u8]) {
+        if !self.entry.started {
+            if !line.trim().is_empty() {
+                self.common.reject(
+                    offset,
+                    number,
+                    "statement line outside a slow-log entry (no # header before it)",
+                    raw,
+                );
+            }
+            return;
+        }
         if !self.entry.in_statement {
             if let Some(db) = line.strip_prefix("use ").and_then(|r| r.trim_end().strip_suffix(';')) {
                 self.entry.db = Some(db.trim().trim_matches('`').to_string());
@@ -273,17 +312,6 @@ impl SlowLogParser {
                 return;
             }
         }
-        if !self.entry.started {
-            if !line.trim().is_empty() {
-                self.common.reject(
-                    offset,
-                    number,
-                    "statement line outside a slow-log entry (no # header before it)",
-                    raw,
-                );
-            }
-            return;
-        }
         if line.is_empty() && !self.entry.in_statement {
             return;
         }
@@ -298,7 +326,7 @@ fn header_time(text: &str) -> Option<i64> {
 }
 
 /// The server's start-up banner, repeated in the log at every restart.
-pub(crate) fn is_banner(line: &str) -> bool {
+pub fn is_banner(line: &str) -> bool {
     (line.contains(", Version: ") && line.ends_with("started with:"))
         || line.starts_with("Tcp port: ")
         || line.starts_with("TCP Port: ")
@@ -317,6 +345,7 @@ impl LogParser for SlowLogParser {
         } else {
             self.body(&line, offset, number, raw);
         }
+        self.keep_head(&line);
     }
 
     fn finish(&mut self) {

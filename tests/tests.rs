@@ -21,6 +21,8 @@
 //!   exact ones, and the HTML report rendered by headless Chromium.
 //! - [`lifecycle`]: `glaux vacuum` after killed and superseded writers, beside a writer and
 //!   killed itself; time travel to every kept version; `glaux catalog history`.
+//! - [`faults`]: every committing command killed with SIGKILL at random moments: each table holds
+//!   its state before or after the command, and a re-run gives the clean run's.
 //! - [`fuzz`] and [`fuzzing`]: every parser of untrusted input (the five log kinds, CSV ingest, registry files,
 //!   Glue types, `glaux.toml`, job definitions, Athena SQL) on mutated fixtures and arbitrary
 //!   bytes: no panic, no hang, nothing lost; `cargo bench --bench fuzz` runs them for hours.
@@ -41,6 +43,7 @@ mod athena;
 mod aurora;
 mod cli;
 mod commits;
+mod faults;
 mod fuzz;
 mod fuzzing;
 mod glue;

@@ -155,56 +155,90 @@ async fn commit_protocol_on_s3() {
 /// Four real glaux processes load four different files into one table at the same moment.
 /// Each either commits or fails with a conflict naming the winner; the table ends with exactly
 /// the rows of the winners, once each.
-fn processes_race(project: &TestProject, extra_env: &[(&str, String)], warehouse: Option<&str>) {
-    let files: Vec<_> = (0..4)
+/// `writers` processes racing to load one CSV file each into `customer_data.regions`: every
+/// winner's rows land once, every loser fails naming the conflict and lands nothing. Returns
+/// the rows the winners added (`trial` keeps each trial's region codes apart).
+fn processes_race(
+    project: &TestProject,
+    env: &[(&str, String)],
+    warehouse: Option<&str>,
+    trial: usize,
+    writers: usize,
+) -> usize {
+    let files: Vec<_> = (0..writers)
         .map(|i| {
-            let rows: String = (0..=i).map(|r| format!("R{i}{r},name {r},XX,0.{r}\n")).collect();
-            project.write(&format!("race{i}.csv"), &format!("region_code,region_name,country,vat_rate\n{rows}"))
+            let rows: String = (0..=i).map(|r| format!("T{trial}W{i}R{r},name {r},XX,0.{r}\n")).collect();
+            project.write(&format!("race{trial}-{i}.csv"), &format!("region_code,region_name,country,vat_rate\n{rows}"))
         })
         .collect();
-    let mut children = Vec::new();
-    for file in &files {
+    let glaux = || {
         let mut command = project.glaux();
-        command.envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())));
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         if let Some(warehouse) = warehouse {
             command.args(["--warehouse", warehouse]);
         }
-        command.args(["ingest", "csv", file.to_str().unwrap(), "--table", "customer_data.regions"]);
-        children.push(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
-    }
-    let mut expected_rows = 0;
-    let mut winners = 0;
+        command
+    };
+    let children: Vec<_> = files
+        .iter()
+        .map(|file| {
+            let mut command = glaux();
+            command.args(["ingest", "csv", file.to_str().unwrap(), "--table", "customer_data.regions"]);
+            command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let mut added = 0;
+    let mut winners = Vec::new();
     for (i, child) in children.into_iter().enumerate() {
         let output = child.wait_with_output().unwrap();
         if output.status.success() {
-            winners += 1;
-            expected_rows += i + 1;
+            winners.push(i);
+            added += i + 1;
         } else {
             let err = stderr(&output);
             assert!(err.contains("conflicts with commit"), "a loser must name the conflict: {err}");
             assert_eq!(output.status.code(), Some(1));
         }
     }
-    assert!(winners >= 1);
+    assert!(!winners.is_empty(), "trial {trial}: no writer won");
+    let sql = format!(
+        "SELECT count(*) AS n, count(DISTINCT region_code) AS d FROM customer_data.regions \
+         WHERE region_code LIKE 'T{trial}W%'"
+    );
+    let out = glaux().args(["sql", "--format", "csv", "-c", &sql]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("n,d\n{added},{added}\n"),
+        "trial {trial}: winners {winners:?} of {writers}: {}",
+        stderr(&out)
+    );
+    added
+}
+
+/// Races of two and four writers, `GLAUX_FAULT_TRIALS` of them (8 by default); the table then
+/// holds exactly the winners' rows.
+fn races(project: &TestProject, env: &[(&str, String)], warehouse: Option<&str>) {
+    let trials = std::env::var("GLAUX_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let mut total = 0;
+    for trial in 0..trials {
+        total += processes_race(project, env, warehouse, trial, if trial % 2 == 0 { 2 } else { 4 });
+    }
     let mut count = project.glaux();
-    count.envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())));
+    count.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     if let Some(warehouse) = warehouse {
         count.args(["--warehouse", warehouse]);
     }
-    let sql = "SELECT count(*) AS n, count(DISTINCT region_code) AS d FROM customer_data.regions";
-    let out = count.args(["sql", "--format", "csv", "-c", sql]).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("n,d\n{expected_rows},{expected_rows}\n"),
-        "{}",
-        stderr(&out)
-    );
+    let out = count
+        .args(["sql", "--format", "csv", "-c", "SELECT count(*) AS n FROM customer_data.regions"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("n\n{total}\n"), "{}", stderr(&out));
 }
 
 #[test]
 fn racing_processes_on_the_local_filesystem() {
     let project = TestProject::new();
-    processes_race(&project, &[], None);
+    races(&project, &[], None);
 }
 
 #[test]
@@ -212,5 +246,5 @@ fn racing_processes_on_s3() {
     let moto = Moto::start();
     moto.create_bucket("race");
     let project = TestProject::new();
-    processes_race(&project, &moto.env(), Some("s3://race/wh"));
+    races(&project, &moto.env(), Some("s3://race/wh"));
 }

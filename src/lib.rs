@@ -35,9 +35,9 @@
 //!   credentials, and the count of each process's object-store calls.
 //! - **Bottom** — [`config`] (`glaux.toml`, environment and flags merged into settings),
 //!   [`error`] (error categories, exit codes, the one-line report), [`scaffold`] (the embedded
-//!   demo project), [`progress`] (progress bars on a terminal only), [`usage`] (this process's
-//!   and a child's CPU time and peak memory) and [`panics`] (panics in dependencies contained as
-//!   one-line errors).
+//!   demo project), [`progress`] (progress bars on a terminal only), [`logging`] (`RUST_LOG`
+//!   to stderr, credentials redacted), [`usage`] (this process's and a child's CPU time and
+//!   peak memory) and [`panics`] (panics in dependencies contained as one-line errors).
 
 #![warn(missing_docs)]
 
@@ -55,6 +55,7 @@ pub mod iam;
 pub mod ingest;
 pub mod jobs;
 pub mod lifecycle;
+pub mod logging;
 pub mod logs;
 pub mod panics;
 pub mod pipeline;

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_sdk_glue::Client;
-use aws_sdk_glue::error::DisplayErrorContext;
+use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_glue::types::{
     BatchUpdatePartitionRequestEntry, DatabaseInput, ErrorDetail, PartitionInput, PartitionValueList,
 };
@@ -95,12 +95,23 @@ impl Categorize for GlueError {
     }
 }
 
-fn api<E: std::error::Error>(operation: &'static str, target: &str, error: E) -> GlueError {
-    GlueError::Api {
-        operation,
-        target: target.to_string(),
-        message: crate::error::one_line(&DisplayErrorContext(error).to_string()),
-    }
+/// A failed call as one short line: Glue's error code and message when Glue answered, the
+/// whole cause (a timeout, a reset connection) when it did not.
+fn api<E: std::error::Error + ProvideErrorMetadata>(operation: &'static str, target: &str, error: E) -> GlueError {
+    let message = match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => crate::error::one_line(&DisplayErrorContext(&error).to_string()),
+    };
+    GlueError::Api { operation, target: target.to_string(), message }
+}
+
+/// Whether a call failed with Glue's error `code`. A call retried after its answer was lost
+/// (a reset connection) meets what its first attempt did: the database or table it created
+/// already exists, what it deleted is gone. Push makes Glue match the registry, so those
+/// answers mean the work is done (or, for a table, that it is to be updated instead).
+fn is_code<E: ProvideErrorMetadata>(error: &E, code: &str) -> bool {
+    error.code() == Some(code)
 }
 
 /// A Glue client from the standard AWS chain (endpoint from `AWS_ENDPOINT_URL_GLUE` or
@@ -442,12 +453,12 @@ pub async fn apply(client: &Client, plan: &PushPlan) -> Result<PushReport, GlueE
         match action {
             Action::CreateDatabase(db) => {
                 let input = DatabaseInput::builder().name(db).build().map_err(|e| build(db, e))?;
-                client
-                    .create_database()
-                    .database_input(input)
-                    .send()
-                    .await
-                    .map_err(|e| api("CreateDatabase", db, e))?;
+                match client.create_database().database_input(input).send().await {
+                    Err(e) if is_code(&e, "AlreadyExistsException") => {}
+                    sent => {
+                        sent.map_err(|e| api("CreateDatabase", db, e))?;
+                    }
+                }
                 report.databases_created += 1;
             }
             Action::CreateTable(db, input) | Action::UpdateTable(db, input, _) => {
@@ -457,13 +468,12 @@ pub async fn apply(client: &Client, plan: &PushPlan) -> Result<PushReport, GlueE
             }
             Action::DeleteTable(db, name) => {
                 let target = format!("{db}.{name}");
-                client
-                    .delete_table()
-                    .database_name(db)
-                    .name(name)
-                    .send()
-                    .await
-                    .map_err(|e| api("DeleteTable", &target, e))?;
+                match client.delete_table().database_name(db).name(name).send().await {
+                    Err(e) if is_code(&e, "EntityNotFoundException") => {}
+                    sent => {
+                        sent.map_err(|e| api("DeleteTable", &target, e))?;
+                    }
+                }
                 report.tables[2] += 1;
             }
             Action::CreatePartitions(db, input, partitions) => {
@@ -488,10 +498,13 @@ async fn put_table(client: &Client, db: &str, input: &TableInput, created: bool)
     let target = format!("{db}.{}", input.name);
     let table = convert::to_glue_table(input).map_err(|e| build(&target, e))?;
     match created {
-        true => {
-            let sent = client.create_table().database_name(db).table_input(table).send().await;
-            sent.map(|_| ()).map_err(|e| api("CreateTable", &target, e))
-        }
+        true => match client.create_table().database_name(db).table_input(table.clone()).send().await {
+            Err(e) if is_code(&e, "AlreadyExistsException") => {
+                let sent = client.update_table().database_name(db).table_input(table).send().await;
+                sent.map(|_| ()).map_err(|e| api("UpdateTable", &target, e))
+            }
+            sent => sent.map(|_| ()).map_err(|e| api("CreateTable", &target, e)),
+        },
         false => {
             let sent = client.update_table().database_name(db).table_input(table).send().await;
             sent.map(|_| ()).map_err(|e| api("UpdateTable", &target, e))
@@ -533,14 +546,34 @@ async fn create_partitions(
 ) -> Result<usize, GlueError> {
     let target = format!("{db}.{}", input.name);
     let target = &target;
-    in_batches(partitions, CREATE_BATCH, target, refused, |batch| async move {
+    // Partitions that exist already (a batch retried after its answer was lost, or another
+    // push) are updated instead.
+    let existing = std::sync::Mutex::new(Vec::new());
+    let existing_ref = &existing;
+    let taken = in_batches(partitions, CREATE_BATCH, target, refused, |batch| async move {
         let inputs = batch.iter().map(|p| partition_input(input, p)).collect::<Result<Vec<_>, _>>()?;
         let request = client.batch_create_partition().database_name(db).table_name(&input.name);
         let out = request.set_partition_input_list(Some(inputs)).send().await;
         let out = out.map_err(|e| api("BatchCreatePartition", target, e))?;
-        Ok(out.errors().iter().map(|e| (e.partition_values().to_vec(), e.error_detail().cloned())).collect())
+        let mut errors = Vec::new();
+        for error in out.errors() {
+            let values = error.partition_values().to_vec();
+            match error.error_detail().and_then(|d| d.error_code()) == Some("AlreadyExistsException") {
+                true => {
+                    let partition = batch.iter().find(|p| p.values == values).cloned();
+                    existing_ref.lock().unwrap_or_else(|e| e.into_inner()).extend(partition);
+                }
+                false => errors.push((values, error.error_detail().cloned())),
+            }
+        }
+        Ok(errors)
     })
-    .await
+    .await?;
+    let existing = existing.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !existing.is_empty() {
+        update_partitions(client, db, input, &existing, refused).await?;
+    }
+    Ok(taken)
 }
 
 /// BatchUpdatePartition in batches of [`UPDATE_BATCH`].
@@ -586,7 +619,16 @@ async fn delete_partitions(
         let request = client.batch_delete_partition().database_name(db).table_name(table);
         let out = request.set_partitions_to_delete(Some(lists)).send().await;
         let out = out.map_err(|e| api("BatchDeletePartition", target, e))?;
-        Ok(out.errors().iter().map(|e| (e.partition_values().to_vec(), e.error_detail().cloned())).collect())
+        // A partition already gone (a retried batch's first attempt deleted it) is deleted.
+        let gone = |e: &&aws_sdk_glue::types::PartitionError| {
+            e.error_detail().and_then(|d| d.error_code()) == Some("EntityNotFoundException")
+        };
+        Ok(out
+            .errors()
+            .iter()
+            .filter(|e| !gone(e))
+            .map(|e| (e.partition_values().to_vec(), e.error_detail().cloned()))
+            .collect())
     })
     .await
 }

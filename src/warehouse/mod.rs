@@ -45,11 +45,18 @@ pub async fn get_optional(store: &dyn ObjectStore, path: &Path) -> Result<Option
 /// Writes `body` to `path` only if no object is there (an exclusive create on the local
 /// filesystem, `If-None-Match: *` on S3): `Ok(false)` when another writer created it first. The
 /// one primitive every piece of shared state in `_glaux/` is published with.
+///
+/// A create whose answer was lost (a reset connection) is retried by the store and then meets
+/// the object it wrote itself: an object holding exactly `body` is this writer's (every body
+/// names its writer: a commit id, a lease holder), so that is `Ok(true)`, not a lost race.
 pub async fn put_if_absent(store: &dyn ObjectStore, path: &Path, body: Vec<u8>) -> Result<bool, object_store::Error> {
+    let body = bytes::Bytes::from(body);
     let options = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
-    match store.put_opts(path, object_store::PutPayload::from(body), options).await {
+    match store.put_opts(path, object_store::PutPayload::from(body.clone()), options).await {
         Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+            Ok(get_optional(store, path).await?.is_some_and(|there| there == body))
+        }
         Err(source) => Err(source),
     }
 }

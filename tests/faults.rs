@@ -465,3 +465,105 @@ for db in glue.get_databases()["DatabaseList"]:
     assert!(!objects.contains("LEAK"), "{objects}");
     assert!(objects.lines().next().unwrap().parse::<usize>().unwrap() > 20, "too few objects checked: {objects}");
 }
+
+/// Copies every object under `from/` to `to/` in `bucket`: a copy of an S3 warehouse (its
+/// snapshots name files relative to the warehouse root).
+fn copy_prefix(moto: &Moto, bucket: &str, from: &str, to: &str) {
+    moto.python(&format!(
+        r#"
+import boto3
+s3 = boto3.client("s3")
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="{bucket}", Prefix="{from}/"):
+    for o in page.get("Contents", []):
+        s3.copy_object(Bucket="{bucket}", Key="{to}/" + o["Key"][len("{from}/"):], CopySource={{"Bucket": "{bucket}", "Key": o["Key"]}})
+"#
+    ));
+}
+
+/// Kills `glaux ARGS` on `warehouse` after `delay`; whether it was still running then.
+fn kill_on_s3_after(
+    project: &TestProject,
+    env: &[(&str, String)],
+    warehouse: &str,
+    args: &[&str],
+    delay: Duration,
+) -> bool {
+    let mut command = project.glaux();
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str()))).args(["--warehouse", warehouse]).args(args);
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + delay;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    child.wait().unwrap();
+    running
+}
+
+#[test]
+fn kill_9_during_push_and_archive_on_s3_then_rerun_gives_the_clean_result() {
+    let per_command = trials(4);
+    let mut moments = Moments::new();
+    let moto = Moto::start();
+    moto.create_bucket("killed");
+    let project = TestProject::new();
+    let env = moto.env();
+    let base = "s3://killed/base";
+    for step in &STAGES[..4] {
+        ok_on_s3(&project, &env, base, step);
+    }
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+
+    // catalog push: Glue has no transactions, so a killed push may leave Glue part-way; the
+    // warehouse is untouched and the next push completes it.
+    let tables_before = digest(&project.path(), &|args| ok_on_s3(&project, &env, base, args));
+    let started = Instant::now();
+    ok_on_s3(&project, &env, base, &["catalog", "push"]);
+    let took = started.elapsed();
+    let clean_glue = glue_state(&moto, "killed");
+    for trial in 0..per_command {
+        drop_glue_databases(&moto);
+        let delay = moments.within(took);
+        let running = kill_on_s3_after(&project, &env, base, &["catalog", "push"], delay);
+        *outcomes.entry(format!("push {}", if running { "killed" } else { "finished first" })).or_default() += 1;
+        let tables = digest(&project.path(), &|args| ok_on_s3(&project, &env, base, args));
+        assert!(
+            tables == tables_before,
+            "push trial {trial}: a push changed tables: {}",
+            difference(&tables, &tables_before)
+        );
+        ok_on_s3(&project, &env, base, &["catalog", "push"]);
+        assert_eq!(glue_state(&moto, "killed"), clean_glue, "push trial {trial}, killed after {delay:?}");
+    }
+
+    // archive: each table as before or after, on a copy of the warehouse per trial.
+    let archive = ["archive", "customer_data.customer_base_raw", "--older-than", "1d"];
+    copy_prefix(&moto, "killed", "base", "clean");
+    let started = Instant::now();
+    ok_on_s3(&project, &env, "s3://killed/clean", &archive);
+    let took = started.elapsed();
+    let after = digest(&project.path(), &|args| ok_on_s3(&project, &env, "s3://killed/clean", args));
+    assert!(after != tables_before, "the archive moved nothing");
+    for trial in 0..per_command {
+        let warehouse = format!("s3://killed/trial{trial}");
+        copy_prefix(&moto, "killed", "base", &format!("trial{trial}"));
+        let delay = moments.within(took);
+        let running = kill_on_s3_after(&project, &env, &warehouse, &archive, delay);
+        let mid = digest(&project.path(), &|args| ok_on_s3(&project, &env, &warehouse, args));
+        let table = "customer_data.customer_base_raw";
+        let state = match (mid.get(table) == tables_before.get(table), mid.get(table) == after.get(table)) {
+            (true, _) => "before",
+            (_, true) => "after",
+            _ => panic!("archive trial {trial}, killed after {delay:?}: {}", difference(&mid, &after)),
+        };
+        *outcomes.entry(format!("archive {}", if running { state } else { "finished first" })).or_default() += 1;
+        ok_on_s3(&project, &env, &warehouse, &archive);
+        let last = digest(&project.path(), &|args| ok_on_s3(&project, &env, &warehouse, args));
+        assert!(last == after, "archive trial {trial}: the re-run left {}", difference(&last, &after));
+    }
+    eprintln!("kill -9 outcomes on S3: {outcomes:?}");
+}

@@ -7,9 +7,12 @@ For each size it makes a project with `glaux init`, generates the CRM exports wi
   cleansing  glaux job run customer_data_cleansing --full   vs  DuckDB running sql/customer_data_cleansing.sql
   features   glaux job run customer_feature_engineering --full  vs  DuckDB running sql/customer_feature_engineering.sql
 
-DuckDB reads the very Parquet files glaux's tables hold (raw, regions, and glaux's cleaned
-output for the feature job) through views named like the tables, and writes its result as zstd
-Parquet, as glaux does. Each engine runs in its own process; wall time and peak RSS (of that
+DuckDB and PySpark (local[threads], as Glue runs Spark) read the very Parquet files glaux's
+tables hold (raw, regions, and glaux's cleaned output for the feature job) through views named
+like the tables, and write their result as zstd Parquet, as glaux does. The SQL is the jobs'
+own text with the substitutions each dialect needs (printed in SPARK_SUBSTITUTIONS and the
+DuckDB runner): Athena's md5 gives varbinary, DuckDB's and Spark's hex text; Spark spells the
+regex match `RLIKE` and `strpos` `instr`, has no `regexp_replace` flags argument and subtracts dates with `datediff`. Each engine runs in its own process; wall time and peak RSS (of that
 process) are measured. Finally the cleansing job runs again with --memory-limit below the data
 size (half and an eighth of the CSV bytes), to show it finishes by spilling.
 
@@ -55,6 +58,50 @@ con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
 print(con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0])
 """
 
+SPARK_RUNNER = r"""
+import os, re, sys
+from pyspark.sql import SparkSession
+project, job, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+spark = (SparkSession.builder.master(f"local[{threads}]").appName("glaux-bench")
+         .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.memory", "8g")
+         # Athena's string literals: a backslash is a character, not an escape.
+         .config("spark.sql.parser.escapedStringLiterals", "true")
+         .config("spark.sql.parquet.compression.codec", "zstd").getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+wh = f"{project}/warehouse/customer_data"
+spark.sql("CREATE DATABASE IF NOT EXISTS customer_data")
+for table in ["customer_base_raw", "regions", "customer_base_cleaned"]:
+    if not os.path.isdir(f"{wh}/{table}"):
+        continue
+    partitioned = any("=" in d for d in os.listdir(f"{wh}/{table}"))
+    # An unpartitioned table's files sit in its commit's directory, which is not a partition.
+    reader = spark.read.option("basePath", f"{wh}/{table}") if partitioned else spark.read.option("recursiveFileLookup", "true")
+    df = reader.parquet(f"{wh}/{table}")
+    df.createOrReplaceTempView(table)
+sql = open(f"{project}/sql/{job}.sql").read()
+for pattern, replacement in SUBSTITUTIONS:
+    sql = re.sub(pattern, replacement, sql)
+sql = sql.replace("customer_data.", "")
+spark.sql(sql).write.mode("overwrite").parquet(out)
+print(spark.read.parquet(out).count())
+# The JVM runs the query; its peak memory is not the Python driver's (nor counted as its child).
+jvm = spark._jvm.java.lang.ProcessHandle.current().pid()
+hwm = [l for l in open(f"/proc/{jvm}/status") if l.startswith("VmHWM:")][0].split()[1]
+print(f"JVM_PEAK_KIB {hwm}")
+spark.stop()
+"""
+
+# (pattern, replacement) applied to a job's SQL for Spark.
+SPARK_SUBSTITUTIONS = [
+    (r"lower\(substr\(to_hex\(md5\(to_utf8\(customer_id\)\)\), 1, 1\)\)", "substr(md5(customer_id), 1, 1)"),
+    (r" ~ '", " RLIKE '"),
+    (r"\bstrpos\(", "instr("),
+    (r"regexp_replace\(([^,]+), ('[^']*'), ('[^']*'), 'g'\)", r"regexp_replace(\1, \2, \3)"),
+    (r"CAST\((c\.ingest_date) - (c\.[a-z_]+) AS INT\)", r"datediff(\1, \2)"),
+]
+
 MEASURE = r"""
 import resource, subprocess, sys, time
 start = time.monotonic()
@@ -97,6 +144,7 @@ def main():
     parser.add_argument("--customers", default="1000000,10000000")
     parser.add_argument("--work", default=None, help="where projects are made (default: a temp dir)")
     parser.add_argument("--threads", default=str(os.cpu_count()))
+    parser.add_argument("--no-spark", action="store_true", help="leave PySpark out")
     options = parser.parse_args()
     glaux = str(Path(options.glaux).resolve())
     work = Path(options.work or tempfile.mkdtemp(prefix="glaux-bench-")).resolve()
@@ -125,9 +173,20 @@ def main():
             d_time, d_peak, d_out = measure(
                 [sys.executable, "-c", DUCKDB_RUNNER, str(project), job, str(out_file), options.threads], project
             )
-            rows.append((customers, job, g_time, d_time, g_peak, d_peak, g_out.strip(), d_out.strip()))
+            spark = None
+            if not options.no_spark:
+                spark_out = work / f"spark-{job}-{customers}"
+                runner = f"SUBSTITUTIONS = {SPARK_SUBSTITUTIONS!r}\n" + SPARK_RUNNER
+                took, peak, out = measure([sys.executable, "-c", runner, str(project), job, str(spark_out), options.threads], project)
+                jvm_kib = [int(l.split()[1]) for l in out.splitlines() if l.startswith("JVM_PEAK_KIB")]
+                rows_out = [l for l in out.splitlines() if not l.startswith("JVM_PEAK_KIB")]
+                spark = (took, max(peak, jvm_kib[0] / 1024 if jvm_kib else 0), "\n".join(rows_out))
+            rows.append((customers, job, g_time, d_time, g_peak, d_peak, g_out.strip(), d_out.strip(), spark))
+            spark_text = (f" | PySpark {spark[0]:.2f} s {spark[1]:.0f} MiB ({spark[2].strip().splitlines()[-1]} rows)"
+                          f" | glaux/Spark time {g_time / spark[0]:.2f}" if spark else "")
             print(f"  {job}: glaux {g_time:.2f} s {g_peak:.0f} MiB | DuckDB {d_time:.2f} s {d_peak:.0f} MiB "
-                  f"({d_out.strip()} rows) | time ratio {g_time / d_time:.2f}", flush=True)
+                  f"({d_out.strip()} rows) | glaux/DuckDB time {g_time / d_time:.2f} memory {g_peak / d_peak:.2f}"
+                  f"{spark_text}", flush=True)
         # Half and an eighth of the size of the exported data: the sort behind the dedup window
         # must spill.
         for limit_mib in sorted({max(64, csv_bytes // (1024 * 1024) // share) for share in (2, 8)}, reverse=True):
@@ -136,16 +195,19 @@ def main():
                 project,
                 may_fail=True,
             )
-            rows.append((customers, f"cleansing --memory-limit {limit_mib}M (raw Parquet {raw_parquet / 2**20:.0f} MiB, CSV {csv_bytes / 2**20:.0f} MiB)", s_time, None, s_peak, None, s_out.strip(), ""))
+            rows.append((customers, f"cleansing --memory-limit {limit_mib}M (raw Parquet {raw_parquet / 2**20:.0f} MiB, CSV {csv_bytes / 2**20:.0f} MiB)", s_time, None, s_peak, None, s_out.strip(), "", None))
             print(f"  spill run {limit_mib}M: {s_time:.2f} s, peak {s_peak:.0f} MiB: {s_out.strip()}", flush=True)
 
     print()
-    print("| customers | job | glaux s | DuckDB s | glaux/DuckDB time | glaux peak MiB | DuckDB peak MiB |")
-    print("|---|---|---|---|---|---|---|")
-    for customers, job, g, d, gp, dp, _, _ in rows:
-        ratio = f"{g / d:.2f}" if d else "-"
-        print(f"| {customers:,} | {job} | {g:.2f} | {d:.2f} | {ratio} | {gp:.0f} | {dp:.0f} |" if d else
-              f"| {customers:,} | {job} | {g:.2f} | - | - | {gp:.0f} | - |")
+    print("| customers | job | glaux s | DuckDB s | PySpark s | glaux/DuckDB time | glaux/PySpark time | glaux peak MiB | DuckDB peak MiB | PySpark peak MiB | glaux/DuckDB memory |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for customers, job, g, d, gp, dp, _, _, spark in rows:
+        if not d:
+            print(f"| {customers:,} | {job} | {g:.2f} | - | - | - | - | {gp:.0f} | - | - | - |")
+            continue
+        st, sp = (f"{spark[0]:.2f}", f"{spark[1]:.0f}") if spark else ("-", "-")
+        sr = f"{g / spark[0]:.2f}" if spark else "-"
+        print(f"| {customers:,} | {job} | {g:.2f} | {d:.2f} | {st} | {g / d:.2f} | {sr} | {gp:.0f} | {dp:.0f} | {sp} | {gp / dp:.2f} |")
 
 
 if __name__ == "__main__":

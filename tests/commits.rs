@@ -157,14 +157,14 @@ async fn commit_protocol_on_s3() {
 /// the rows of the winners, once each.
 /// `writers` processes racing to load one CSV file each into `customer_data.regions`: every
 /// winner's rows land once, every loser fails naming the conflict and lands nothing. Returns
-/// the rows the winners added (`trial` keeps each trial's region codes apart).
+/// the rows the winners added and how many won (`trial` keeps each trial's region codes apart).
 fn processes_race(
     project: &TestProject,
     env: &[(&str, String)],
     warehouse: Option<&str>,
     trial: usize,
     writers: usize,
-) -> usize {
+) -> (usize, usize) {
     let files: Vec<_> = (0..writers)
         .map(|i| {
             let rows: String = (0..=i).map(|r| format!("T{trial}W{i}R{r},name {r},XX,0.{r}\n")).collect();
@@ -212,17 +212,22 @@ fn processes_race(
         "trial {trial}: winners {winners:?} of {writers}: {}",
         stderr(&out)
     );
-    added
+    (added, winners.len())
 }
 
 /// Races of two and four writers, `GLAUX_FAULT_TRIALS` of them (8 by default); the table then
 /// holds exactly the winners' rows.
 fn races(project: &TestProject, env: &[(&str, String)], warehouse: Option<&str>) {
     let trials = std::env::var("GLAUX_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-    let mut total = 0;
+    let (mut total, mut won, mut raced) = (0, 0, 0);
     for trial in 0..trials {
-        total += processes_race(project, env, warehouse, trial, if trial % 2 == 0 { 2 } else { 4 });
+        let writers = if trial % 2 == 0 { 2 } else { 4 };
+        let (added, winners) = processes_race(project, env, warehouse, trial, writers);
+        total += added;
+        won += winners;
+        raced += writers;
     }
+    eprintln!("{trials} races on {}: {won} of {raced} writers committed", warehouse.unwrap_or("the local filesystem"));
     let mut count = project.glaux();
     count.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     if let Some(warehouse) = warehouse {

@@ -68,5 +68,5 @@ fn definitions_load_or_fail_with_one_line_naming_the_file() {
 
 #[test]
 fn athena_sql_rewrites_and_planning_never_panic() {
-    campaign(&["sql"]);
+    campaign(&["sql", "fingerprint"]);
 }

@@ -4,6 +4,7 @@
 //! | target | input | property |
 //! |---|---|---|
 //! | `error`, `slow`, `general`, `audit`, `postgres` | a log file | fed whole and in random pieces (taking rows between pieces, as ingest does) the rows and rejects are the same; every row starts at a line; every reject names a real line and a reason; no non-blank line before the first entry is dropped |
+//! | `fingerprint` | a logged statement | pt-fingerprint's and pgBadger's query classes of it: one line, a query id of 32 hex digits |
 //! | `csv` | a CSV export loaded into `customer_data.customer_base_raw` on a local warehouse | records read = rows committed + rows rejected, as counted from the committed snapshot and reject file; or one clear error naming the file |
 //! | `registry` | a table definition file | loads, or one error naming the file |
 //! | `glue-type` | a Glue type string | parses, and prints back to a string that parses to the same type; or an error |
@@ -33,7 +34,20 @@ pub fn repo() -> PathBuf {
 
 /// Every target, by name.
 pub fn names() -> Vec<&'static str> {
-    vec!["error", "slow", "general", "audit", "postgres", "csv", "registry", "glue-type", "config", "job", "sql"]
+    vec![
+        "error",
+        "slow",
+        "general",
+        "audit",
+        "postgres",
+        "fingerprint",
+        "csv",
+        "registry",
+        "glue-type",
+        "config",
+        "job",
+        "sql",
+    ]
 }
 
 /// The target called `name`.
@@ -44,6 +58,7 @@ pub fn target(name: &str) -> Option<Box<dyn Target>> {
         "general" => Box::new(LogTarget::new(LogKind::General)),
         "audit" => Box::new(LogTarget::new(LogKind::Audit)),
         "postgres" => Box::new(LogTarget::new(LogKind::Postgres)),
+        "fingerprint" => Box::new(FingerprintTarget::new()),
         "csv" => Box::new(CsvTarget::new()),
         "registry" => Box::new(RegistryTarget::new()),
         "glue-type" => Box::new(GlueTypeTarget::new()),
@@ -356,6 +371,61 @@ fn shorten(text: &str) -> String {
     match text.len() > 80 {
         true => format!("{}…", &text[..text.floor_char_boundary(80)]),
         false => text.to_string(),
+    }
+}
+
+/// The query classes of `logs digest`: logged statements are untrusted text.
+pub struct FingerprintTarget {
+    seeds: Vec<Vec<u8>>,
+}
+
+impl FingerprintTarget {
+    pub fn new() -> FingerprintTarget {
+        let mut seeds = regressions("fingerprint");
+        seeds.extend(String::from_utf8_lossy(SQL_SEEDS).split("\n\n").map(|s| s.as_bytes().to_vec()));
+        for log in files("tests/fixtures/percona/slowlogs", |n| !n.ends_with(".gz")) {
+            // The statements of a slow log: its lines that are not headers.
+            let text = String::from_utf8_lossy(&log).into_owned();
+            seeds.extend(
+                text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(|l| l.as_bytes().to_vec()),
+            );
+        }
+        seeds.sort();
+        seeds.dedup();
+        FingerprintTarget { seeds }
+    }
+}
+
+impl Target for FingerprintTarget {
+    fn name(&self) -> &'static str {
+        "fingerprint"
+    }
+
+    fn seeds(&self) -> &[Vec<u8>] {
+        &self.seeds
+    }
+
+    fn dictionary(&self) -> &'static [&'static [u8]] {
+        SQL_WORDS
+    }
+
+    fn max_len(&self) -> usize {
+        8192
+    }
+
+    fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
+        use glaux::logs::fingerprint;
+        let text = String::from_utf8_lossy(input);
+        for (engine, class) in [("mysql", fingerprint::mysql(&text)), ("postgres", fingerprint::postgres(&text))] {
+            if class.contains('\n') {
+                return Err(format!("{engine}: the class `{class}` spans lines"));
+            }
+            let id = fingerprint::query_id(&class);
+            if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("{engine}: query id `{id}` of `{class}` is not 32 hex digits"));
+            }
+        }
+        Ok(Tally { rows: 2, ..Tally::default() })
     }
 }
 

@@ -134,9 +134,9 @@ fn difference(a: &Digest, b: &Digest) -> String {
     lines.join("; ")
 }
 
-/// Kills `glaux ARGS` in `place` after `delay`; whether it was still running then.
-fn kill_after(place: &Place, args: &[&str], delay: Duration) -> bool {
-    let mut child = place.glaux(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+/// Starts `command`, kills it with SIGKILL after `delay`; whether it was still running then.
+fn kill_after(mut command: Command, delay: Duration) -> bool {
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + delay;
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
@@ -199,7 +199,7 @@ fn kill_9_at_random_moments_of_every_committing_command_leaves_before_or_after()
         for trial in 0..per_stage {
             let place = state.copy();
             let delay = moments.within(took);
-            let was_running = kill_after(&place, stage, delay);
+            let was_running = kill_after(place.glaux(stage), delay);
             let mid = place.digest();
             // Each table is committed atomically on its own (a command writing several tables,
             // such as `ingest aurora`, commits them one after another).
@@ -490,18 +490,7 @@ fn kill_on_s3_after(
 ) -> bool {
     let mut command = project.glaux();
     command.envs(env.iter().map(|(k, v)| (*k, v.as_str()))).args(["--warehouse", warehouse]).args(args);
-    let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let deadline = Instant::now() + delay;
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let running = child.try_wait().unwrap().is_none();
-    let _ = child.kill();
-    child.wait().unwrap();
-    running
+    kill_after(command, delay)
 }
 
 #[test]

@@ -170,6 +170,34 @@ pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `message` with every backquoted value in it cut as [`excerpt`] cuts one (a parser's message
+/// quoting a huge bad field name, say).
+pub fn shorten_quoted(message: &str) -> std::borrow::Cow<'_, str> {
+    let pieces: Vec<&str> = message.split('`').collect();
+    // Odd pieces are inside backquotes (when they are closed).
+    let long =
+        pieces.iter().enumerate().any(|(i, p)| i % 2 == 1 && i + 1 < pieces.len() && p.chars().nth(80).is_some());
+    if !long {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let cut: Vec<std::borrow::Cow<'_, str>> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| if i % 2 == 1 && i + 1 < pieces.len() { excerpt(p) } else { std::borrow::Cow::Borrowed(*p) })
+        .collect();
+    std::borrow::Cow::Owned(cut.join("`"))
+}
+
+/// A value quoted in a message, cut to its first 80 characters (with the full length said) so
+/// that a huge bad value still gives a readable one-line error.
+pub fn excerpt(value: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 80;
+    match value.char_indices().nth(MAX) {
+        None => std::borrow::Cow::Borrowed(value),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}… ({} characters)", &value[..end], value.chars().count())),
+    }
+}
+
 // Errors of the libraries glaux builds on, by what they mean when they reach the edge.
 
 impl Categorize for std::io::Error {
@@ -217,6 +245,18 @@ impl Categorize for tokio::task::JoinError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_quoted_values_are_cut() {
+        let long = "x".repeat(500);
+        let message = format!("unknown field `{long}`, expected `Name`");
+        let short = shorten_quoted(&message);
+        assert!(
+            short.len() < 150 && short.contains("(500 characters)") && short.ends_with("expected `Name`"),
+            "{short}"
+        );
+        assert_eq!(shorten_quoted("plain `a` and `b`"), "plain `a` and `b`");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("bad flag")]

@@ -46,7 +46,7 @@ pub enum CatalogError {
         source: std::io::Error,
     },
     /// A file is not valid JSON or not a Glue TableInput.
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{path}:{line}:{column}: {}", crate::error::shorten_quoted(message))]
     Json {
         /// the file
         path: PathBuf,

@@ -44,7 +44,7 @@ impl fmt::Display for NameKind {
 
 /// A name that Athena or the warehouse would not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} name `{name}`: {reason}")]
+#[error("invalid {kind} name `{}`: {reason}", crate::error::excerpt(name))]
 pub struct InvalidName {
     /// database, table or column
     pub kind: NameKind,

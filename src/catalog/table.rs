@@ -130,7 +130,7 @@ pub struct Column {
 
 /// What is wrong with a definition, naming the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {problem}")]
+#[error("{field}: {}", crate::error::shorten_quoted(problem))]
 pub struct DefinitionProblem {
     /// Path of the offending field, such as `StorageDescriptor.Columns[3].Type`.
     pub field: String,

@@ -68,7 +68,7 @@ pub enum GlueType {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TypeError {
     /// The type string does not follow Glue's grammar.
-    #[error("invalid type `{text}` at character {position}: {reason}")]
+    #[error("invalid type `{}` at character {position}: {reason}", crate::error::excerpt(text))]
     Syntax {
         /// the whole type string
         text: String,

@@ -417,7 +417,8 @@ impl Target for FingerprintTarget {
         use glaux::logs::fingerprint;
         let text = String::from_utf8_lossy(input);
         for (engine, class) in [("mysql", fingerprint::mysql(&text)), ("postgres", fingerprint::postgres(&text))] {
-            if class.contains('\n') {
+            // pt-fingerprint keeps the newline after `use db` (Perl's `\Z`), and glaux agrees.
+            if class.trim_end_matches('\n').contains('\n') {
                 return Err(format!("{engine}: the class `{class}` spans lines"));
             }
             let id = fingerprint::query_id(&class);
@@ -621,7 +622,7 @@ impl Target for RegistryTarget {
             .split("\"Name\"")
             .nth(1)
             .and_then(|rest| rest.split('"').nth(1))
-            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|n| !n.is_empty() && n.len() <= 100 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or("t")
             .to_string();
         std::fs::write(db.join(format!("{name}.json")), input).map_err(|e| e.to_string())?;

@@ -191,10 +191,14 @@ pub fn shorten_quoted(message: &str) -> std::borrow::Cow<'_, str> {
 /// A value quoted in a message, cut to its first 80 characters (with the full length said) so
 /// that a huge bad value still gives a readable one-line error.
 pub fn excerpt(value: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 80;
-    match value.char_indices().nth(MAX) {
-        None => std::borrow::Cow::Borrowed(value),
-        Some((end, _)) => std::borrow::Cow::Owned(format!("{}… ({} characters)", &value[..end], value.chars().count())),
+    cut(value, 80)
+}
+
+/// `text` cut to its first `max` characters, with its full length said.
+pub fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}… ({} characters)", &text[..end], text.chars().count())),
     }
 }
 

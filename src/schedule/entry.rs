@@ -21,7 +21,7 @@ const MAX_SCAN: usize = 100_000;
 
 /// A `[[schedule]]` entry or `[scheduler]` setting glaux cannot use.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {place}: {field} = {value:?}: {reason}")]
+#[error("{file}: {place}: {field} = {:?}: {}", crate::error::excerpt(value), crate::error::cut(reason, 300))]
 pub struct EntryError {
     /// `glaux.toml`, with its path.
     pub file: PathBuf,

@@ -860,7 +860,11 @@ impl Target for ConfigTarget {
         let settings = match Settings::resolve(&overrides, &|_| None, self.dir.path()) {
             Ok(settings) => settings,
             Err(e) => {
-                clear_error(&one_line(&e), "glaux.toml")?;
+                // A setting that may come from the file or the environment is named by its
+                // setting and value (`setting S3 endpoint = `…`: …`).
+                let message = one_line(&e);
+                let named = if message.starts_with("setting ") { "setting " } else { "glaux.toml" };
+                clear_error(&message, named)?;
                 return Ok(Tally { errors: 1, ..Tally::default() });
             }
         };

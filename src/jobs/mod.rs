@@ -113,7 +113,7 @@ pub struct Job {
 
 /// A job definition that cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {problem}")]
+#[error("{path}: {}", crate::error::shorten_quoted(problem))]
 pub struct JobError {
     /// The definition file.
     pub path: PathBuf,

@@ -18,20 +18,25 @@ static LAST_MESSAGE: Mutex<Option<String>> = Mutex::new(None);
 /// Installs the hook; call once at start-up.
 pub fn install_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let payload = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        let message = crate::error::one_line(&format!("{payload}{location}"));
+        let message = crate::error::one_line(&message(info));
         if CONTAINED.load(Ordering::SeqCst) > 0 {
             *LAST_MESSAGE.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
         } else {
             eprintln!("glaux: internal error: {message}");
         }
     }));
+}
+
+/// A panic's message and where it happened (`boom at src/x.rs:3`).
+pub fn message(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    format!("{payload}{location}")
 }
 
 /// Runs `future`; a panic inside it becomes `Err(message)`.

@@ -30,18 +30,35 @@ impl std::ops::AddAssign for Tally {
     }
 }
 
+/// What a target's inputs are made from.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// The target's short name (`slow`, `csv`, `sql`, …).
+    pub name: &'static str,
+    /// Real inputs to mutate.
+    pub seeds: Vec<Vec<u8>>,
+    /// Keywords worth dropping into inputs.
+    pub dictionary: &'static [&'static [u8]],
+    /// Longest input worth trying.
+    pub max_len: usize,
+}
+
+impl Corpus {
+    /// Inputs up to 64 KiB.
+    pub fn new(name: &'static str, seeds: Vec<Vec<u8>>, dictionary: &'static [&'static [u8]]) -> Corpus {
+        Corpus { name, seeds, dictionary, max_len: 1 << 16 }
+    }
+
+    /// Inputs up to `max_len` bytes.
+    pub fn max_len(self, max_len: usize) -> Corpus {
+        Corpus { max_len, ..self }
+    }
+}
+
 /// A parser of untrusted input under test.
 pub trait Target {
-    /// Short name (`slow`, `csv`, `sql`, …).
-    fn name(&self) -> &'static str;
-    /// Real inputs to mutate.
-    fn seeds(&self) -> &[Vec<u8>];
-    /// Keywords worth dropping into inputs.
-    fn dictionary(&self) -> &'static [&'static [u8]];
-    /// Longest input worth trying.
-    fn max_len(&self) -> usize {
-        1 << 16
-    }
+    /// Its name, seeds and dictionary.
+    fn corpus(&self) -> &Corpus;
     /// Runs one input; `Err` says which property it broke.
     fn run(&mut self, input: &[u8]) -> Result<Tally, String>;
 }
@@ -89,14 +106,7 @@ fn install_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if FUZZING.with(Cell::get) {
-                let payload = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".to_string());
-                let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-                *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{payload}{location}"));
+                *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(glaux::panics::message(info));
             } else {
                 previous(info);
             }
@@ -186,10 +196,10 @@ pub fn run_one(target: &mut dyn Target, input: &[u8]) -> Result<Tally, Failure> 
 /// Runs `target` on inputs generated from `seed` within `budget`; the seeds themselves go
 /// first. Distinct failures (by message) are kept, with their inputs saved under `crashes`.
 pub fn run(target: &mut dyn Target, budget: Budget, seed: u64, hang: Duration, crashes: Option<&Path>) -> Report {
-    let name = target.name();
-    let seeds = target.seeds().to_vec();
-    let dictionary = target.dictionary();
-    let mutator = Mutator::new(&seeds, dictionary, target.max_len());
+    let corpus = target.corpus().clone();
+    let name = corpus.name;
+    let seeds = &corpus.seeds;
+    let mutator = Mutator::new(seeds, corpus.dictionary, corpus.max_len);
     let watchdog = Watchdog::start(name, hang, crashes.map(Path::to_path_buf));
     let mut rng = Rng::new(seed);
     let started = Instant::now();

@@ -25,7 +25,7 @@ use glaux::logs::parse::postgres::{Prefix, RDS_PREFIX};
 use glaux::logs::parse::{LineFeeder, LogParser, ParseReject, Parsed};
 
 use super::mutate::Rng;
-use super::runner::{Tally, Target};
+use super::runner::{Corpus, Tally, Target};
 
 /// The repository root: the demo project and the fixtures.
 pub fn repo() -> PathBuf {
@@ -111,7 +111,7 @@ pub struct LogTarget {
     kind: LogKind,
     schema: SchemaRef,
     prefixes: Vec<Prefix>,
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
 }
 
 impl LogTarget {
@@ -152,7 +152,7 @@ impl LogTarget {
             }
         }
         seeds.retain(|s| !s.is_empty());
-        LogTarget { kind, schema, prefixes, seeds }
+        LogTarget { kind, schema, prefixes, corpus: Corpus::new(kind.name(), seeds, LOG_WORDS) }
     }
 
     fn parser(&self, prefix: &Prefix) -> Box<dyn LogParser> {
@@ -211,16 +211,8 @@ const LOG_WORDS: &[&[u8]] = &[
 ];
 
 impl Target for LogTarget {
-    fn name(&self) -> &'static str {
-        self.kind.name()
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        LOG_WORDS
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
@@ -376,7 +368,7 @@ fn shorten(text: &str) -> String {
 
 /// The query classes of `logs digest`: logged statements are untrusted text.
 pub struct FingerprintTarget {
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
 }
 
 impl FingerprintTarget {
@@ -392,25 +384,13 @@ impl FingerprintTarget {
         }
         seeds.sort();
         seeds.dedup();
-        FingerprintTarget { seeds }
+        FingerprintTarget { corpus: Corpus::new("fingerprint", seeds, SQL_WORDS).max_len(8192) }
     }
 }
 
 impl Target for FingerprintTarget {
-    fn name(&self) -> &'static str {
-        "fingerprint"
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        SQL_WORDS
-    }
-
-    fn max_len(&self) -> usize {
-        8192
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
@@ -441,9 +421,18 @@ fn demo_registry(warehouse: &url::Url) -> Registry {
 /// `ingest csv` into the demo's raw customer table on a local warehouse.
 pub struct CsvTarget {
     runtime: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
+    /// A local warehouse and the raw customer table in it, made anew every 200 loads.
+    place: (tempfile::TempDir, glaux::warehouse::Warehouse, std::sync::Arc<glaux::catalog::table::TableDef>),
     loads: u64,
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
+}
+
+/// A new local warehouse and the demo's raw customer table located in it.
+fn csv_place() -> (tempfile::TempDir, glaux::warehouse::Warehouse, std::sync::Arc<glaux::catalog::table::TableDef>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let warehouse = glaux::warehouse::Warehouse::open_local(&dir.path().join("warehouse")).expect("local warehouse");
+    let def = demo_registry(warehouse.url()).table("customer_data", "customer_base_raw").expect("demo table").clone();
+    (dir, warehouse, def)
 }
 
 impl CsvTarget {
@@ -451,7 +440,8 @@ impl CsvTarget {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let mut seeds = regressions("csv");
         seeds.extend(files("data/customer_data/customer_base_raw", |n| n.ends_with(".csv")));
-        CsvTarget { runtime, dir: tempfile::tempdir().expect("temp dir"), loads: 0, seeds }
+        let corpus = Corpus::new("csv", seeds, CSV_WORDS).max_len(1 << 14);
+        CsvTarget { runtime, place: csv_place(), loads: 0, corpus }
     }
 }
 
@@ -471,47 +461,32 @@ const CSV_WORDS: &[&[u8]] = &[
 ];
 
 impl Target for CsvTarget {
-    fn name(&self) -> &'static str {
-        "csv"
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        CSV_WORDS
-    }
-
-    fn max_len(&self) -> usize {
-        1 << 14
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
         use glaux::ingest::csv::{CsvOptions, ingest_csv};
         use glaux::ingest::source::Input;
         // A fresh warehouse now and then: the ledger of loaded files grows with every load.
-        if self.loads.is_multiple_of(200) {
-            self.dir = tempfile::tempdir().expect("temp dir");
+        if self.loads > 0 && self.loads.is_multiple_of(200) {
+            self.place = csv_place();
         }
         self.loads += 1;
-        let file = self.dir.path().join("export.csv");
+        let (dir, warehouse, def) = &self.place;
+        let file = dir.path().join("export.csv");
         std::fs::write(&file, input).map_err(|e| e.to_string())?;
-        let warehouse =
-            glaux::warehouse::Warehouse::open_local(&self.dir.path().join("warehouse")).map_err(|e| e.to_string())?;
-        let registry = demo_registry(warehouse.url());
-        let def = registry.table("customer_data", "customer_base_raw").expect("demo table").clone();
         let options = CsvOptions {
             day: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
             at: chrono::Utc::now(),
             force: true,
             run_id: "fuzz".into(),
         };
-        let log = glaux::catalog::state::TableLog::of(&warehouse, &def);
+        let log = glaux::catalog::state::TableLog::of(warehouse, def);
         self.runtime.block_on(async {
             let before = log.latest().await.map_err(|e| e.to_string())?;
             let rows_before = before.as_ref().map_or(0, |s| s.partitions.values().map(|p| p.rows()).sum::<u64>());
-            let result = ingest_csv(&warehouse, &def, &[Input::local(file.clone())], &options, &NoHook).await;
+            let result = ingest_csv(warehouse, def, &[Input::local(file.clone())], &options, &NoHook).await;
             let report = match result {
                 Ok(report) => report,
                 Err(e) => {
@@ -566,7 +541,7 @@ impl Target for CsvTarget {
 /// A table definition file in a registry of its own.
 pub struct RegistryTarget {
     dir: tempfile::TempDir,
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
 }
 
 impl RegistryTarget {
@@ -574,7 +549,10 @@ impl RegistryTarget {
         let mut seeds = regressions("registry");
         seeds.extend(files("catalog/customer_data", |n| n.ends_with(".json")));
         seeds.extend(files("catalog/aurora_logs", |n| n.ends_with(".json")));
-        RegistryTarget { dir: tempfile::tempdir().expect("temp dir"), seeds }
+        RegistryTarget {
+            dir: tempfile::tempdir().expect("temp dir"),
+            corpus: Corpus::new("registry", seeds, REGISTRY_WORDS),
+        }
     }
 }
 
@@ -599,16 +577,8 @@ const REGISTRY_WORDS: &[&[u8]] = &[
 ];
 
 impl Target for RegistryTarget {
-    fn name(&self) -> &'static str {
-        "registry"
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        REGISTRY_WORDS
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
@@ -652,7 +622,7 @@ impl Target for RegistryTarget {
 
 /// Glue type strings, as Glue, the registry and `CREATE TABLE` give them.
 pub struct GlueTypeTarget {
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
 }
 
 impl GlueTypeTarget {
@@ -688,7 +658,7 @@ impl GlueTypeTarget {
         }
         seeds.sort();
         seeds.dedup();
-        GlueTypeTarget { seeds }
+        GlueTypeTarget { corpus: Corpus::new("glue-type", seeds, TYPE_WORDS).max_len(4096) }
     }
 }
 
@@ -710,20 +680,8 @@ const TYPE_WORDS: &[&[u8]] = &[
 ];
 
 impl Target for GlueTypeTarget {
-    fn name(&self) -> &'static str {
-        "glue-type"
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        TYPE_WORDS
-    }
-
-    fn max_len(&self) -> usize {
-        4096
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
@@ -756,7 +714,7 @@ impl Target for GlueTypeTarget {
 /// `glaux.toml` resolved into settings, with its schedule checked.
 pub struct ConfigTarget {
     dir: tempfile::TempDir,
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
 }
 
 impl ConfigTarget {
@@ -764,7 +722,7 @@ impl ConfigTarget {
         let mut seeds = regressions("config");
         seeds.extend(files(".", |n| n == "glaux.toml"));
         seeds.push(CONFIG_SEED.to_vec());
-        ConfigTarget { dir: tempfile::tempdir().expect("temp dir"), seeds }
+        ConfigTarget { dir: tempfile::tempdir().expect("temp dir"), corpus: Corpus::new("config", seeds, CONFIG_WORDS) }
     }
 }
 
@@ -840,16 +798,8 @@ const CONFIG_WORDS: &[&[u8]] = &[
 ];
 
 impl Target for ConfigTarget {
-    fn name(&self) -> &'static str {
-        "config"
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        CONFIG_WORDS
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
@@ -888,7 +838,7 @@ impl Target for ConfigTarget {
 pub struct JobTarget {
     dir: tempfile::TempDir,
     registry: Registry,
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
 }
 
 impl JobTarget {
@@ -903,7 +853,7 @@ impl JobTarget {
         let mut seeds = regressions("job");
         seeds.extend(files("sql", |n| n.ends_with(".toml")));
         let registry = demo_registry(&url::Url::parse("file:///fuzz/warehouse/").expect("url"));
-        JobTarget { dir, registry, seeds }
+        JobTarget { dir, registry, corpus: Corpus::new("job", seeds, JOB_WORDS) }
     }
 }
 
@@ -924,16 +874,8 @@ const JOB_WORDS: &[&[u8]] = &[
 ];
 
 impl Target for JobTarget {
-    fn name(&self) -> &'static str {
-        "job"
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        JOB_WORDS
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {
@@ -962,7 +904,7 @@ pub struct SqlTarget {
     runtime: tokio::runtime::Runtime,
     ctx: datafusion::prelude::SessionContext,
     _warehouse: tempfile::TempDir,
-    seeds: Vec<Vec<u8>>,
+    corpus: Corpus,
 }
 
 impl SqlTarget {
@@ -977,7 +919,7 @@ impl SqlTarget {
         let mut seeds = regressions("sql");
         seeds.extend(files("sql", |n| n.ends_with(".sql")));
         seeds.extend(String::from_utf8_lossy(SQL_SEEDS).split("\n\n").map(|s| s.as_bytes().to_vec()));
-        SqlTarget { runtime, ctx, _warehouse: warehouse, seeds }
+        SqlTarget { runtime, ctx, _warehouse: warehouse, corpus: Corpus::new("sql", seeds, SQL_WORDS).max_len(8192) }
     }
 }
 
@@ -1019,20 +961,8 @@ const SQL_WORDS: &[&[u8]] = &[
 ];
 
 impl Target for SqlTarget {
-    fn name(&self) -> &'static str {
-        "sql"
-    }
-
-    fn seeds(&self) -> &[Vec<u8>] {
-        &self.seeds
-    }
-
-    fn dictionary(&self) -> &'static [&'static [u8]] {
-        SQL_WORDS
-    }
-
-    fn max_len(&self) -> usize {
-        8192
+    fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     fn run(&mut self, input: &[u8]) -> Result<Tally, String> {

@@ -371,15 +371,15 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
 /// One line on a table's newest commit, for `glaux catalog show`.
 async fn describe_state(project: &Project, def: &TableDef) -> Result<String> {
     let name = def.qualified_name();
-    Ok(match project.catalog.log(def).latest().await? {
+    Ok(match project.catalog.log(def).head().await? {
         Some(state) => format!(
             "{name}: version {} committed {} by {}; {} partition(s), {} rows, {} bytes at {}",
             state.version,
             state.committed_at.to_rfc3339(),
             state.operation,
-            state.partitions.len(),
-            state.partitions.values().map(|p| p.rows()).sum::<u64>(),
-            state.partitions.values().map(|p| p.bytes()).sum::<u64>(),
+            state.partition_count(),
+            state.rows(),
+            state.bytes(),
             project.catalog.warehouse.absolute_url(&def.location),
         ),
         None => format!("{name}: no data committed yet"),
@@ -698,6 +698,7 @@ fn vacuum_batch(reports: &[crate::lifecycle::TableVacuum], dry_run: bool) -> Res
         number(&|r| Some(r.versions_removed)),
         number(&|r| Some(r.versions_kept)),
         number(&|r| r.oldest_kept),
+        number(&|r| Some(r.manifests_removed)),
         number(&|r| Some(r.files_removed)),
         number(&|r| Some(r.bytes_removed)),
         number(&|r| Some(r.files_kept)),
@@ -709,6 +710,7 @@ fn vacuum_batch(reports: &[crate::lifecycle::TableVacuum], dry_run: bool) -> Res
         Field::new(format!("versions_{removed}"), DataType::UInt64, false),
         Field::new("versions_kept", DataType::UInt64, false),
         Field::new("oldest_version_kept", DataType::UInt64, true),
+        Field::new(format!("manifests_{removed}"), DataType::UInt64, false),
         Field::new(format!("files_{removed}"), DataType::UInt64, false),
         Field::new(format!("bytes_{removed}"), DataType::UInt64, false),
         Field::new("files_kept", DataType::UInt64, false),

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::Once;
 
 use chrono::Utc;
+use glaux::catalog::manifest::MAX_PER_MANIFEST;
 use glaux::catalog::state::{Change, CommitError, DataFile, NewPartition, TableLog, Transaction};
 use glaux::warehouse::Warehouse;
 use object_store::ObjectStoreExt;
@@ -38,6 +39,109 @@ async fn conformance(warehouse: &Warehouse) {
     overlapping_writers_conflict_and_disjoint_writers_rebase(&log(warehouse, "conflicts")).await;
     concurrent_commits_each_land_exactly_once(&log(warehouse, "race")).await;
     a_stale_or_missing_hint_never_hides_a_commit(warehouse, &log(warehouse, "hint")).await;
+    a_commit_rewrites_only_the_manifests_it_touches(&log(warehouse, "manifests")).await;
+    a_format_1_snapshot_reads_and_moves_into_manifests(warehouse, &log(warehouse, "format1")).await;
+}
+
+/// The manifest paths of the newest head.
+async fn manifest_paths(log: &TableLog) -> Vec<String> {
+    log.head().await.unwrap().unwrap().manifests.iter().map(|m| m.path.clone()).collect()
+}
+
+async fn a_commit_rewrites_only_the_manifests_it_touches(log: &TableLog) {
+    let days = |range: std::ops::Range<u32>| range.map(|d| Change::Add(partition(&format!("{d:05}"), 1))).collect();
+    log.commit(&txn(days(0..3000))).await.unwrap();
+    let before = manifest_paths(log).await;
+    assert_eq!(before.len(), 3, "3,000 partitions in manifests of at most {MAX_PER_MANIFEST}");
+
+    log.commit(&txn(vec![Change::Replace(partition("01500", 9))])).await.unwrap();
+    let after = manifest_paths(log).await;
+    let new: Vec<_> = after.iter().filter(|p| !before.contains(p)).collect();
+    assert_eq!((after.len(), new.len()), (3, 1), "one partition changed, one manifest rewritten: {after:?}");
+    let head = log.head().await.unwrap().unwrap();
+    assert_eq!((head.partition_count(), head.rows()), (3000, 3008));
+    assert_eq!(log.partition(&head, "day=01500").await.unwrap().unwrap().rows(), 9);
+    assert!(log.partition(&head, "day=99999").await.unwrap().is_none());
+
+    // Emptying most of the middle manifest merges what is left into its neighbour.
+    let removed: Vec<Change> =
+        (1000..1991).filter(|d| *d != 1500).map(|d| Change::Remove(vec![format!("{d:05}")])).collect();
+    log.commit(&txn(removed)).await.unwrap();
+    let merged = log.head().await.unwrap().unwrap();
+    assert_eq!(merged.manifests.len(), 2, "a small run joins the next manifest");
+    let state = log.latest().await.unwrap().unwrap();
+    assert_eq!(state.partitions.len(), 2010);
+    assert_eq!(state.partitions["day=01500"].rows(), 9);
+    assert!(!state.partitions.contains_key("day=01000"));
+    let keys: Vec<&String> = state.partitions.keys().collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+
+    // Random changes over thousands of keys, checked against a plain map after every commit.
+    let mut model: std::collections::BTreeMap<String, u64> =
+        state.partitions.iter().map(|(k, p)| (k.clone(), p.rows())).collect();
+    let mut seed = 0x5eed_u64;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    for round in 0..6 {
+        let mut changes = Vec::new();
+        let mut touched = BTreeSet::new();
+        for _ in 0..400 {
+            let day = format!("{:05}", next(6000));
+            if !touched.insert(day.clone()) {
+                continue;
+            }
+            let key = format!("day={day}");
+            let rows = 100 + round;
+            match (model.contains_key(&key), next(3)) {
+                (true, 0) => {
+                    changes.push(Change::Remove(vec![day]));
+                    model.remove(&key);
+                }
+                (true, _) => {
+                    changes.push(Change::Replace(partition(&day, rows)));
+                    model.insert(key, rows);
+                }
+                (false, _) => {
+                    changes.push(Change::Add(partition(&day, rows)));
+                    model.insert(key, rows);
+                }
+            }
+        }
+        log.commit(&txn(changes)).await.unwrap();
+        let state = log.latest().await.unwrap().unwrap();
+        let got: std::collections::BTreeMap<String, u64> =
+            state.partitions.iter().map(|(k, p)| (k.clone(), p.rows())).collect();
+        assert_eq!(got, model, "round {round}");
+        let head = log.head().await.unwrap().unwrap();
+        assert!(head.manifests.iter().all(|m| m.partitions as usize <= MAX_PER_MANIFEST));
+        assert!(head.manifests.windows(2).all(|w| w[0].last < w[1].first), "manifest ranges are ordered");
+    }
+}
+
+/// A table committed before manifests (one JSON object with every partition) stays readable,
+/// and its next commit moves the partitions into manifests.
+async fn a_format_1_snapshot_reads_and_moves_into_manifests(warehouse: &Warehouse, log: &TableLog) {
+    let old = serde_json::json!({
+        "format": 1, "table": "db.format1", "version": 1, "commit_id": "c1",
+        "committed_at": "2026-11-01T00:00:00Z", "operation": "ingest csv",
+        "partitions": {"day=1": {"values": ["1"], "location": "db/t/day=1/c/",
+            "files": [{"path": "db/t/day=1/c/part-00000.parquet", "size": 10, "rows": 4}], "version": 1}},
+        "properties": {"bookmark": 7}, "changed_partitions": ["day=1"], "changed_properties": []
+    });
+    let path = warehouse.state_path("tables/db/format1/versions/00000000000000000001.json");
+    warehouse.store().put(&path, serde_json::to_vec(&old).unwrap().into()).await.unwrap();
+    let head = log.head().await.unwrap().unwrap();
+    assert_eq!((head.format, head.partition_count(), head.rows()), (1, 1, 4));
+    assert_eq!(log.partition(&head, "day=1").await.unwrap().unwrap().rows(), 4);
+    log.commit(&txn(vec![Change::Add(partition("2", 5))])).await.unwrap();
+    let head = log.head().await.unwrap().unwrap();
+    assert_eq!((head.format, head.manifests.len(), head.rows()), (2, 1, 9));
+    assert_eq!(head.properties["bookmark"], 7);
+    assert_eq!(log.read_version(1).await.unwrap().unwrap().partitions.len(), 1);
 }
 
 async fn commits_are_versioned_and_old_versions_stay_readable(log: &TableLog) {
@@ -89,8 +193,8 @@ async fn overlapping_writers_conflict_and_disjoint_writers_rebase(log: &TableLog
     }
     assert!(err.to_string().contains("re-run"), "{err}");
     // Disjoint: rebased on top of a.
-    let state = log.commit(&c).await.unwrap();
-    assert_eq!(state.version, 3);
+    assert_eq!(log.commit(&c).await.unwrap().version, 3);
+    let state = log.latest().await.unwrap().unwrap();
     assert_eq!(state.partitions["day=1"].rows(), 2);
     assert_eq!(state.partitions["day=2"].rows(), 4);
 }

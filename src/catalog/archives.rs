@@ -12,7 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::state::{DataFile, TableState};
+use super::state::{Base, DataFile};
 use super::table::TableDef;
 use crate::warehouse::STATE_PREFIX;
 
@@ -44,8 +44,8 @@ pub struct ArchivedPartition {
 }
 
 /// The archived partitions a table's snapshot properties list.
-pub fn archived(state: &TableState) -> Vec<ArchivedPartition> {
-    super::state::listed(&state.properties, ARCHIVES_PROPERTY)
+pub fn archived(state: &impl Base) -> Vec<ArchivedPartition> {
+    super::state::listed(state.properties(), ARCHIVES_PROPERTY)
 }
 
 /// The schema of `system.archives`.

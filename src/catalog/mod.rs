@@ -11,6 +11,7 @@
 
 pub mod archives;
 pub mod files;
+pub mod manifest;
 pub mod names;
 pub mod rejects;
 pub mod restores;
@@ -244,18 +245,17 @@ impl Catalog {
         let mut text: [Vec<String>; 4] = Default::default();
         let mut numbers: [Vec<Option<u64>>; 5] = Default::default();
         for def in self.registry.tables() {
-            let state = self.log(def).latest().await?;
+            let head = self.log(def).head().await?;
             text[0].push(def.database.clone());
             text[1].push(def.name().to_string());
             text[2].push(def.partition_keys.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", "));
             text[3].push(def.location.clone());
-            let parts: Vec<_> = state.iter().flat_map(|s| s.partitions.values()).collect();
-            let committed = |value: u64| state.as_ref().map(|_| value);
-            numbers[0].push(state.as_ref().map(|s| s.version));
-            numbers[1].push(committed(parts.len() as u64));
-            numbers[2].push(committed(parts.iter().map(|p| p.files.len() as u64).sum()));
-            numbers[3].push(committed(parts.iter().map(|p| p.rows()).sum()));
-            numbers[4].push(committed(parts.iter().map(|p| p.bytes()).sum()));
+            let total = |of: fn(&state::Snapshot) -> u64| head.as_ref().map(of);
+            numbers[0].push(total(|s| s.version));
+            numbers[1].push(total(state::Snapshot::partition_count));
+            numbers[2].push(total(state::Snapshot::file_count));
+            numbers[3].push(total(state::Snapshot::rows));
+            numbers[4].push(total(state::Snapshot::bytes));
         }
         let text_fields = ["database", "table", "partition_keys", "location"];
         let number_fields = ["version", "partitions", "files", "rows", "bytes"];
@@ -274,20 +274,20 @@ pub async fn history(warehouse: &Warehouse, def: &TableDef) -> Result<RecordBatc
     use futures::{StreamExt, TryStreamExt};
     let log = TableLog::of(warehouse, def);
     let versions = log.versions().await?;
-    let states: Vec<Option<state::TableState>> = futures::stream::iter(versions.into_iter().rev())
+    let states: Vec<Option<state::Snapshot>> = futures::stream::iter(versions.into_iter().rev())
         .map(|version| {
             let log = &log;
-            async move { log.read_version(version).await }
+            async move { log.read_head(version).await }
         })
         .buffered(16)
         .try_collect()
         .await?;
     // A version removed by a vacuum between the listing and the read is not shown.
-    let states: Vec<state::TableState> = states.into_iter().flatten().collect();
-    let number = |f: &dyn Fn(&state::TableState) -> u64| -> ArrayRef {
+    let states: Vec<state::Snapshot> = states.into_iter().flatten().collect();
+    let number = |f: &dyn Fn(&state::Snapshot) -> u64| -> ArrayRef {
         Arc::new(UInt64Array::from(states.iter().map(f).collect::<Vec<_>>()))
     };
-    let text = |f: &dyn Fn(&state::TableState) -> String| -> ArrayRef {
+    let text = |f: &dyn Fn(&state::Snapshot) -> String| -> ArrayRef {
         Arc::new(StringArray::from(states.iter().map(f).collect::<Vec<_>>()))
     };
     let columns: Vec<ArrayRef> = vec![
@@ -300,11 +300,11 @@ pub async fn history(warehouse: &Warehouse, def: &TableDef) -> Result<RecordBatc
         ),
         text(&|s| s.operation.clone()),
         text(&|s| s.commit_id.clone()),
-        number(&|s| s.changed_partitions.len() as u64),
-        number(&|s| s.partitions.len() as u64),
-        number(&|s| s.partitions.values().map(|p| p.files.len() as u64).sum()),
-        number(&|s| s.partitions.values().map(|p| p.rows()).sum()),
-        number(&|s| s.partitions.values().map(|p| p.bytes()).sum()),
+        number(&|s| s.partitions_changed()),
+        number(&|s| s.partition_count()),
+        number(&|s| s.file_count()),
+        number(&|s| s.rows()),
+        number(&|s| s.bytes()),
     ];
     let time = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
     let fields = vec![

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::files::{ParquetSink, WriteError};
-use super::state::{DataFile, TableState, Transaction};
+use super::state::{Base, DataFile, Transaction};
 use crate::warehouse::{STATE_PREFIX, Warehouse};
 
 /// Table property listing a table's reject files ([`RejectFile`]s).
@@ -153,6 +153,6 @@ pub fn reject_files(properties: &std::collections::BTreeMap<String, serde_json::
 
 /// Lists `file` in `txn`'s [`REJECTS_PROPERTY`]: the list of `base`, the snapshot the writer
 /// read, plus `file`. The rejects become visible with the commit's rows, or not at all.
-pub fn list_in(txn: &mut Transaction, base: Option<&TableState>, file: &RejectFile) {
+pub fn list_in<B: Base>(txn: &mut Transaction, base: Option<&B>, file: &RejectFile) {
     super::state::list_in(txn, base, REJECTS_PROPERTY, std::slice::from_ref(file));
 }

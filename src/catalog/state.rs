@@ -2,9 +2,11 @@
 //! and how a writer changes that atomically.
 //!
 //! Each table has a log of numbered snapshots in the warehouse,
-//! `_glaux/tables/<db>/<table>/versions/00000000000000000042.json`, each naming every current
-//! partition, its location and its files. A commit writes its data files under a fresh prefix,
-//! then publishes snapshot N+1 with a create-only put (`PutMode::Create`: an exclusive create on
+//! `_glaux/tables/<db>/<table>/versions/00000000000000000042.json`. A snapshot's head names the
+//! manifests that hold its partitions, their locations and files ([`super::manifest`]): a commit
+//! rewrites only the manifests holding what it changes, so its cost follows the change, not the
+//! table. A commit writes its data files under a fresh prefix and its new manifests under fresh
+//! names, then publishes snapshot N+1's head with a create-only put (`PutMode::Create`: an exclusive create on
 //! the local filesystem, `If-None-Match: *` on S3). Exactly one writer can create N+1, so readers
 //! see a commit whole or not at all and two writers can never both commit the same change. A
 //! writer that loses the race re-reads what the winner changed: if it touched none of the
@@ -23,16 +25,32 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use arrow::datatypes::DataType;
+use futures::{StreamExt, TryStreamExt};
+
+use super::manifest::{self, Manifest, ManifestRef};
 use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
-/// Version of the snapshot file format.
-pub const STATE_FORMAT: u32 = 1;
+/// Version of the snapshot head format glaux writes: 2, partitions in manifests.
+pub const STATE_FORMAT: u32 = 2;
+
+/// The first format, which held every partition in the head; still read, never written. The
+/// first commit on such a table moves its partitions into manifests.
+const INLINE_FORMAT: u32 = 1;
+
+/// A commit that changes more partitions than this records `*` as what it changed: its head
+/// stays small, and a concurrent writer that read before it conflicts instead of rebasing.
+const MAX_CHANGED_LISTED: usize = 10_000;
+
+/// Manifests read or written at once.
+const MANIFEST_CONCURRENCY: usize = 16;
 
 /// How many times a commit re-applies itself after losing a race to a non-conflicting writer.
 const MAX_REBASES: usize = 32;
 
-/// One snapshot of a table.
+/// One snapshot of a table with all its partitions: what readers that need every partition (jobs,
+/// Glue push, vacuum) work on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableState {
     /// Snapshot format, [`STATE_FORMAT`].
@@ -58,6 +76,120 @@ pub struct TableState {
     /// Property names this commit set.
     #[serde(default)]
     pub changed_properties: BTreeSet<String>,
+}
+
+/// The head of one snapshot: what it is, and the manifests that hold its partitions. Reading a
+/// head is one small GET whatever the table's size; [`TableLog::load_all`] or
+/// [`TableLog::load`] read the partitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Head format, [`STATE_FORMAT`] (or 1 for a head written before manifests).
+    pub format: u32,
+    /// Table, `database.table`.
+    pub table: String,
+    /// 1 for the first commit, then consecutive.
+    pub version: u64,
+    /// Unique id of the commit; also the name of the prefix its files were written under.
+    pub commit_id: String,
+    /// When the commit was published.
+    pub committed_at: DateTime<Utc>,
+    /// What made the commit.
+    pub operation: String,
+    /// Writer state that must advance with the data: bookmarks, ingested-file ledgers.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+    /// Partition keys this commit added, replaced or removed (`*` alone: too many to list, or
+    /// all of them).
+    #[serde(default)]
+    pub changed_partitions: BTreeSet<String>,
+    /// Property names this commit set.
+    #[serde(default)]
+    pub changed_properties: BTreeSet<String>,
+    /// How many partitions this commit changed, when `changed_partitions` could not list them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changed_count: Option<u64>,
+    /// The manifests, in partition key order.
+    #[serde(default)]
+    pub manifests: Vec<ManifestRef>,
+    /// Format 1 only: the partitions, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partitions: Option<BTreeMap<String, PartitionState>>,
+}
+
+impl Snapshot {
+    /// How many partitions this commit added, replaced or removed.
+    pub fn partitions_changed(&self) -> u64 {
+        self.changed_count.unwrap_or(self.changed_partitions.len() as u64)
+    }
+
+    /// Partitions in the snapshot.
+    pub fn partition_count(&self) -> u64 {
+        self.total(|m| m.partitions, |_| 1)
+    }
+
+    /// Data files in the snapshot.
+    pub fn file_count(&self) -> u64 {
+        self.total(|m| m.files, |p| p.files.len() as u64)
+    }
+
+    /// Rows in the snapshot.
+    pub fn rows(&self) -> u64 {
+        self.total(|m| m.rows, PartitionState::rows)
+    }
+
+    /// Bytes of data files in the snapshot.
+    pub fn bytes(&self) -> u64 {
+        self.total(|m| m.bytes, PartitionState::bytes)
+    }
+
+    fn total(&self, of_manifest: fn(&ManifestRef) -> u64, of_partition: fn(&PartitionState) -> u64) -> u64 {
+        match &self.partitions {
+            Some(inline) => inline.values().map(of_partition).sum(),
+            None => self.manifests.iter().map(of_manifest).sum(),
+        }
+    }
+
+    /// The snapshot with its partitions.
+    fn with_partitions(&self, partitions: BTreeMap<String, PartitionState>) -> TableState {
+        TableState {
+            format: self.format,
+            table: self.table.clone(),
+            version: self.version,
+            commit_id: self.commit_id.clone(),
+            committed_at: self.committed_at,
+            operation: self.operation.clone(),
+            partitions,
+            properties: self.properties.clone(),
+            changed_partitions: self.changed_partitions.clone(),
+            changed_properties: self.changed_properties.clone(),
+        }
+    }
+}
+
+/// What a writer read before deciding what to write: a head or a whole snapshot.
+pub trait Base {
+    /// Its version.
+    fn version(&self) -> u64;
+    /// Its properties.
+    fn properties(&self) -> &BTreeMap<String, Value>;
+}
+
+impl Base for Snapshot {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn properties(&self) -> &BTreeMap<String, Value> {
+        &self.properties
+    }
+}
+
+impl Base for TableState {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn properties(&self) -> &BTreeMap<String, Value> {
+        &self.properties
+    }
 }
 
 /// One partition as of a snapshot.
@@ -144,8 +276,8 @@ impl Transaction {
     /// to write: a commit published after `base` that touched the same partitions or properties
     /// makes this one fail rather than rebase. No snapshot reads as version 0, the empty table,
     /// so two first commits of the same partitions conflict instead of one overwriting the other.
-    pub fn on(base: Option<&TableState>, operation: impl Into<String>, at: DateTime<Utc>) -> Transaction {
-        Transaction { read_version: Some(base.map_or(0, |s| s.version)), ..Transaction::new(operation, at) }
+    pub fn on<B: Base>(base: Option<&B>, operation: impl Into<String>, at: DateTime<Utc>) -> Transaction {
+        Transaction { read_version: Some(base.map_or(0, |s| s.version())), ..Transaction::new(operation, at) }
     }
 
     /// An empty blind transaction (it rebases over anything) with a fresh time-ordered commit id.
@@ -173,8 +305,8 @@ pub fn listed<T: serde::de::DeserializeOwned>(properties: &BTreeMap<String, Valu
 
 /// Sets `txn`'s list property `name` to the entries of `base` (the snapshot the writer read)
 /// followed by `added`, so they are published with the commit's data or not at all.
-pub fn list_in<T: Serialize>(txn: &mut Transaction, base: Option<&TableState>, name: &str, added: &[T]) {
-    let mut listed = match base.and_then(|s| s.properties.get(name)) {
+pub fn list_in<T: Serialize, B: Base>(txn: &mut Transaction, base: Option<&B>, name: &str, added: &[T]) {
+    let mut listed = match base.and_then(|s| s.properties().get(name)) {
         Some(Value::Array(list)) => list.clone(),
         _ => Vec::new(),
     };
@@ -303,24 +435,46 @@ pub struct TableLog {
     warehouse: Warehouse,
     table: String,
     keys: Vec<String>,
+    /// The partition keys' types, which order the manifests' key bounds.
+    types: Vec<DataType>,
     dir: String,
 }
 
 impl TableLog {
-    /// The log of `database.table`, whose partition keys are `keys` in path order.
+    /// The log of `database.table`, whose partition keys are `keys` in path order, all strings.
     pub fn new(warehouse: &Warehouse, database: &str, table: &str, keys: Vec<String>) -> TableLog {
+        let types = vec![DataType::Utf8; keys.len()];
+        TableLog::typed(warehouse, database, table, keys, types)
+    }
+
+    /// The log of `database.table` whose partition keys `keys` have the types `types`.
+    pub fn typed(
+        warehouse: &Warehouse,
+        database: &str,
+        table: &str,
+        keys: Vec<String>,
+        types: Vec<DataType>,
+    ) -> TableLog {
         TableLog {
             warehouse: warehouse.clone(),
             table: format!("{database}.{table}"),
             keys,
+            types,
             dir: format!("tables/{database}/{table}"),
         }
     }
 
     /// The log of a registered table.
     pub fn of(warehouse: &Warehouse, def: &super::table::TableDef) -> TableLog {
-        let keys = def.partition_keys.iter().map(|(name, _)| name.clone()).collect();
-        TableLog::new(warehouse, &def.database, def.name(), keys)
+        let fields = def.partition_fields();
+        let keys = fields.iter().map(|f| f.name().clone()).collect();
+        let types = fields.iter().map(|f| f.data_type().clone()).collect();
+        TableLog::typed(warehouse, &def.database, def.name(), keys, types)
+    }
+
+    /// The partition keys and their types, in path order.
+    pub fn key_types(&self) -> (&[String], &[DataType]) {
+        (&self.keys, &self.types)
     }
 
     /// The Hive path of a partition (`k1=v1/k2=v2`), escaping values as Hive does.
@@ -340,13 +494,17 @@ impl TableLog {
     pub async fn append_partition(
         &self,
         txn: &mut Transaction,
-        base: Option<&TableState>,
+        base: Option<&Snapshot>,
         values: Vec<String>,
         location: String,
         mut files: Vec<DataFile>,
     ) -> Result<(), CommitError> {
         let key = self.partition_key(&values);
-        if let Some(existing) = base.and_then(|s| s.partitions.get(&key)) {
+        let existing = match base {
+            Some(base) => self.partition(base, &key).await?,
+            None => None,
+        };
+        if let Some(existing) = existing {
             let first_index = files.len();
             for (i, file) in existing.files.iter().enumerate() {
                 let target = format!("{location}part-{:05}.parquet", first_index + i);
@@ -362,8 +520,9 @@ impl TableLog {
         Ok(())
     }
 
-    /// The newest snapshot, or `None` before the first commit.
-    pub async fn latest(&self) -> Result<Option<TableState>, CommitError> {
+    /// The head of the newest snapshot, or `None` before the first commit: one or two small
+    /// GETs whatever the table's size.
+    pub async fn head(&self) -> Result<Option<Snapshot>, CommitError> {
         let mut version = match self.read_hint().await? {
             Some(v) => v,
             None => match self.list_newest().await? {
@@ -371,30 +530,81 @@ impl TableLog {
                 None => return Ok(None),
             },
         };
-        let mut state = self.read_version(version).await?;
-        while let Some(next) = self.read_version(version + 1).await? {
+        let mut head = self.read_head(version).await?;
+        while let Some(next) = self.read_head(version + 1).await? {
             version += 1;
-            state = Some(next);
+            head = Some(next);
         }
-        match state {
-            Some(state) => Ok(Some(state)),
+        match head {
+            Some(head) => Ok(Some(head)),
             // The hint names a version that is gone (a restored or vacuumed log): list instead.
             None => match self.list_newest().await? {
-                Some(v) => self.read_version(v).await,
+                Some(v) => self.read_head(v).await,
                 None => Ok(None),
             },
         }
     }
 
+    /// The newest snapshot with all its partitions, or `None` before the first commit.
+    pub async fn latest(&self) -> Result<Option<TableState>, CommitError> {
+        match self.head().await? {
+            Some(head) => Ok(Some(self.load_all(&head).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A snapshot with all its partitions (every manifest read, concurrently).
+    pub async fn load_all(&self, head: &Snapshot) -> Result<TableState, CommitError> {
+        let partitions = self.load(head, &vec![true; head.manifests.len()]).await?;
+        let keyed = partitions.into_iter().map(|p| (self.partition_key(&p.values), p)).collect();
+        Ok(head.with_partitions(keyed))
+    }
+
+    /// The partitions of the manifests `wanted` picks (`wanted[i]` for `head.manifests[i]`), in
+    /// key order; a format-1 head has no manifests and gives all its partitions.
+    pub async fn load(&self, head: &Snapshot, wanted: &[bool]) -> Result<Vec<PartitionState>, CommitError> {
+        if let Some(inline) = &head.partitions {
+            return Ok(inline.values().cloned().collect());
+        }
+        let picked = head.manifests.iter().zip(wanted).filter(|(_, w)| **w).map(|(m, _)| m.clone());
+        let read = self.read_manifests(picked.collect()).await?;
+        Ok(read.into_iter().flat_map(|m| m.partitions).collect())
+    }
+
+    /// The manifests `manifests` names, in their order (read concurrently).
+    pub async fn read_manifests(&self, manifests: Vec<ManifestRef>) -> Result<Vec<Manifest>, CommitError> {
+        futures::stream::iter(manifests)
+            .map(|m| async move { self.read_manifest(&m).await })
+            .buffered(MANIFEST_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// One partition of a snapshot, reading only the manifest that can hold it.
+    pub async fn partition(&self, head: &Snapshot, key: &str) -> Result<Option<PartitionState>, CommitError> {
+        if let Some(inline) = &head.partitions {
+            return Ok(inline.get(key).cloned());
+        }
+        if head.manifests.is_empty() {
+            return Ok(None);
+        }
+        let home = &head.manifests[manifest::home(&head.manifests, key)];
+        if key < home.first.as_str() || key > home.last.as_str() {
+            return Ok(None);
+        }
+        let manifest = self.read_manifest(home).await?;
+        Ok(manifest.partitions.into_iter().find(|p| self.partition_key(&p.values) == key))
+    }
+
     /// Publishes a transaction as the next snapshot, re-applying it on top of concurrent
-    /// non-conflicting commits. Returns the published snapshot.
-    pub async fn commit(&self, txn: &Transaction) -> Result<TableState, CommitError> {
+    /// non-conflicting commits. Returns the published head.
+    pub async fn commit(&self, txn: &Transaction) -> Result<Snapshot, CommitError> {
         for _ in 0..MAX_REBASES {
-            let base = self.latest().await?;
+            let base = self.head().await?;
             if let (Some(read), Some(base)) = (txn.read_version, &base) {
                 self.check_conflicts(txn, read, base.version).await?;
             }
-            let next = self.apply(base.as_ref(), txn)?;
+            let next = self.apply(base.as_ref(), txn).await?;
             match self.publish(&next).await? {
                 true => {
                     self.write_hint(next.version).await;
@@ -415,7 +625,7 @@ impl TableLog {
     async fn check_conflicts(&self, txn: &Transaction, read: u64, upto: u64) -> Result<(), CommitError> {
         let touched = self.touched_by(txn);
         for version in read + 1..=upto {
-            let Some(other) = self.read_version(version).await? else { continue };
+            let Some(other) = self.read_head(version).await? else { continue };
             let clash = if txn.replace_all || other.changed_partitions.iter().any(|p| p == "*") {
                 other.changed_partitions.iter().next().cloned()
             } else {
@@ -442,29 +652,16 @@ impl TableLog {
     }
 
     fn touched_by(&self, txn: &Transaction) -> BTreeSet<String> {
-        txn.changes
-            .iter()
-            .map(|change| match change {
-                Change::Add(p) | Change::Replace(p) => self.partition_key(&p.values),
-                Change::Remove(values) => self.partition_key(values),
-            })
-            .collect()
+        txn.changes.iter().map(|change| self.partition_key(change_values(change))).collect()
     }
 
-    /// The snapshot that `txn` makes of `base`.
-    fn apply(&self, base: Option<&TableState>, txn: &Transaction) -> Result<TableState, CommitError> {
+    /// The head that `txn` makes of `base`, its new manifests written: only the manifests
+    /// holding a changed partition are read and rewritten; the others carry over.
+    async fn apply(&self, base: Option<&Snapshot>, txn: &Transaction) -> Result<Snapshot, CommitError> {
         let version = base.map_or(1, |b| b.version + 1);
-        let mut partitions = match base {
-            Some(b) if !txn.replace_all => b.partitions.clone(),
-            _ => BTreeMap::new(),
-        };
-        let mut properties = base.map(|b| b.properties.clone()).unwrap_or_default();
-        let mut changed = if txn.replace_all { BTreeSet::from(["*".to_string()]) } else { BTreeSet::new() };
+        let mut keyed = Vec::with_capacity(txn.changes.len());
         for change in &txn.changes {
-            let values = match change {
-                Change::Add(p) | Change::Replace(p) => &p.values,
-                Change::Remove(values) => values,
-            };
+            let values = change_values(change);
             if values.len() != self.keys.len() {
                 return Err(CommitError::BadPartition {
                     table: self.table.clone(),
@@ -472,9 +669,33 @@ impl TableLog {
                     values: values.clone(),
                 });
             }
-            let key = self.partition_key(values);
+            keyed.push((self.partition_key(values), change));
+        }
+        let kept: &[ManifestRef] = match base {
+            Some(b) if !txn.replace_all && b.partitions.is_none() => &b.manifests,
+            _ => &[],
+        };
+        // The runs the changes land in, by manifest index (one run when nothing carries over).
+        let mut runs: BTreeMap<usize, BTreeMap<String, PartitionState>> = BTreeMap::new();
+        if kept.is_empty() {
+            let start = match base {
+                Some(b) if !txn.replace_all => b.partitions.clone().unwrap_or_default(),
+                _ => BTreeMap::new(),
+            };
+            runs.insert(0, start);
+        } else {
+            let homes: BTreeSet<usize> = keyed.iter().map(|(key, _)| manifest::home(kept, key)).collect();
+            let read = self.read_manifests(homes.iter().map(|&i| kept[i].clone()).collect()).await?;
+            for (i, m) in homes.into_iter().zip(read) {
+                runs.insert(i, m.partitions.into_iter().map(|p| (self.partition_key(&p.values), p)).collect());
+            }
+        }
+        let mut changed = if txn.replace_all { BTreeSet::from(["*".to_string()]) } else { BTreeSet::new() };
+        for (key, change) in keyed {
+            let home = if kept.is_empty() { 0 } else { manifest::home(kept, &key) };
+            let run = runs.get_mut(&home).expect("every change's manifest was read");
             match change {
-                Change::Add(p) if partitions.contains_key(&key) => {
+                Change::Add(_) if run.contains_key(&key) => {
                     return Err(CommitError::PartitionExists { table: self.table.clone(), partition: key });
                 }
                 Change::Add(p) | Change::Replace(p) => {
@@ -484,73 +705,182 @@ impl TableLog {
                         files: p.files.clone(),
                         version,
                     };
-                    partitions.insert(key.clone(), state);
+                    run.insert(key.clone(), state);
                 }
                 Change::Remove(_) => {
-                    if partitions.remove(&key).is_none() {
+                    if run.remove(&key).is_none() {
                         return Err(CommitError::PartitionMissing { table: self.table.clone(), partition: key });
                     }
                 }
             }
             changed.insert(key);
         }
+        let changed_count = (changed.len() > MAX_CHANGED_LISTED).then_some(changed.len() as u64);
+        if changed_count.is_some() {
+            changed = BTreeSet::from(["*".to_string()]);
+        }
+        let manifests = self.rewrite(kept, runs).await?;
+        let mut properties = base.map(|b| b.properties.clone()).unwrap_or_default();
         for (name, value) in &txn.properties {
             properties.insert(name.clone(), value.clone());
         }
-        Ok(TableState {
+        Ok(Snapshot {
             format: STATE_FORMAT,
             table: self.table.clone(),
             version,
             commit_id: txn.commit_id.clone(),
             committed_at: txn.at,
             operation: txn.operation.clone(),
-            partitions,
             properties,
             changed_partitions: changed,
             changed_properties: txn.properties.keys().cloned().collect(),
+            changed_count,
+            manifests,
+            partitions: None,
         })
     }
 
-    /// Creates the snapshot's file; `false` if that version already exists.
-    async fn publish(&self, state: &TableState) -> Result<bool, CommitError> {
-        let path = self.version_path(state.version);
-        let body = serde_json::to_vec(state).expect("table state serialises");
+    /// The manifest list after replacing the manifests `runs` names (by index into `kept`)
+    /// with their new contents: each contiguous stretch of rewritten runs is split into new
+    /// manifests; a stretch smaller than [`manifest::MIN_PER_MANIFEST`] takes in the next
+    /// manifest first.
+    async fn rewrite(
+        &self,
+        kept: &[ManifestRef],
+        mut runs: BTreeMap<usize, BTreeMap<String, PartitionState>>,
+    ) -> Result<Vec<ManifestRef>, CommitError> {
+        let mut out = Vec::with_capacity(kept.len() + 1);
+        let mut stretch: Vec<(String, PartitionState)> = Vec::new();
+        let mut open = false;
+        for (i, m) in kept.iter().enumerate() {
+            if let Some(run) = runs.remove(&i) {
+                stretch.extend(run);
+                open = true;
+                continue;
+            }
+            if open && stretch.len() < manifest::MIN_PER_MANIFEST {
+                let merged = self.read_manifest(m).await?;
+                stretch.extend(merged.partitions.into_iter().map(|p| (self.partition_key(&p.values), p)));
+                continue;
+            }
+            out.extend(self.write_manifests(std::mem::take(&mut stretch)).await?);
+            open = false;
+            out.push(m.clone());
+        }
+        // With nothing carried over, the one run is at index 0.
+        for (_, run) in runs {
+            stretch.extend(run);
+        }
+        out.extend(self.write_manifests(stretch).await?);
+        Ok(out)
+    }
+
+    /// Writes a stretch of partitions (key order) as new manifests under fresh names.
+    async fn write_manifests(&self, stretch: Vec<(String, PartitionState)>) -> Result<Vec<ManifestRef>, CommitError> {
+        let writes = manifest::chunks(stretch).into_iter().map(|chunk| async move {
+            let name = format!("manifests/{}.json", new_commit_id());
+            let entry = ManifestRef::describe(name, &self.keys, &self.types, &chunk);
+            let body = Manifest { table: self.table.clone(), partitions: chunk.into_iter().map(|(_, p)| p).collect() };
+            let path = self.state_object(&entry.path);
+            let bytes = serde_json::to_vec(&body).expect("manifests serialise");
+            self.warehouse
+                .store()
+                .put(&path, PutPayload::from(bytes))
+                .await
+                .map_err(|source| CommitError::Store { path: path.to_string(), source })?;
+            Ok::<_, CommitError>(entry)
+        });
+        futures::stream::iter(writes).buffered(MANIFEST_CONCURRENCY).try_collect().await
+    }
+
+    async fn read_manifest(&self, entry: &ManifestRef) -> Result<Manifest, CommitError> {
+        let path = self.state_object(&entry.path);
+        let Some(bytes) = get_optional(self.warehouse.store().as_ref(), &path).await? else {
+            return Err(CommitError::Corrupt {
+                path: path.to_string(),
+                reason: "a manifest a snapshot names is missing".into(),
+            });
+        };
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| CommitError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+        if manifest.table != self.table || manifest.partitions.len() as u64 != entry.partitions {
+            return Err(CommitError::Corrupt {
+                path: path.to_string(),
+                reason: format!(
+                    "holds {} partitions of {}, the snapshot expects {} of {}",
+                    manifest.partitions.len(),
+                    manifest.table,
+                    entry.partitions,
+                    self.table
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Creates the snapshot's head; `false` if that version already exists.
+    async fn publish(&self, head: &Snapshot) -> Result<bool, CommitError> {
+        let path = self.version_path(head.version);
+        let body = serde_json::to_vec(head).expect("snapshot heads serialise");
         crate::warehouse::put_if_absent(self.warehouse.store().as_ref(), &path, body)
             .await
             .map_err(|source| CommitError::Store { path: path.to_string(), source })
     }
 
-    /// The object holding snapshot `version`.
+    /// The object holding snapshot `version`'s head.
     pub fn version_path(&self, version: u64) -> Path {
-        self.warehouse.state_path(&format!("{}/versions/{version:020}.json", self.dir))
+        self.state_object(&format!("versions/{version:020}.json"))
+    }
+
+    /// An object of the table's state directory, by its name relative to it (a manifest's
+    /// [`ManifestRef::path`]).
+    pub fn state_object(&self, relative: &str) -> Path {
+        self.warehouse.state_path(&format!("{}/{relative}", self.dir))
+    }
+
+    /// The table's manifest directory.
+    pub fn manifest_dir(&self) -> Path {
+        self.state_object("manifests")
     }
 
     fn hint_path(&self) -> Path {
-        self.warehouse.state_path(&format!("{}/_latest", self.dir))
+        self.state_object("_latest")
     }
 
-    /// A given snapshot, if it exists.
-    pub async fn read_version(&self, version: u64) -> Result<Option<TableState>, CommitError> {
+    /// A given snapshot's head, if it exists.
+    pub async fn read_head(&self, version: u64) -> Result<Option<Snapshot>, CommitError> {
         let path = self.version_path(version);
         let Some(bytes) = get_optional(self.warehouse.store().as_ref(), &path).await? else {
             return Ok(None);
         };
-        let state: TableState = serde_json::from_slice(&bytes)
+        let head: Snapshot = serde_json::from_slice(&bytes)
             .map_err(|e| CommitError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
-        if state.version != version || state.format != STATE_FORMAT {
+        let format_ok = match head.format {
+            INLINE_FORMAT => head.partitions.is_some(),
+            STATE_FORMAT => head.partitions.is_none(),
+            _ => false,
+        };
+        if head.version != version || !format_ok {
             return Err(CommitError::Corrupt {
                 path: path.to_string(),
-                reason: format!("holds version {} in format {}", state.version, state.format),
+                reason: format!("holds version {} in format {}", head.version, head.format),
             });
         }
-        Ok(Some(state))
+        Ok(Some(head))
+    }
+
+    /// A given snapshot with all its partitions, if it exists.
+    pub async fn read_version(&self, version: u64) -> Result<Option<TableState>, CommitError> {
+        match self.read_head(version).await? {
+            Some(head) => Ok(Some(self.load_all(&head).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The versions the log keeps, oldest first (every one from the first commit on, until a
     /// vacuum removes those older than its retention window).
     pub async fn versions(&self) -> Result<Vec<u64>, CommitError> {
-        use futures::TryStreamExt;
-        let prefix = self.warehouse.state_path(&format!("{}/versions", self.dir));
+        let prefix = self.state_object("versions");
         let objects: Vec<_> = self
             .warehouse
             .store()
@@ -564,21 +894,21 @@ impl TableLog {
         Ok(versions)
     }
 
-    /// The snapshot that was current at `at`: the newest kept version committed at or before
-    /// it. `Err(TooOld)` when the oldest kept version is younger than `at`, `Ok(None)` when the
-    /// table has no commits at all.
-    pub async fn version_at(&self, at: DateTime<Utc>) -> Result<Option<TableState>, CommitError> {
+    /// The head of the snapshot that was current at `at`: the newest kept version committed at
+    /// or before it. `Err(TooOld)` when the oldest kept version is younger than `at`,
+    /// `Ok(None)` when the table has no commits at all.
+    pub async fn version_at(&self, at: DateTime<Utc>) -> Result<Option<Snapshot>, CommitError> {
         let versions = self.versions().await?;
         let Some(&oldest) = versions.first() else { return Ok(None) };
         // Commit times grow with versions: binary search over the kept ones.
         let (mut low, mut high) = (0usize, versions.len());
-        let mut found: Option<TableState> = None;
+        let mut found: Option<Snapshot> = None;
         while low < high {
             let middle = (low + high) / 2;
-            match self.read_version(versions[middle]).await? {
-                Some(state) if state.committed_at <= at => {
+            match self.read_head(versions[middle]).await? {
+                Some(head) if head.committed_at <= at => {
                     low = middle + 1;
-                    found = Some(state);
+                    found = Some(head);
                 }
                 Some(_) => high = middle,
                 // Removed by a vacuum between the listing and the read: what is left is newer.
@@ -586,9 +916,9 @@ impl TableLog {
             }
         }
         match found {
-            Some(state) => Ok(Some(state)),
+            Some(head) => Ok(Some(head)),
             None => {
-                let first = self.read_version(oldest).await?.map(|s| s.committed_at);
+                let first = self.read_head(oldest).await?.map(|s| s.committed_at);
                 Err(CommitError::TooOld { table: self.table.clone(), at, oldest, oldest_at: first })
             }
         }
@@ -609,6 +939,14 @@ impl TableLog {
 
     async fn list_newest(&self) -> Result<Option<u64>, CommitError> {
         Ok(self.versions().await?.last().copied())
+    }
+}
+
+/// The partition values a change names.
+fn change_values(change: &Change) -> &Vec<String> {
+    match change {
+        Change::Add(p) | Change::Replace(p) => &p.values,
+        Change::Remove(values) => values,
     }
 }
 

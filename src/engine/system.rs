@@ -77,7 +77,7 @@ impl SchemaProvider for SystemSchema {
                 let mut archived = Vec::new();
                 for def in &self.tables {
                     let log = crate::catalog::state::TableLog::of(&self.warehouse, def);
-                    if let Some(state) = log.latest().await.map_err(external)? {
+                    if let Some(state) = log.head().await.map_err(external)? {
                         let name = def.qualified_name();
                         archived
                             .extend(crate::catalog::archives::archived(&state).into_iter().map(|a| (name.clone(), a)));
@@ -138,7 +138,7 @@ impl TableProvider for RejectsTable {
         let schema = self.schema();
         let mut files = Vec::new();
         for def in &self.tables {
-            let Some(state) = TableLog::of(&self.warehouse, def).latest().await.map_err(external)? else { continue };
+            let Some(state) = TableLog::of(&self.warehouse, def).head().await.map_err(external)? else { continue };
             for reject in reject_files(&state.properties) {
                 let mut stats = Statistics::new_unknown(&schema);
                 stats.num_rows = Precision::Exact(reject.file.rows as usize);

@@ -1,8 +1,9 @@
 //! A registry table as a DataFusion table: schema from the definition, files from the commit log.
 //!
-//! Planning never lists the object store. `scan` reads the table's newest snapshot (one or two
-//! small GETs), evaluates the query's partition-key filters against the partition values the
-//! snapshot names, and hands the surviving partitions' files, with their row counts, to
+//! Planning never lists the object store. `scan` reads the head of the table's newest snapshot
+//! (one or two small GETs), prunes its manifests on their partition-key bounds, reads only the
+//! manifests the filters can match, evaluates the filters against the partition values they
+//! name, and hands the surviving partitions' files, with their row counts, to
 //! DataFusion's Parquet scan. Row counts make `count(*)` answerable from metadata alone.
 
 use std::collections::BTreeSet;
@@ -25,12 +26,15 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion_datasource::compute_all_files_statistics;
 
-use crate::catalog::state::{PartitionState, TableLog, TableState};
+use crate::catalog::manifest::ManifestStats;
+use crate::catalog::state::{PartitionState, Snapshot, TableLog, TableState};
 use crate::catalog::table::TableDef;
 use crate::warehouse::Warehouse;
 
@@ -67,6 +71,26 @@ impl RegistryTable {
 
     fn partition_names(&self) -> Vec<&str> {
         self.def.partition_keys.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    /// Which of `head`'s manifests can hold a partition that passes the partition-key filters,
+    /// judged on each manifest's key bounds. A filter the bounds cannot judge keeps them all.
+    fn manifests_to_read(&self, session: &dyn Session, head: &Snapshot, filters: &[Expr]) -> Vec<bool> {
+        let all = vec![true; head.manifests.len()];
+        let names = self.partition_names();
+        let applicable = filters.iter().filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f));
+        let Some(predicate) = conjunction(applicable.cloned()) else { return all };
+        let schema = Arc::new(Schema::new(self.def.partition_fields()));
+        let (keys, types) = self.log.key_types();
+        let stats = ManifestStats::new(&head.manifests, keys.to_vec(), types.to_vec());
+        let pruned = DFSchema::try_from(schema.clone())
+            .and_then(|df_schema| session.create_physical_expr(predicate, &df_schema))
+            .and_then(|physical| PruningPredicateBuilder::new().with_file_schema(schema).try_build(physical))
+            .and_then(|pruning| pruning.prune(&stats));
+        pruned.unwrap_or_else(|error| {
+            tracing::debug!(table = %self.def.qualified_name(), %error, "manifests not pruned");
+            all
+        })
     }
 
     /// For each partition of `batch` (one row each), whether it passes every partition filter.
@@ -179,10 +203,6 @@ impl TableProvider for RegistryTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let state = match &self.pin {
-            Some(pin) => pin.state.clone(),
-            None => self.log.latest().await.map_err(|e| DataFusionError::External(Box::new(e)))?,
-        };
         let empty = || -> Result<Arc<dyn ExecutionPlan>> {
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),
@@ -190,17 +210,26 @@ impl TableProvider for RegistryTable {
             };
             Ok(Arc::new(EmptyExec::new(projected)))
         };
-        let Some(state) = state else { return empty() };
-        let only = self.pin.as_ref().and_then(|p| p.only.as_ref());
-        let partitions: Vec<&PartitionState> = state
-            .partitions
-            .iter()
-            .filter(|(key, _)| only.is_none_or(|only| only.contains(*key)))
-            .map(|(_, partition)| partition)
-            .collect();
+        let external = |e| DataFusionError::External(Box::new(e));
+        let (version, read) = match &self.pin {
+            Some(Pin { state: None, .. }) => return empty(),
+            Some(Pin { state: Some(state), only }) => {
+                let partitions =
+                    state.partitions.iter().filter(|(key, _)| only.as_ref().is_none_or(|o| o.contains(*key)));
+                (state.version, partitions.map(|(_, p)| p.clone()).collect())
+            }
+            None => {
+                let Some(head) = self.log.head().await.map_err(external)? else { return empty() };
+                let wanted = self.manifests_to_read(session, &head, filters);
+                tracing::debug!(table = %self.def.qualified_name(), version = head.version,
+                    read = wanted.iter().filter(|w| **w).count(), of = wanted.len(), "pruned manifests");
+                (head.version, self.log.load(&head, &wanted).await.map_err(external)?)
+            }
+        };
+        let partitions: Vec<&PartitionState> = read.iter().collect();
         let batch = self.partition_batch(&partitions)?;
         let keep = self.prune(session, &batch, filters)?;
-        tracing::debug!(table = %self.def.qualified_name(), version = state.version,
+        tracing::debug!(table = %self.def.qualified_name(), version,
             kept = keep.iter().filter(|k| **k).count(), of = partitions.len(), "pruned partitions");
         let files = self.files(&partitions, &batch, &keep)?;
         if files.is_empty() {

@@ -67,7 +67,7 @@ pub async fn resolve(log: &TableLog, table: &str, as_of: &AsOf) -> Result<TableS
             match log.version_at(at).await {
                 Err(too_old @ CommitError::TooOld { .. }) => Err(DataFusionError::Plan(too_old.to_string())),
                 Err(other) => Err(external(other)),
-                Ok(Some(state)) => Ok(state),
+                Ok(Some(head)) => log.load_all(&head).await.map_err(external),
                 Ok(None) => {
                     Err(DataFusionError::Plan(format!("{table} has no commits yet, so nothing to read as of {at}")))
                 }

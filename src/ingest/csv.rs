@@ -157,7 +157,7 @@ pub async fn ingest_csv(
 ) -> Result<CsvReport, CsvError> {
     let values = partition_values(def, options.day)?;
     let log = TableLog::of(warehouse, def);
-    let base = log.latest().await?;
+    let base = log.head().await?;
     let property = |name: &str| base.as_ref().and_then(|s| s.properties.get(name)).cloned();
     let mut ledger = match property(INGESTED_FILES_PROPERTY) {
         Some(Value::Object(map)) => map,

@@ -14,7 +14,9 @@
 //! A vacuum is safe beside writers and readers: it removes no file a kept snapshot names, and a
 //! commit racing with it names only files it carried over from a kept snapshot or wrote within
 //! the grace period. A vacuum that is killed leaves every kept version whole (snapshots go before
-//! their files); running it again finishes the work. Tables whose locations overlap (one inside
+//! their files); running it again finishes the work. A table's partition manifests
+//! (`_glaux/tables/<db>/<table>/manifests/`) that no kept snapshot names go the same way, after
+//! the snapshots and with the same grace period. Tables whose locations overlap (one inside
 //! another's, or the same) protect each other's files.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,7 +27,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path;
 
-use crate::catalog::state::{CommitError, TableLog, TableState};
+use crate::catalog::manifest::ManifestRef;
+use crate::catalog::state::{CommitError, Snapshot, TableLog};
 use crate::catalog::table::{Retention, TableDef};
 use crate::catalog::{Catalog, CommitHook};
 use crate::error::{Categorize, Category};
@@ -61,6 +64,8 @@ pub struct TableVacuum {
     pub versions_kept: u64,
     /// The oldest snapshot kept.
     pub oldest_kept: Option<u64>,
+    /// Partition manifests no kept snapshot names (superseded, or written by losing writers).
+    pub manifests_removed: u64,
     /// Data and reject files removed.
     pub files_removed: u64,
     /// Their bytes.
@@ -142,6 +147,8 @@ struct Kept {
     kept: Vec<u64>,
     /// Paths (relative to the warehouse root) the kept snapshots name.
     files: BTreeSet<String>,
+    /// Manifests the kept snapshots name, relative to the table's state directory.
+    manifests: BTreeSet<String>,
 }
 
 /// Applies each table's partition retention (its commits followed by `hook`), then vacuums
@@ -203,11 +210,11 @@ async fn kept_snapshots(wh: &Warehouse, def: &TableDef, options: &VacuumOptions)
     let log = TableLog::of(wh, def);
     let versions = log.versions().await.map_err(state_error)?;
     let cutoff = options.now - options.retain;
-    let mut kept_states: Vec<TableState> = Vec::new();
+    let mut kept_states: Vec<Snapshot> = Vec::new();
     // Newest first, down to the first snapshot committed before the window: the one current
     // when the window began.
     for &version in versions.iter().rev() {
-        let Some(state) = log.read_version(version).await.map_err(state_error)? else {
+        let Some(state) = log.read_head(version).await.map_err(state_error)? else {
             return Err(VacuumError::Gap { table, version });
         };
         let before_window = state.committed_at < cutoff;
@@ -219,11 +226,19 @@ async fn kept_snapshots(wh: &Warehouse, def: &TableDef, options: &VacuumOptions)
     let oldest = kept_states.last().map_or(u64::MAX, |s| s.version);
     let expired: Vec<u64> = versions.iter().copied().filter(|v| *v < oldest).collect();
     let kept: Vec<u64> = versions.iter().copied().filter(|v| *v >= oldest).collect();
-    let mut files = BTreeSet::new();
+    // Versions share manifests: each distinct one is read once.
+    let mut manifests: BTreeMap<&str, &ManifestRef> = BTreeMap::new();
     for state in &kept_states {
-        for partition in state.partitions.values() {
-            files.extend(partition.files.iter().map(|f| normalise(&f.path)));
-        }
+        manifests.extend(state.manifests.iter().map(|m| (m.path.as_str(), m)));
+    }
+    let read = log.read_manifests(manifests.values().map(|m| (*m).clone()).collect()).await.map_err(state_error)?;
+    let mut partitions: Vec<_> = read.into_iter().flat_map(|m| m.partitions).collect();
+    for state in kept_states.iter().filter(|s| s.manifests.is_empty()) {
+        partitions.extend(log.load(state, &[]).await.map_err(state_error)?);
+    }
+    let mut files: BTreeSet<String> = partitions.iter().flat_map(|p| &p.files).map(|f| normalise(&f.path)).collect();
+    let manifests = manifests.into_keys().map(str::to_string).collect();
+    for state in &kept_states {
         files.extend(
             crate::catalog::rejects::reject_files(&state.properties).into_iter().map(|r| normalise(&r.file.path)),
         );
@@ -231,7 +246,7 @@ async fn kept_snapshots(wh: &Warehouse, def: &TableDef, options: &VacuumOptions)
             files.extend(archived.files.iter().map(|f| normalise(&f.path)));
         }
     }
-    Ok(Kept { expired, kept, files })
+    Ok(Kept { expired, kept, files, manifests })
 }
 
 fn normalise(path: &str) -> String {
@@ -284,6 +299,25 @@ async fn vacuum_table(
         for path in versions {
             remove(wh, &table, vec![path]).await?;
         }
+    }
+    // Then the manifests no kept snapshot names: a killed vacuum leaves each kept version whole.
+    let manifest_dir = log.manifest_dir();
+    let listed: Vec<ObjectMeta> = wh
+        .store()
+        .list(Some(&manifest_dir))
+        .try_collect()
+        .await
+        .map_err(|source| VacuumError::Store { table: table.clone(), path: manifest_dir.to_string(), source })?;
+    let mut superseded = Vec::new();
+    for meta in listed {
+        let name = meta.location.filename().map(|f| format!("manifests/{f}")).unwrap_or_default();
+        if !kept.manifests.contains(&name) && meta.last_modified < young_after {
+            superseded.push(meta.location);
+        }
+    }
+    report.manifests_removed = superseded.len() as u64;
+    if !options.dry_run {
+        remove(wh, &table, superseded).await?;
     }
     // A table inside this one's location vacuums its own files.
     let nested: Vec<String> = all

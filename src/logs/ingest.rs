@@ -27,7 +27,7 @@ use super::{DATABASE, LogKind};
 use crate::catalog::CommitHook;
 use crate::catalog::files::{ParquetSink, WriteError};
 use crate::catalog::rejects::{Reject, RejectSink};
-use crate::catalog::state::{CommitError, TableLog, TableState, Transaction};
+use crate::catalog::state::{CommitError, Snapshot, TableLog, Transaction};
 use crate::catalog::table::TableDef;
 use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
@@ -156,7 +156,7 @@ impl Tables {
 struct Pending {
     def: Arc<TableDef>,
     log: TableLog,
-    base: Option<TableState>,
+    base: Option<Snapshot>,
     ledger: Ledger,
     /// The ledger as the run found it, to recognise files that rotated away.
     base_ledger: Ledger,
@@ -169,7 +169,7 @@ struct Pending {
 impl Pending {
     async fn open(warehouse: &Warehouse, def: &Arc<TableDef>, options: &Options) -> Result<Pending, LogIngestError> {
         let log = TableLog::of(warehouse, def);
-        let base = log.latest().await?;
+        let base = log.head().await?;
         let ledger = match &base {
             Some(state) => ledger::read(&def.qualified_name(), &state.properties)?,
             None => Ledger::new(),

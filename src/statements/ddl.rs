@@ -268,7 +268,7 @@ async fn write(
     replace: bool,
 ) -> Result<u64> {
     let log = catalog.log(def);
-    let base = log.latest().await.map_err(external)?;
+    let base = log.head().await.map_err(external)?;
     let mut txn = Transaction::on(base.as_ref(), operation, Utc::now());
     txn.commit_id = new_commit_id();
     txn.replace_all = replace;

@@ -1,0 +1,257 @@
+//! Partition manifests: how a snapshot names a million partitions without rewriting them all.
+//!
+//! A snapshot's head (`versions/N.json`) no longer holds its partitions. It lists manifests, each
+//! an immutable object `manifests/<id>.json` holding a run of partitions in key order (at most
+//! [`MAX_PER_MANIFEST`]), and for each manifest its key range, its totals and the typed minimum
+//! and maximum of every partition key. Manifests are shared between versions: a commit rewrites
+//! only the manifests holding the partitions it changes (and merges a run that became small into
+//! its neighbour), then writes a new head naming the new and the untouched manifests, as Iceberg's
+//! manifest lists and Delta Lake's checkpoints do. Planning prunes manifests on the key bounds
+//! with DataFusion's [`PruningPredicate`](datafusion::physical_optimizer::pruning) statistics, so
+//! a filtered query reads the head and the one or two manifests its filter can match.
+
+use std::collections::{BTreeMap, HashSet};
+
+use arrow::array::{Array, ArrayRef, BooleanArray, StringArray, UInt64Array};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::DataType;
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, ScalarValue};
+use serde::{Deserialize, Serialize};
+
+use super::state::PartitionState;
+
+/// The most partitions one manifest holds; a rewritten run is split into manifests of at most
+/// this many. With about 250 bytes a partition, a manifest is about 250 KB and a head at a
+/// million partitions lists about 1,000 manifests (about 250 KB): a one-partition commit writes
+/// two objects of that size, where a single snapshot file would be 250 MB.
+pub const MAX_PER_MANIFEST: usize = 1024;
+
+/// A rewritten run smaller than this is merged with the next manifest, so removals (retention,
+/// archive) do not leave the head listing ever more tiny manifests.
+pub const MIN_PER_MANIFEST: usize = MAX_PER_MANIFEST / 4;
+
+/// The objects one manifest holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `database.table`, checked on read.
+    pub table: String,
+    /// Partitions in key order.
+    pub partitions: Vec<PartitionState>,
+}
+
+/// A manifest as the head lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRef {
+    /// Object name, relative to the table's state directory (`manifests/<id>.json`).
+    pub path: String,
+    /// Key of its first partition (`k1=v1/k2=v2`).
+    pub first: String,
+    /// Key of its last partition.
+    pub last: String,
+    /// Partitions in it.
+    pub partitions: u64,
+    /// Data files in it.
+    pub files: u64,
+    /// Rows in it.
+    pub rows: u64,
+    /// Bytes of data files in it.
+    pub bytes: u64,
+    /// Per partition key, in key order: the bounds of its values.
+    pub bounds: Vec<KeyBounds>,
+}
+
+/// The values of one partition key across a manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyBounds {
+    /// Least value in the key's type order, as path text; `None` when every value is NULL or
+    /// one of them is not a value of the key's type (then nothing is pruned on it).
+    pub min: Option<String>,
+    /// Greatest value, likewise.
+    pub max: Option<String>,
+    /// Partitions whose value is NULL (the empty value, Hive's default partition).
+    pub nulls: u64,
+}
+
+impl ManifestRef {
+    /// The entry for `partitions` (in key order, at least one) written to `path`; `types` are
+    /// the partition keys' types, which order the bounds.
+    pub fn describe(
+        path: String,
+        keys: &[String],
+        types: &[DataType],
+        partitions: &[(String, PartitionState)],
+    ) -> ManifestRef {
+        let bounds = (0..types.len()).map(|i| key_bounds(partitions, i, &types[i])).collect();
+        ManifestRef {
+            path,
+            first: partitions.first().map(|(k, _)| k.clone()).unwrap_or_default(),
+            last: partitions.last().map(|(k, _)| k.clone()).unwrap_or_default(),
+            partitions: partitions.len() as u64,
+            files: partitions.iter().map(|(_, p)| p.files.len() as u64).sum(),
+            rows: partitions.iter().map(|(_, p)| p.rows()).sum(),
+            bytes: partitions.iter().map(|(_, p)| p.bytes()).sum(),
+            bounds: if keys.is_empty() { Vec::new() } else { bounds },
+        }
+    }
+}
+
+/// The bounds of key `i` over `partitions`, ordered as `ty` orders them.
+fn key_bounds(partitions: &[(String, PartitionState)], i: usize, ty: &DataType) -> KeyBounds {
+    let text: StringArray =
+        partitions.iter().map(|(_, p)| p.values.get(i).map(String::as_str).filter(|v| !v.is_empty())).collect();
+    let nulls = text.null_count() as u64;
+    let unknown = KeyBounds { min: None, max: None, nulls };
+    let options = CastOptions { safe: false, ..CastOptions::default() };
+    // A value that is not of the key's type fails the whole cast: then no bounds, no pruning.
+    let Ok(typed) = cast_with_options(&text, ty, &options) else { return unknown };
+    let Ok(order) = arrow::compute::sort_to_indices(&typed, None, None) else { return unknown };
+    let valid: Vec<u32> = order.values().iter().copied().filter(|&row| typed.is_valid(row as usize)).collect();
+    let (Some(&low), Some(&high)) = (valid.first(), valid.last()) else { return unknown };
+    // The path text of the extreme rows, so bounds read back exactly as the values were written.
+    let value = |row: u32| Some(text.value(row as usize).to_string());
+    KeyBounds { min: value(low), max: value(high), nulls }
+}
+
+/// Splits a run of partitions (key order) into manifests of at most [`MAX_PER_MANIFEST`], of
+/// even size.
+pub fn chunks(run: Vec<(String, PartitionState)>) -> Vec<Vec<(String, PartitionState)>> {
+    if run.is_empty() {
+        return Vec::new();
+    }
+    let count = run.len().div_ceil(MAX_PER_MANIFEST);
+    let size = run.len().div_ceil(count);
+    let mut out = Vec::with_capacity(count);
+    let mut rest = run.into_iter().peekable();
+    while rest.peek().is_some() {
+        out.push(rest.by_ref().take(size).collect());
+    }
+    out
+}
+
+/// The manifests of a head as DataFusion pruning statistics: one container per manifest, one
+/// column per partition key.
+pub struct ManifestStats<'a> {
+    manifests: &'a [ManifestRef],
+    names: Vec<String>,
+    types: Vec<DataType>,
+}
+
+impl<'a> ManifestStats<'a> {
+    /// Statistics of `manifests` for partition keys `names` of types `types`.
+    pub fn new(manifests: &'a [ManifestRef], names: Vec<String>, types: Vec<DataType>) -> ManifestStats<'a> {
+        ManifestStats { manifests, names, types }
+    }
+
+    fn key(&self, column: &Column) -> Option<usize> {
+        self.names.iter().position(|n| n == column.name())
+    }
+
+    fn bound(&self, column: &Column, pick: fn(&KeyBounds) -> Option<&String>) -> Option<ArrayRef> {
+        let i = self.key(column)?;
+        let text: StringArray =
+            self.manifests.iter().map(|m| m.bounds.get(i).and_then(pick).map(String::as_str)).collect();
+        cast_with_options(&text, &self.types[i], &CastOptions { safe: false, ..CastOptions::default() }).ok()
+    }
+}
+
+impl PruningStatistics for ManifestStats<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bound(column, |b| b.min.as_ref())
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bound(column, |b| b.max.as_ref())
+    }
+
+    fn num_containers(&self) -> usize {
+        self.manifests.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        let i = self.key(column)?;
+        let counts: UInt64Array = self.manifests.iter().map(|m| m.bounds.get(i).map(|b| b.nulls)).collect();
+        Some(std::sync::Arc::new(counts))
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        // Containers are manifests and "rows" their partitions: what null counts are counted in.
+        let counts: UInt64Array = self.manifests.iter().map(|m| Some(m.partitions)).collect();
+        Some(std::sync::Arc::new(counts))
+    }
+
+    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
+}
+
+/// Which manifest of `manifests` (sorted, non-overlapping key ranges) a partition key belongs
+/// in: the last whose first key is at or before it (the first manifest for a key before all).
+pub fn home(manifests: &[ManifestRef], key: &str) -> usize {
+    manifests.partition_point(|m| m.first.as_str() <= key).saturating_sub(1)
+}
+
+/// Partitions of a run as a map, for applying changes.
+pub fn keyed(partitions: Vec<PartitionState>, key: impl Fn(&[String]) -> String) -> BTreeMap<String, PartitionState> {
+    partitions.into_iter().map(|p| (key(&p.values), p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(value: &str) -> (String, PartitionState) {
+        let state = PartitionState {
+            values: vec![value.to_string()],
+            location: format!("t/p={value}/"),
+            files: vec![],
+            version: 1,
+        };
+        (format!("p={value}"), state)
+    }
+
+    #[test]
+    fn bounds_follow_the_key_type_not_the_text() {
+        let run: Vec<_> = ["10", "9", "", "100"].iter().map(|v| partition(v)).collect();
+        let described = ManifestRef::describe("m".into(), &["p".into()], &[DataType::Int64], &run);
+        let bounds = &described.bounds[0];
+        assert_eq!((bounds.min.as_deref(), bounds.max.as_deref(), bounds.nulls), (Some("9"), Some("100"), 1));
+        let text = ManifestRef::describe("m".into(), &["p".into()], &[DataType::Utf8], &run);
+        assert_eq!((text.bounds[0].min.as_deref(), text.bounds[0].max.as_deref()), (Some("10"), Some("9")));
+    }
+
+    #[test]
+    fn a_value_not_of_the_type_gives_no_bounds() {
+        let run: Vec<_> = ["1", "x"].iter().map(|v| partition(v)).collect();
+        let described = ManifestRef::describe("m".into(), &["p".into()], &[DataType::Int64], &run);
+        assert_eq!(described.bounds[0].min, None);
+    }
+
+    #[test]
+    fn chunks_are_even_and_bounded() {
+        let run: Vec<_> = (0..2049).map(|i| partition(&format!("{i:05}"))).collect();
+        let sizes: Vec<usize> = chunks(run).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [683, 683, 683]);
+        assert!(chunks(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_key_goes_to_the_manifest_whose_range_starts_at_or_before_it() {
+        let at = |first: &str| ManifestRef {
+            path: String::new(),
+            first: first.into(),
+            last: first.into(),
+            partitions: 1,
+            files: 0,
+            rows: 0,
+            bytes: 0,
+            bounds: vec![],
+        };
+        let manifests = [at("p=b"), at("p=d")];
+        assert_eq!(home(&manifests, "p=a"), 0);
+        assert_eq!(home(&manifests, "p=b"), 0);
+        assert_eq!(home(&manifests, "p=c"), 0);
+        assert_eq!(home(&manifests, "p=d"), 1);
+        assert_eq!(home(&manifests, "p=z"), 1);
+    }
+}

@@ -1,0 +1,325 @@
+//! Benchmark (not a test): the registry at 10,000, 100,000 and 1,000,000 partitions, the size
+//! of Aurora log tables partitioned by instance and day (1,000 instances for three years).
+//!
+//! For each size it builds a table of `(instance string, log_date date)` partitions by commits
+//! of 10,000 partitions (as a daily ingest grows it), then measures:
+//! - a one-partition commit: its time and the bytes it writes (snapshot head and manifests),
+//!   beside the bytes the single-file snapshot format (format 1) wrote for the same commit;
+//! - reading the newest snapshot whole (what vacuum and Glue push read);
+//! - planning (and running) partition-filtered queries and a full count through glaux's
+//!   engine, and, up to `--listing-max` partitions, the same queries on DataFusion's
+//!   ListingTable over the same partitions in a Hive directory layout (what datafusion-cli's
+//!   `CREATE EXTERNAL TABLE ... PARTITIONED BY` gives), which lists the store at every plan.
+//!
+//! Run: `cargo bench --bench registry` (or `-- 10000 100000` for other sizes, `--listing-max N`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Int64Array, RecordBatch};
+use arrow::datatypes::Schema;
+use chrono::{NaiveDate, Utc};
+use datafusion::prelude::SessionContext;
+use glaux::catalog::files::ParquetSink;
+use glaux::catalog::state::{Change, DataFile, NewPartition, TableLog, Transaction};
+use glaux::catalog::table::{Column, parquet_table_input};
+use glaux::catalog::{Catalog, Registry, write_definition};
+use glaux::config::WarehouseSettings;
+use glaux::engine::{Engine, EngineOptions};
+use glaux::warehouse::Warehouse;
+
+const RUNS: usize = 5;
+const INSTANCES: usize = 1000;
+const PER_BUILD_COMMIT: usize = 10_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let listing_max =
+        args.iter().position(|a| a == "--listing-max").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(100_000);
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).filter(|n| *n != listing_max).collect();
+    if sizes.is_empty() {
+        sizes = vec![10_000, 100_000, 1_000_000];
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut commits = Vec::new();
+    let mut queries = Vec::new();
+    for n in sizes {
+        let (commit, query) = runtime.block_on(bench(n, n <= listing_max));
+        commits.push(commit);
+        queries.extend(query);
+    }
+    println!(
+        "\n| partitions | build ({PER_BUILD_COMMIT} per commit) | manifests | one-partition commit | bytes it wrote | format 1 would write | ratio | read whole snapshot |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for c in commits {
+        println!(
+            "| {} | {:.1} s | {} | {} | {} | {} | {:.0}× smaller | {} |",
+            c.partitions,
+            c.build.as_secs_f64(),
+            c.manifests,
+            ms(c.commit),
+            c.bytes,
+            c.format1_bytes,
+            c.format1_bytes as f64 / c.bytes as f64,
+            ms(c.read_all)
+        );
+    }
+    println!(
+        "\n| partitions | query | glaux plan | glaux run | ListingTable plan | ListingTable run | plan ratio (ListingTable / glaux) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for q in queries {
+        let (listing_plan, listing_run, ratio) = match q.listing {
+            Some((plan, run)) => (ms(plan), ms(run), format!("{:.0}×", plan.as_secs_f64() / q.plan.as_secs_f64())),
+            None => ("–".into(), "–".into(), "–".into()),
+        };
+        println!(
+            "| {} | {} | {} | {} | {listing_plan} | {listing_run} | {ratio} |",
+            q.partitions,
+            q.name,
+            ms(q.plan),
+            ms(q.run)
+        );
+    }
+}
+
+struct CommitRow {
+    partitions: usize,
+    build: Duration,
+    manifests: usize,
+    commit: Duration,
+    bytes: u64,
+    format1_bytes: u64,
+    read_all: Duration,
+}
+
+struct QueryRow {
+    partitions: usize,
+    name: &'static str,
+    plan: Duration,
+    run: Duration,
+    listing: Option<(Duration, Duration)>,
+}
+
+fn instance(i: usize) -> String {
+    format!("db-{i:04}")
+}
+
+fn day(d: usize) -> String {
+    (NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(d as u64)).format("%Y-%m-%d").to_string()
+}
+
+/// Partition `k` in ingest order: day-major, every instance of a day before the next day.
+fn values(k: usize) -> Vec<String> {
+    vec![instance(k % INSTANCES), day(k / INSTANCES)]
+}
+
+async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
+    eprintln!("{n} partitions: building");
+    let dir = tempfile::tempdir().unwrap();
+    let (catalog, log) = registry(dir.path());
+    let warehouse = &catalog.warehouse;
+    let schema = catalog.registry.table("aurora", "t").unwrap().file_schema.clone();
+    let shared = write_rows(warehouse, "aurora/t/shared/part-00000.parquet", schema.clone()).await;
+
+    let started = Instant::now();
+    for first in (0..n).step_by(PER_BUILD_COMMIT) {
+        let mut txn = Transaction::new("bench build", Utc::now());
+        for k in first..(first + PER_BUILD_COMMIT).min(n) {
+            txn.changes.push(Change::Add(partition(&log, values(k), &shared)));
+        }
+        log.commit(&txn).await.unwrap();
+    }
+    let build = started.elapsed();
+
+    let state_dir = dir.path().join("warehouse/_glaux/tables/aurora/t");
+    let mut commits = Vec::new();
+    let mut bytes = Vec::new();
+    for run in 0..RUNS {
+        let before = sizes(&state_dir);
+        let mut txn = Transaction::new("bench commit", Utc::now());
+        txn.changes.push(Change::Replace(partition(&log, values(n / 2 + run * 7919 % (n / 2)), &shared)));
+        let started = Instant::now();
+        log.commit(&txn).await.unwrap();
+        commits.push(started.elapsed());
+        let after = sizes(&state_dir);
+        bytes.push(after.iter().filter(|(path, _)| !before.contains_key(*path)).map(|(_, size)| size).sum::<u64>());
+    }
+    let mut reads = Vec::new();
+    let mut format1_bytes = 0;
+    for _ in 0..RUNS.min(3) {
+        let started = Instant::now();
+        let state = log.latest().await.unwrap().unwrap();
+        reads.push(started.elapsed());
+        assert_eq!(state.partitions.len(), n);
+        // The whole snapshot as one JSON object is what format 1 wrote at every commit.
+        format1_bytes = serde_json::to_vec(&state).unwrap().len() as u64;
+    }
+    let head = log.head().await.unwrap().unwrap();
+    let commit = CommitRow {
+        partitions: n,
+        build,
+        manifests: head.manifests.len(),
+        commit: median(commits),
+        bytes: median(bytes),
+        format1_bytes,
+        read_all: median(reads),
+    };
+
+    let settings = WarehouseSettings {
+        location: warehouse.url().to_string(),
+        region: None,
+        endpoint: None,
+        allow_http: false,
+        path_style: false,
+        sse: None,
+        sse_kms_key_id: None,
+    };
+    let glaux_ctx = Engine::new(&catalog, &settings).session(&EngineOptions::default()).unwrap();
+    let listing_ctx = match with_listing {
+        true => {
+            eprintln!("{n} partitions: writing the Hive layout");
+            Some(
+                listing_table(
+                    &dir.path().join("hive"),
+                    n,
+                    &dir.path().join("warehouse/aurora/t/shared/part-00000.parquet"),
+                )
+                .await,
+            )
+        }
+        false => None,
+    };
+    let middle = instance(INSTANCES / 2);
+    let last_day = day((n - 1) / INSTANCES);
+    let queries: [(&'static str, String); 4] = [
+        (
+            "instance and day",
+            format!(
+                "SELECT count(*) AS n, sum(x) AS s FROM aurora.t WHERE instance = '{middle}' AND log_date = DATE '{last_day}'"
+            ),
+        ),
+        (
+            "one instance, all days",
+            format!("SELECT count(*) AS n, sum(x) AS s FROM aurora.t WHERE instance = '{middle}'"),
+        ),
+        (
+            "one day, all instances",
+            format!("SELECT count(*) AS n, sum(x) AS s FROM aurora.t WHERE log_date = DATE '{last_day}'"),
+        ),
+        ("all partitions", "SELECT count(*) AS n FROM aurora.t".to_string()),
+    ];
+    let mut rows = Vec::new();
+    for (name, sql) in queries {
+        eprintln!("{n} partitions: {name}");
+        let (plan, run, answer) = measure(&glaux_ctx, &sql).await;
+        let listing = match &listing_ctx {
+            Some(ctx) => {
+                let (plan, run, other) = measure(ctx, &sql).await;
+                assert_eq!(answer, other, "glaux and ListingTable must agree on {name}");
+                Some((plan, run))
+            }
+            None => None,
+        };
+        rows.push(QueryRow { partitions: n, name, plan, run, listing });
+    }
+    (commit, rows)
+}
+
+/// A registry of one table `aurora.t (x bigint)` partitioned by `instance string, log_date date`.
+fn registry(root: &Path) -> (Catalog, TableLog) {
+    let warehouse = Warehouse::open_local(&root.join("warehouse")).unwrap();
+    let catalog_dir = root.join("catalog");
+    let column = |name: &str, ty: &str| Column {
+        name: name.into(),
+        data_type: ty.into(),
+        comment: None,
+        parameters: Default::default(),
+    };
+    let keys = vec![column("instance", "string"), column("log_date", "date")];
+    let input = parquet_table_input("t", vec![column("x", "bigint")], keys, "aurora/t/");
+    write_definition(&catalog_dir, "aurora", &input).unwrap();
+    let registry = Registry::load(&catalog_dir, warehouse.url()).unwrap();
+    let log = TableLog::of(&warehouse, registry.table("aurora", "t").unwrap());
+    (Catalog { registry, warehouse }, log)
+}
+
+/// A partition whose one file is `shared` (one row): the registry's cost does not depend on
+/// what the files hold.
+fn partition(log: &TableLog, values: Vec<String>, shared: &DataFile) -> NewPartition {
+    let location = format!("aurora/t/{}/c/", log.partition_key(&values));
+    NewPartition { values, location, files: vec![shared.clone()] }
+}
+
+async fn write_rows(warehouse: &Warehouse, path: &str, schema: Arc<Schema>) -> DataFile {
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+    let mut sink = ParquetSink::create(warehouse, path, schema).unwrap();
+    sink.write(&batch).await.unwrap();
+    sink.finish().await.unwrap()
+}
+
+/// The same partitions in a plain Hive layout (one copy of the one-row file each), registered
+/// as DataFusion registers it.
+async fn listing_table(hive_dir: &Path, n: usize, file: &Path) -> SessionContext {
+    let bytes = std::fs::read(file).unwrap();
+    for k in 0..n {
+        let [instance, day] = <[String; 2]>::try_from(values(k)).unwrap();
+        let dir = hive_dir.join(format!("instance={instance}/log_date={day}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("part-00000.parquet"), &bytes).unwrap();
+    }
+    let ctx = SessionContext::new();
+    ctx.sql("CREATE SCHEMA aurora").await.unwrap();
+    let ddl = format!(
+        "CREATE EXTERNAL TABLE aurora.t (x BIGINT, instance VARCHAR, log_date DATE) STORED AS PARQUET \
+         PARTITIONED BY (instance, log_date) LOCATION '{}/'",
+        hive_dir.display()
+    );
+    ctx.sql(&ddl).await.unwrap();
+    ctx
+}
+
+/// Every file below `dir`, with its size.
+fn sizes(dir: &Path) -> BTreeMap<std::path::PathBuf, u64> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            match meta.is_dir() {
+                true => todo.push(entry.path()),
+                false => {
+                    out.insert(entry.path(), meta.len());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Median planning and execution time over [`RUNS`] runs, and the printed answer.
+async fn measure(ctx: &SessionContext, sql: &str) -> (Duration, Duration, String) {
+    let (mut plans, mut runs, mut answer) = (Vec::new(), Vec::new(), String::new());
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+        plans.push(started.elapsed());
+        let started = Instant::now();
+        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap();
+        runs.push(started.elapsed());
+        answer = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    }
+    (median(plans), median(runs), answer)
+}
+
+fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}

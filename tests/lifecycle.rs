@@ -52,14 +52,22 @@ fn upload_leftovers(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The snapshot files of every table, read straight from the warehouse.
-fn snapshots(warehouse: &Path) -> Vec<Value> {
+/// The snapshot heads of every table, read straight from the warehouse, each with its
+/// partitions read from the manifests it names.
+fn snapshots(warehouse: &Path) -> Vec<(Value, Vec<Value>)> {
+    let read = |path: &Path| -> Value { serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap() };
     let mut out = Vec::new();
     let tables = warehouse.join("_glaux/tables");
     for db in std::fs::read_dir(&tables).unwrap().flatten() {
         for table in std::fs::read_dir(db.path()).unwrap().flatten() {
             for version in std::fs::read_dir(table.path().join("versions")).into_iter().flatten().flatten() {
-                out.push(serde_json::from_slice(&std::fs::read(version.path()).unwrap()).unwrap());
+                let head = read(&version.path());
+                let mut partitions = Vec::new();
+                for manifest in head["manifests"].as_array().unwrap() {
+                    let manifest = read(&table.path().join(manifest["path"].as_str().unwrap()));
+                    partitions.extend(manifest["partitions"].as_array().unwrap().iter().cloned());
+                }
+                out.push((head, partitions));
             }
         }
     }
@@ -69,8 +77,8 @@ fn snapshots(warehouse: &Path) -> Vec<Value> {
 /// The files the snapshots left in the warehouse name: data files and reject files.
 fn named_by_snapshots(warehouse: &Path) -> BTreeSet<String> {
     let mut files = BTreeSet::new();
-    for snapshot in snapshots(warehouse) {
-        for partition in snapshot["partitions"].as_object().unwrap().values() {
+    for (snapshot, partitions) in snapshots(warehouse) {
+        for partition in &partitions {
             for file in partition["files"].as_array().unwrap() {
                 files.insert(file["path"].as_str().unwrap().trim_start_matches('/').to_string());
             }
@@ -208,6 +216,18 @@ fn vacuum_leaves_exactly_the_files_kept_versions_name_after_killed_and_supersede
 
     let after = parquet_on_disk(&warehouse);
     assert_eq!(after, named_by_snapshots(&warehouse), "files on disk are the files kept snapshots name");
+    let manifests_named: BTreeSet<String> = snapshots(&warehouse)
+        .iter()
+        .flat_map(|(head, _)| {
+            head["manifests"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let manifests_on_disk: BTreeSet<String> =
+        glob::glob(&format!("{}/_glaux/tables/*/*/manifests/*", warehouse.display()))
+            .unwrap()
+            .map(|p| format!("manifests/{}", p.unwrap().file_name().unwrap().to_string_lossy()))
+            .collect();
+    assert_eq!(manifests_on_disk, manifests_named, "manifests on disk are the ones kept snapshots name");
     let leftovers: Vec<String> = upload_leftovers(&warehouse).into_iter().filter(|f| !f.contains("/_glaux/")).collect();
     assert!(leftovers.is_empty(), "half-written files of killed writers are removed: {leftovers:?}");
     assert!(!orphan.exists(), "the orphan's directory goes with its files");
@@ -352,7 +372,13 @@ fn vacuum_on_s3_removes_old_versions_and_orphans_and_keeps_every_row() {
     );
     let after = keys();
     let gone: Vec<&String> = before.difference(&after).collect();
-    assert_eq!(gone.len(), 3 + 7, "three old versions, six superseded files and the orphan: {gone:?}");
+    assert_eq!(t["manifests_removed"].as_u64(), Some(3), "each old version's one manifest: {t}");
+    assert_eq!(
+        gone.len(),
+        3 + 3 + 7,
+        "three old versions, their manifests, six superseded files and the orphan: {gone:?}"
+    );
+    assert!(gone.iter().filter(|k| k.contains("/manifests/")).count() == 3, "{gone:?}");
     assert!(gone.iter().any(|k| k.ends_with("dead/part-00000.parquet")), "{gone:?}");
     assert!(gone.iter().filter(|k| k.contains("/versions/")).count() == 3, "{gone:?}");
     assert_eq!(sql("SELECT count(*) AS n, sum(n) AS s FROM s.t"), "n,s\n4,10\n");
@@ -490,7 +516,7 @@ fn archive_moves_old_partitions_out_of_the_live_table_and_vacuum_keeps_the_copie
 /// The archived copies the newest snapshots list.
 fn archived_files(warehouse: &Path) -> BTreeSet<String> {
     let mut files = BTreeSet::new();
-    for snapshot in snapshots(warehouse) {
+    for (snapshot, _) in snapshots(warehouse) {
         for archived in snapshot["properties"]["glaux.archives"].as_array().into_iter().flatten() {
             for file in archived["files"].as_array().unwrap() {
                 files.insert(file["path"].as_str().unwrap().to_string());

@@ -1,16 +1,19 @@
 //! Partition manifests: how a snapshot names a million partitions without rewriting them all.
 //!
 //! A snapshot's head (`versions/N.json`) no longer holds its partitions. It lists manifests, each
-//! an immutable object `manifests/<id>.json` holding a run of partitions in key order (at most
-//! [`MAX_PER_MANIFEST`]), and for each manifest its key range, its totals and the typed minimum
-//! and maximum of every partition key. Manifests are shared between versions: a commit rewrites
-//! only the manifests holding the partitions it changes (and merges a run that became small into
-//! its neighbour), then writes a new head naming the new and the untouched manifests, as Iceberg's
-//! manifest lists and Delta Lake's checkpoints do. Planning prunes manifests on the key bounds
+//! an immutable object `manifests/<id>.json` holding at most [`MAX_PER_MANIFEST`] partitions, and
+//! for each manifest its totals and, per partition key, the range of its values (as text, to find
+//! which manifests can hold a partition) and their typed minimum and maximum (to prune). Manifests
+//! are shared between versions: a commit reads the manifests that can hold the partitions it
+//! changes, writes their new contents and the partitions it adds as new manifests (taking in the
+//! newest manifest when what it writes is small), and a head naming those and the untouched
+//! ones, as Iceberg's manifest lists do. So a table that grows by new days (Aurora logs by
+//! instance and day) writes each day's partitions into the day's own manifests, and a commit's
+//! cost follows what it changes, not the table's size. Planning prunes manifests on the key bounds
 //! with DataFusion's [`PruningPredicate`](datafusion::physical_optimizer::pruning) statistics, so
 //! a filtered query reads the head and the one or two manifests its filter can match.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, StringArray, UInt64Array};
 use arrow::compute::{CastOptions, cast_with_options};
@@ -45,7 +48,7 @@ pub struct Manifest {
 pub struct ManifestRef {
     /// Object name, relative to the table's state directory (`manifests/<id>.json`).
     pub path: String,
-    /// Key of its first partition (`k1=v1/k2=v2`).
+    /// Key of its first partition (`k1=v1/k2=v2`), in the manifest's order.
     pub first: String,
     /// Key of its last partition.
     pub last: String,
@@ -71,6 +74,11 @@ pub struct KeyBounds {
     pub max: Option<String>,
     /// Partitions whose value is NULL (the empty value, Hive's default partition).
     pub nulls: u64,
+    /// Least value as text, in byte order (the empty value included): with `text_max`, which
+    /// partitions the manifest can hold.
+    pub text_min: String,
+    /// Greatest value as text, in byte order.
+    pub text_max: String,
 }
 
 impl ManifestRef {
@@ -101,7 +109,10 @@ fn key_bounds(partitions: &[(String, PartitionState)], i: usize, ty: &DataType) 
     let text: StringArray =
         partitions.iter().map(|(_, p)| p.values.get(i).map(String::as_str).filter(|v| !v.is_empty())).collect();
     let nulls = text.null_count() as u64;
-    let unknown = KeyBounds { min: None, max: None, nulls };
+    let raw = || partitions.iter().map(|(_, p)| p.values.get(i).map_or("", String::as_str));
+    let text_min = raw().min().unwrap_or_default().to_string();
+    let text_max = raw().max().unwrap_or_default().to_string();
+    let unknown = KeyBounds { min: None, max: None, nulls, text_min: text_min.clone(), text_max: text_max.clone() };
     let options = CastOptions { safe: false, ..CastOptions::default() };
     // A value that is not of the key's type fails the whole cast: then no bounds, no pruning.
     let Ok(typed) = cast_with_options(&text, ty, &options) else { return unknown };
@@ -110,15 +121,36 @@ fn key_bounds(partitions: &[(String, PartitionState)], i: usize, ty: &DataType) 
     let (Some(&low), Some(&high)) = (valid.first(), valid.last()) else { return unknown };
     // The path text of the extreme rows, so bounds read back exactly as the values were written.
     let value = |row: u32| Some(text.value(row as usize).to_string());
-    KeyBounds { min: value(low), max: value(high), nulls }
+    KeyBounds { min: value(low), max: value(high), nulls, text_min, text_max }
 }
 
-/// Splits a run of partitions (key order) into manifests of at most [`MAX_PER_MANIFEST`], of
-/// even size.
+/// Whether a manifest's ranges admit a partition with `values`: only such manifests can hold it.
+pub fn may_hold(manifest: &ManifestRef, values: &[String]) -> bool {
+    manifest
+        .bounds
+        .iter()
+        .zip(values)
+        .all(|(b, v)| b.text_min.as_str() <= v.as_str() && v.as_str() <= b.text_max.as_str())
+}
+
+/// Splits partitions into manifests of at most [`MAX_PER_MANIFEST`], of even size, ordered so
+/// that each manifest covers a narrow range of the keys with few distinct values: sorted by the
+/// key with the fewest distinct values first (the day of a day's ingest across 1,000 instances,
+/// the year then month then day of a date hierarchy), so bounds on those keys prune well.
 pub fn chunks(run: Vec<(String, PartitionState)>) -> Vec<Vec<(String, PartitionState)>> {
     if run.is_empty() {
         return Vec::new();
     }
+    let mut run = run;
+    let width = run[0].1.values.len();
+    let mut order: Vec<usize> = (0..width).collect();
+    let distinct = |i: usize| run.iter().map(|(_, p)| p.values.get(i)).collect::<std::collections::BTreeSet<_>>().len();
+    let counts: Vec<usize> = (0..width).map(distinct).collect();
+    order.sort_by_key(|&i| counts[i]);
+    run.sort_by(|(ka, a), (kb, b)| {
+        let by_keys = order.iter().map(|&i| a.values.get(i).cmp(&b.values.get(i)));
+        by_keys.fold(std::cmp::Ordering::Equal, std::cmp::Ordering::then).then_with(|| ka.cmp(kb))
+    });
     let count = run.len().div_ceil(MAX_PER_MANIFEST);
     let size = run.len().div_ceil(count);
     let mut out = Vec::with_capacity(count);
@@ -185,17 +217,6 @@ impl PruningStatistics for ManifestStats<'_> {
     }
 }
 
-/// Which manifest of `manifests` (sorted, non-overlapping key ranges) a partition key belongs
-/// in: the last whose first key is at or before it (the first manifest for a key before all).
-pub fn home(manifests: &[ManifestRef], key: &str) -> usize {
-    manifests.partition_point(|m| m.first.as_str() <= key).saturating_sub(1)
-}
-
-/// Partitions of a run as a map, for applying changes.
-pub fn keyed(partitions: Vec<PartitionState>, key: impl Fn(&[String]) -> String) -> BTreeMap<String, PartitionState> {
-    partitions.into_iter().map(|p| (key(&p.values), p)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,22 +257,23 @@ mod tests {
     }
 
     #[test]
-    fn a_key_goes_to_the_manifest_whose_range_starts_at_or_before_it() {
-        let at = |first: &str| ManifestRef {
-            path: String::new(),
-            first: first.into(),
-            last: first.into(),
-            partitions: 1,
-            files: 0,
-            rows: 0,
-            bytes: 0,
-            bounds: vec![],
+    fn chunks_group_the_keys_with_fewest_values_first() {
+        let two = |instance: usize, day: usize| {
+            let values = vec![format!("db-{instance:04}"), format!("2026-01-{day:02}")];
+            let state = PartitionState { values, location: String::new(), files: vec![], version: 1 };
+            (format!("instance=db-{instance:04}/day=2026-01-{day:02}"), state)
         };
-        let manifests = [at("p=b"), at("p=d")];
-        assert_eq!(home(&manifests, "p=a"), 0);
-        assert_eq!(home(&manifests, "p=b"), 0);
-        assert_eq!(home(&manifests, "p=c"), 0);
-        assert_eq!(home(&manifests, "p=d"), 1);
-        assert_eq!(home(&manifests, "p=z"), 1);
+        // Three days of 1,000 instances: one manifest per day, not per range of instances.
+        let run: Vec<_> = (0..1000).flat_map(|i| (1..=3).map(move |d| two(i, d))).collect();
+        let chunked = chunks(run);
+        let days: Vec<Vec<&str>> = chunked
+            .iter()
+            .map(|chunk| {
+                let mut days: Vec<&str> = chunk.iter().map(|(_, p)| p.values[1].as_str()).collect();
+                days.dedup();
+                days
+            })
+            .collect();
+        assert_eq!(days, [["2026-01-01"], ["2026-01-02"], ["2026-01-03"]]);
     }
 }

@@ -497,14 +497,39 @@ impl TableLog {
         base: Option<&Snapshot>,
         values: Vec<String>,
         location: String,
-        mut files: Vec<DataFile>,
+        files: Vec<DataFile>,
     ) -> Result<(), CommitError> {
-        let key = self.partition_key(&values);
-        let existing = match base {
-            Some(base) => self.partition(base, &key).await?,
-            None => None,
+        self.append_partitions(txn, base, vec![NewPartition { values, location, files }]).await
+    }
+
+    /// [`TableLog::append_partition`] for several partitions, reading each manifest of `base`
+    /// that holds one of them once.
+    pub async fn append_partitions(
+        &self,
+        txn: &mut Transaction,
+        base: Option<&Snapshot>,
+        partitions: Vec<NewPartition>,
+    ) -> Result<(), CommitError> {
+        let values: Vec<Vec<String>> = partitions.iter().map(|p| p.values.clone()).collect();
+        let mut existing = match base {
+            Some(base) => self.partitions(base, &values).await?,
+            None => BTreeMap::new(),
         };
-        if let Some(existing) = existing {
+        for partition in partitions {
+            let earlier = existing.remove(&self.partition_key(&partition.values));
+            self.append_one(txn, earlier, partition).await?;
+        }
+        Ok(())
+    }
+
+    async fn append_one(
+        &self,
+        txn: &mut Transaction,
+        earlier: Option<PartitionState>,
+        partition: NewPartition,
+    ) -> Result<(), CommitError> {
+        let NewPartition { values, location, mut files } = partition;
+        if let Some(existing) = earlier {
             let first_index = files.len();
             for (i, file) in existing.files.iter().enumerate() {
                 let target = format!("{location}part-{:05}.parquet", first_index + i);
@@ -580,20 +605,28 @@ impl TableLog {
             .await
     }
 
-    /// One partition of a snapshot, reading only the manifest that can hold it.
-    pub async fn partition(&self, head: &Snapshot, key: &str) -> Result<Option<PartitionState>, CommitError> {
+    /// The partitions with `values` that a snapshot has, by key, reading only the manifests
+    /// that can hold them.
+    pub async fn partitions(
+        &self,
+        head: &Snapshot,
+        values: &[Vec<String>],
+    ) -> Result<BTreeMap<String, PartitionState>, CommitError> {
+        let keys: BTreeSet<String> = values.iter().map(|v| self.partition_key(v)).collect();
         if let Some(inline) = &head.partitions {
-            return Ok(inline.get(key).cloned());
+            return Ok(inline.iter().filter(|(k, _)| keys.contains(*k)).map(|(k, p)| (k.clone(), p.clone())).collect());
         }
-        if head.manifests.is_empty() {
-            return Ok(None);
-        }
-        let home = &head.manifests[manifest::home(&head.manifests, key)];
-        if key < home.first.as_str() || key > home.last.as_str() {
-            return Ok(None);
-        }
-        let manifest = self.read_manifest(home).await?;
-        Ok(manifest.partitions.into_iter().find(|p| self.partition_key(&p.values) == key))
+        let homes = candidates(&head.manifests, values.iter());
+        let read = self.read_manifests(homes.into_iter().map(|i| head.manifests[i].clone()).collect()).await?;
+        let found = read.into_iter().flat_map(|m| m.partitions).map(|p| (self.partition_key(&p.values), p));
+        Ok(found.filter(|(key, _)| keys.contains(key)).collect())
+    }
+
+    /// The partition with `values`, if the snapshot has it, reading only the manifests that can
+    /// hold it.
+    pub async fn partition(&self, head: &Snapshot, values: &[String]) -> Result<Option<PartitionState>, CommitError> {
+        let key = self.partition_key(values);
+        Ok(self.partitions(head, &[values.to_vec()]).await?.remove(&key))
     }
 
     /// Publishes a transaction as the next snapshot, re-applying it on top of concurrent
@@ -671,29 +704,21 @@ impl TableLog {
             }
             keyed.push((self.partition_key(values), change));
         }
-        let kept: &[ManifestRef] = match base {
+        let all: &[ManifestRef] = match base {
             Some(b) if !txn.replace_all && b.partitions.is_none() => &b.manifests,
             _ => &[],
         };
-        // The runs the changes land in, by manifest index (one run when nothing carries over).
-        let mut runs: BTreeMap<usize, BTreeMap<String, PartitionState>> = BTreeMap::new();
-        if kept.is_empty() {
-            let start = match base {
-                Some(b) if !txn.replace_all => b.partitions.clone().unwrap_or_default(),
-                _ => BTreeMap::new(),
-            };
-            runs.insert(0, start);
-        } else {
-            let homes: BTreeSet<usize> = keyed.iter().map(|(key, _)| manifest::home(kept, key)).collect();
-            let read = self.read_manifests(homes.iter().map(|&i| kept[i].clone()).collect()).await?;
-            for (i, m) in homes.into_iter().zip(read) {
-                runs.insert(i, m.partitions.into_iter().map(|p| (self.partition_key(&p.values), p)).collect());
-            }
-        }
+        // Read every manifest that can hold a changed partition: together they hold all the
+        // changed partitions that exist, so existence checks are exact.
+        let touched = candidates(all, keyed.iter().map(|(_, change)| change_values(change)));
+        let mut run: BTreeMap<String, PartitionState> = match base {
+            Some(b) if !txn.replace_all => b.partitions.clone().unwrap_or_default(),
+            _ => BTreeMap::new(),
+        };
+        let read = self.read_manifests(touched.iter().map(|&i| all[i].clone()).collect()).await?;
+        run.extend(read.into_iter().flat_map(|m| m.partitions).map(|p| (self.partition_key(&p.values), p)));
         let mut changed = if txn.replace_all { BTreeSet::from(["*".to_string()]) } else { BTreeSet::new() };
         for (key, change) in keyed {
-            let home = if kept.is_empty() { 0 } else { manifest::home(kept, &key) };
-            let run = runs.get_mut(&home).expect("every change's manifest was read");
             match change {
                 Change::Add(_) if run.contains_key(&key) => {
                     return Err(CommitError::PartitionExists { table: self.table.clone(), partition: key });
@@ -719,7 +744,7 @@ impl TableLog {
         if changed_count.is_some() {
             changed = BTreeSet::from(["*".to_string()]);
         }
-        let manifests = self.rewrite(kept, runs).await?;
+        let manifests = self.rewrite(all, &touched, run).await?;
         let mut properties = base.map(|b| b.properties.clone()).unwrap_or_default();
         for (name, value) in &txn.properties {
             properties.insert(name.clone(), value.clone());
@@ -740,42 +765,31 @@ impl TableLog {
         })
     }
 
-    /// The manifest list after replacing the manifests `runs` names (by index into `kept`)
-    /// with their new contents: each contiguous stretch of rewritten runs is split into new
-    /// manifests; a stretch smaller than [`manifest::MIN_PER_MANIFEST`] takes in the next
-    /// manifest first.
+    /// The manifest list after the manifests `touched` (indices into `all`) are replaced by
+    /// `run`, their new contents with the added partitions: the untouched manifests carry over
+    /// in order, and `run` is written as new manifests at the end. A run smaller than
+    /// [`manifest::MIN_PER_MANIFEST`] takes in the newest untouched manifest when both fit in
+    /// one, so small commits do not leave the head listing ever more small manifests.
     async fn rewrite(
         &self,
-        kept: &[ManifestRef],
-        mut runs: BTreeMap<usize, BTreeMap<String, PartitionState>>,
+        all: &[ManifestRef],
+        touched: &BTreeSet<usize>,
+        mut run: BTreeMap<String, PartitionState>,
     ) -> Result<Vec<ManifestRef>, CommitError> {
-        let mut out = Vec::with_capacity(kept.len() + 1);
-        let mut stretch: Vec<(String, PartitionState)> = Vec::new();
-        let mut open = false;
-        for (i, m) in kept.iter().enumerate() {
-            if let Some(run) = runs.remove(&i) {
-                stretch.extend(run);
-                open = true;
-                continue;
-            }
-            if open && stretch.len() < manifest::MIN_PER_MANIFEST {
-                let merged = self.read_manifest(m).await?;
-                stretch.extend(merged.partitions.into_iter().map(|p| (self.partition_key(&p.values), p)));
-                continue;
-            }
-            out.extend(self.write_manifests(std::mem::take(&mut stretch)).await?);
-            open = false;
-            out.push(m.clone());
+        let mut out: Vec<ManifestRef> =
+            all.iter().enumerate().filter(|(i, _)| !touched.contains(i)).map(|(_, m)| m.clone()).collect();
+        let small = !run.is_empty() && run.len() < manifest::MIN_PER_MANIFEST;
+        let newest_fits =
+            out.last().is_some_and(|m| small && m.partitions as usize + run.len() <= manifest::MAX_PER_MANIFEST);
+        if newest_fits && let Some(newest) = out.pop() {
+            let read = self.read_manifest(&newest).await?;
+            run.extend(read.partitions.into_iter().map(|p| (self.partition_key(&p.values), p)));
         }
-        // With nothing carried over, the one run is at index 0.
-        for (_, run) in runs {
-            stretch.extend(run);
-        }
-        out.extend(self.write_manifests(stretch).await?);
+        out.extend(self.write_manifests(run.into_iter().collect()).await?);
         Ok(out)
     }
 
-    /// Writes a stretch of partitions (key order) as new manifests under fresh names.
+    /// Writes partitions as new manifests under fresh names.
     async fn write_manifests(&self, stretch: Vec<(String, PartitionState)>) -> Result<Vec<ManifestRef>, CommitError> {
         let writes = manifest::chunks(stretch).into_iter().map(|chunk| async move {
             let name = format!("manifests/{}.json", new_commit_id());
@@ -940,6 +954,15 @@ impl TableLog {
     async fn list_newest(&self) -> Result<Option<u64>, CommitError> {
         Ok(self.versions().await?.last().copied())
     }
+}
+
+/// The indices of the manifests that can hold a partition with any of `values`.
+fn candidates<'a>(manifests: &[ManifestRef], values: impl Iterator<Item = &'a Vec<String>>) -> BTreeSet<usize> {
+    let mut found = BTreeSet::new();
+    for values in values {
+        found.extend((0..manifests.len()).filter(|&i| manifest::may_hold(&manifests[i], values)));
+    }
+    found
 }
 
 /// The partition values a change names.

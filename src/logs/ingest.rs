@@ -27,7 +27,7 @@ use super::{DATABASE, LogKind};
 use crate::catalog::CommitHook;
 use crate::catalog::files::{ParquetSink, WriteError};
 use crate::catalog::rejects::{Reject, RejectSink};
-use crate::catalog::state::{CommitError, Snapshot, TableLog, Transaction};
+use crate::catalog::state::{CommitError, NewPartition, Snapshot, TableLog, Transaction};
 use crate::catalog::table::TableDef;
 use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
@@ -227,14 +227,15 @@ impl Pending {
     async fn commit(mut self) -> Result<(u64, u64, u64), LogIngestError> {
         let (mut rows, mut bytes) = (0, 0);
         let sinks: Vec<_> = self.sinks.drain().collect();
+        let mut written = Vec::with_capacity(sinks.len());
         for ((instance, day), sink) in sinks {
             let file = sink.finish().await?;
             rows += file.rows;
             bytes += file.size;
             let location = self.location(&instance, day);
-            let values = partition_values(&instance, day);
-            self.log.append_partition(&mut self.txn, self.base.as_ref(), values, location, vec![file]).await?;
+            written.push(NewPartition { values: partition_values(&instance, day), location, files: vec![file] });
         }
+        self.log.append_partitions(&mut self.txn, self.base.as_ref(), written).await?;
         if let Some(file) = self.rejects.finish().await? {
             crate::catalog::rejects::list_in(&mut self.txn, self.base.as_ref(), &file);
         }

@@ -286,14 +286,10 @@ async fn write(
     });
     let partitions = combine(try_join_all(writers).await?.into_iter().flatten());
     let rows = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
-    for partition in partitions {
-        if replace {
-            txn.changes.push(Change::Replace(partition));
-        } else {
-            log.append_partition(&mut txn, base.as_ref(), partition.values, partition.location, partition.files)
-                .await
-                .map_err(external)?;
-        }
+    if replace {
+        txn.changes.extend(partitions.into_iter().map(Change::Replace));
+    } else {
+        log.append_partitions(&mut txn, base.as_ref(), partitions).await.map_err(external)?;
     }
     log.commit(&txn).await.map_err(external)?;
     Ok(rows)

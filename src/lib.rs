@@ -29,8 +29,9 @@
 //!   database, the one execution path for SQL, a streaming `row_number()`, and Athena's SQL
 //!   ([`engine::athena`]: the dialect, the rewrites of Trino syntax, Trino's functions).
 //! - **State** — [`catalog`] (table definitions, Glue types, names, the commit log of each
-//!   table, data and reject files), [`history`] (the run records behind `system.job_runs`) and
-//!   [`heartbeats`] (the schedulers' heartbeats behind `system.heartbeats`).
+//!   table with its partition manifests, data and reject files), [`history`] (the run records
+//!   behind `system.job_runs`) and [`heartbeats`] (the schedulers' heartbeats behind
+//!   `system.heartbeats`).
 //! - **Storage** — [`warehouse`]: the object-store root (local or S3), location safety, S3
 //!   credentials, and the count of each process's object-store calls.
 //! - **Bottom** — [`config`] (`glaux.toml`, environment and flags merged into settings),

@@ -11,7 +11,14 @@
 //!   ListingTable over the same partitions in a Hive directory layout (what datafusion-cli's
 //!   `CREATE EXTERNAL TABLE ... PARTITIONED BY` gives), which lists the store at every plan.
 //!
-//! Run: `cargo bench --bench registry` (or `-- 10000 100000` for other sizes, `--listing-max N`).
+//! With `--glue-max N` (and moto's server from PyPI, which `tests/install-deps.sh` installs),
+//! it also builds the table on an S3 warehouse served by moto on loopback, for sizes up to N,
+//! and times `catalog push` of its partitions to moto's Glue: the first push, which creates them
+//! all (Glue takes 100 partitions per BatchCreatePartition call), and a push after a
+//! one-partition commit.
+//!
+//! Run: `cargo bench --bench registry` (or `-- 10000 100000` for other sizes, `--listing-max N`,
+//! `--glue-max N`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,20 +42,54 @@ const INSTANCES: usize = 1000;
 const PER_BUILD_COMMIT: usize = 10_000;
 
 fn main() {
+    // SAFETY: set before any thread starts; the AWS chain of the Glue client reads them.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", "us-east-1");
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let listing_max =
         args.iter().position(|a| a == "--listing-max").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(100_000);
-    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).filter(|n| *n != listing_max).collect();
+    let glue_max: usize =
+        args.iter().position(|a| a == "--glue-max").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0);
+    let mut sizes: Vec<usize> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || !["--listing-max", "--glue-max"].contains(&args[i - 1].as_str()))
+        .filter_map(|(_, a)| a.parse().ok())
+        .collect();
     if sizes.is_empty() {
         sizes = vec![10_000, 100_000, 1_000_000];
+    }
+    let moto = (glue_max > 0).then(Moto::start);
+    if let Some(moto) = &moto {
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint) };
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut commits = Vec::new();
     let mut queries = Vec::new();
+    let mut pushes = Vec::new();
     for n in sizes {
         let (commit, query) = runtime.block_on(bench(n, n <= listing_max));
         commits.push(commit);
         queries.extend(query);
+        if let Some(moto) = moto.as_ref().filter(|_| n <= glue_max) {
+            pushes.push(runtime.block_on(push(n, moto)));
+        }
+    }
+    if !pushes.is_empty() {
+        println!("\n| partitions | build on moto S3 | first push (creates all) | push after a one-partition commit |");
+        println!("|---|---|---|---|");
+        for (n, build, first, again) in pushes {
+            println!(
+                "| {n} | {:.1} s | {:.1} s | {:.1} s |",
+                build.as_secs_f64(),
+                first.as_secs_f64(),
+                again.as_secs_f64()
+            );
+        }
     }
     println!(
         "\n| partitions | build ({PER_BUILD_COMMIT} per commit) | manifests | one-partition commit | bytes it wrote | format 1 would write | ratio | read whole snapshot |"
@@ -117,23 +158,100 @@ fn values(k: usize) -> Vec<String> {
     vec![instance(k % INSTANCES), day(k / INSTANCES)]
 }
 
+/// Builds the table of `n` partitions by commits of [`PER_BUILD_COMMIT`]; returns the shared
+/// one-row file and the time taken.
+async fn build(catalog: &Catalog, log: &TableLog, n: usize) -> (DataFile, Duration) {
+    let schema = catalog.registry.table("aurora", "t").unwrap().file_schema.clone();
+    let shared = write_rows(&catalog.warehouse, "aurora/t/shared/part-00000.parquet", schema).await;
+    let started = Instant::now();
+    for first in (0..n).step_by(PER_BUILD_COMMIT) {
+        let mut txn = Transaction::new("bench build", Utc::now());
+        for k in first..(first + PER_BUILD_COMMIT).min(n) {
+            txn.changes.push(Change::Add(partition(log, values(k), &shared)));
+        }
+        log.commit(&txn).await.unwrap();
+    }
+    (shared, started.elapsed())
+}
+
+/// The table of `n` partitions on moto's S3, pushed to moto's Glue: (build, first push, push
+/// after a one-partition commit).
+async fn push(n: usize, moto: &Moto) -> (usize, Duration, Duration, Duration) {
+    eprintln!("{n} partitions: building on moto S3 and pushing to its Glue");
+    let dir = tempfile::tempdir().unwrap();
+    let settings = WarehouseSettings {
+        location: format!("s3://bench/wh{n}"),
+        region: Some("us-east-1".into()),
+        endpoint: Some(moto.endpoint.clone()),
+        allow_http: true,
+        path_style: true,
+        sse: None,
+        sse_kms_key_id: None,
+    };
+    let warehouse = Warehouse::open(&settings).unwrap();
+    let (catalog, log) = registry_in(dir.path(), warehouse, &format!("aurora{n}"));
+    let (shared, built) = build(&catalog, &log, n).await;
+    let def = catalog.registry.tables().next().unwrap().clone();
+    let client = glaux::glue::connect().await;
+    let started = Instant::now();
+    let plan = glaux::glue::plan_push(&client, &catalog, &[&def], &[], false).await.unwrap();
+    glaux::glue::apply(&client, &plan).await.unwrap();
+    let first = started.elapsed();
+    let mut txn = Transaction::new("bench commit", Utc::now());
+    let mut changed = partition(&log, values(n / 2), &shared);
+    changed.location = changed.location.replace("/c/", "/d/");
+    txn.changes.push(Change::Replace(changed));
+    log.commit(&txn).await.unwrap();
+    let started = Instant::now();
+    let plan = glaux::glue::plan_push(&client, &catalog, &[&def], &[], false).await.unwrap();
+    let report = glaux::glue::apply(&client, &plan).await.unwrap();
+    let again = started.elapsed();
+    assert_eq!(report.partitions, [0, 1, 0], "the second push updates the one partition");
+    (n, built, first, again)
+}
+
+/// moto's server on a free loopback port, with a bucket `bench`; stopped when dropped.
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto's server (pip install 'moto[server]')");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let create =
+            format!("import boto3; boto3.client('s3', endpoint_url='{endpoint}').create_bucket(Bucket='bench')");
+        let status = std::process::Command::new("python3").args(["-c", &create]).status().unwrap();
+        assert!(status.success(), "bucket creation failed");
+        Moto { child, endpoint }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
     eprintln!("{n} partitions: building");
     let dir = tempfile::tempdir().unwrap();
     let (catalog, log) = registry(dir.path());
     let warehouse = &catalog.warehouse;
-    let schema = catalog.registry.table("aurora", "t").unwrap().file_schema.clone();
-    let shared = write_rows(warehouse, "aurora/t/shared/part-00000.parquet", schema.clone()).await;
-
-    let started = Instant::now();
-    for first in (0..n).step_by(PER_BUILD_COMMIT) {
-        let mut txn = Transaction::new("bench build", Utc::now());
-        for k in first..(first + PER_BUILD_COMMIT).min(n) {
-            txn.changes.push(Change::Add(partition(&log, values(k), &shared)));
-        }
-        log.commit(&txn).await.unwrap();
-    }
-    let build = started.elapsed();
+    let (shared, build) = build(&catalog, &log, n).await;
 
     let state_dir = dir.path().join("warehouse/_glaux/tables/aurora/t");
     let mut commits = Vec::new();
@@ -231,7 +349,11 @@ async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
 
 /// A registry of one table `aurora.t (x bigint)` partitioned by `instance string, log_date date`.
 fn registry(root: &Path) -> (Catalog, TableLog) {
-    let warehouse = Warehouse::open_local(&root.join("warehouse")).unwrap();
+    registry_in(root, Warehouse::open_local(&root.join("warehouse")).unwrap(), "aurora")
+}
+
+/// [`registry`] on `warehouse`, the table in database `database`.
+fn registry_in(root: &Path, warehouse: Warehouse, database: &str) -> (Catalog, TableLog) {
     let catalog_dir = root.join("catalog");
     let column = |name: &str, ty: &str| Column {
         name: name.into(),
@@ -241,9 +363,9 @@ fn registry(root: &Path) -> (Catalog, TableLog) {
     };
     let keys = vec![column("instance", "string"), column("log_date", "date")];
     let input = parquet_table_input("t", vec![column("x", "bigint")], keys, "aurora/t/");
-    write_definition(&catalog_dir, "aurora", &input).unwrap();
+    write_definition(&catalog_dir, database, &input).unwrap();
     let registry = Registry::load(&catalog_dir, warehouse.url()).unwrap();
-    let log = TableLog::of(&warehouse, registry.table("aurora", "t").unwrap());
+    let log = TableLog::of(&warehouse, registry.table(database, "t").unwrap());
     (Catalog { registry, warehouse }, log)
 }
 

@@ -3,7 +3,8 @@
 //! Definitions live in the project as `catalog/<database>/<table>.json`, one Glue `TableInput`
 //! per file ([`table`]), versioned like infrastructure code. What changes with every write —
 //! which partitions exist and where their files are — lives in the warehouse as a commit log per
-//! table ([`state`]), whose commits list the data files ([`files`]) and the rejected input rows
+//! table ([`state`]) whose snapshots keep their partitions in manifests ([`manifest`]), whose
+//! commits list the data files ([`files`]) and the rejected input rows
 //! ([`rejects`]), the partitions archived out of it ([`archives`]) and the restores that make
 //! archived ranges readable again ([`restores`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
 //! [`Catalog`] is the registry opened over its warehouse, what the layers above are handed;

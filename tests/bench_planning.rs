@@ -7,20 +7,20 @@
 //! Run: `cargo bench --bench planning` (add `-- 20000` for another partition count).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::Utc;
 use datafusion::prelude::SessionContext;
 use glaux::catalog::Catalog;
-use glaux::catalog::files::ParquetSink;
 use glaux::catalog::state::{Change, NewPartition, TableLog, Transaction};
 use glaux::catalog::table::{Column, parquet_table_input};
 use glaux::catalog::{Registry, write_definition};
-use glaux::config::WarehouseSettings;
-use glaux::engine::{Engine, EngineOptions};
 use glaux::warehouse::Warehouse;
+
+#[path = "bench_common.rs"]
+mod common;
+use common::{measure, ms, session, write_rows};
 
 const RUNS: usize = 7;
 
@@ -57,8 +57,8 @@ async fn bench(partitions: usize) {
     println!("| query | engine | plan median | run median | plan ratio (DataFusion / glaux) |");
     println!("|---|---|---|---|---|");
     for (name, sql) in queries {
-        let (glaux_plan, glaux_run, glaux_rows) = measure(&glaux_ctx, sql).await;
-        let (df_plan, df_run, df_rows) = measure(&datafusion_ctx, sql).await;
+        let (glaux_plan, glaux_run, glaux_rows) = measure(&glaux_ctx, sql, RUNS).await;
+        let (df_plan, df_run, df_rows) = measure(&datafusion_ctx, sql, RUNS).await;
         assert_eq!(glaux_rows, df_rows, "both engines must return the same answer for {name}");
         let ratio = df_plan.as_secs_f64() / glaux_plan.as_secs_f64();
         println!("| {name} | glaux | {} | {} | |", ms(glaux_plan), ms(glaux_run));
@@ -88,17 +88,7 @@ async fn glaux_table(warehouse: &Warehouse, root: &std::path::Path, partitions: 
         txn.changes.push(Change::Add(NewPartition { values: vec![day.to_string()], location, files: vec![file] }));
     }
     TableLog::new(warehouse, "db", "t", vec!["day".into()]).commit(&txn).await.unwrap();
-    let settings = WarehouseSettings {
-        location: warehouse.url().to_string(),
-        region: None,
-        endpoint: None,
-        allow_http: false,
-        path_style: false,
-        sse: None,
-        sse_kms_key_id: None,
-    };
-    let catalog = Catalog { registry, warehouse: warehouse.clone() };
-    Engine::new(&catalog, &settings).session(&EngineOptions::default()).unwrap()
+    session(&Catalog { registry, warehouse: warehouse.clone() })
 }
 
 /// The same rows in a plain Hive layout, registered as DataFusion registers it.
@@ -116,37 +106,4 @@ async fn listing_table(hive_dir: &std::path::Path, partitions: usize) -> Session
     );
     ctx.sql(&ddl).await.unwrap();
     ctx
-}
-
-async fn write_rows(
-    warehouse: &Warehouse,
-    path: &str,
-    value: i64,
-    schema: Arc<Schema>,
-) -> glaux::catalog::state::DataFile {
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![value]))]).unwrap();
-    let mut sink = ParquetSink::create(warehouse, path, schema).unwrap();
-    sink.write(&batch).await.unwrap();
-    sink.finish().await.unwrap()
-}
-
-/// Median planning and execution time over [`RUNS`] runs, and the printed answer.
-async fn measure(ctx: &SessionContext, sql: &str) -> (Duration, Duration, String) {
-    let (mut plans, mut runs, mut answer) = (Vec::new(), Vec::new(), String::new());
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
-        plans.push(started.elapsed());
-        let started = Instant::now();
-        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap();
-        runs.push(started.elapsed());
-        answer = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
-    }
-    plans.sort();
-    runs.sort();
-    (plans[RUNS / 2], runs[RUNS / 2], answer)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }

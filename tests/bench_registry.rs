@@ -22,20 +22,19 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Int64Array, RecordBatch};
-use arrow::datatypes::Schema;
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
-use glaux::catalog::files::ParquetSink;
 use glaux::catalog::state::{Change, DataFile, NewPartition, TableLog, Transaction};
 use glaux::catalog::table::{Column, parquet_table_input};
 use glaux::catalog::{Catalog, Registry, write_definition};
 use glaux::config::WarehouseSettings;
-use glaux::engine::{Engine, EngineOptions};
 use glaux::warehouse::Warehouse;
+
+#[path = "bench_common.rs"]
+mod common;
+use common::{measure, median, ms, session, write_rows};
 
 const RUNS: usize = 5;
 const INSTANCES: usize = 1000;
@@ -162,7 +161,7 @@ fn values(k: usize) -> Vec<String> {
 /// one-row file and the time taken.
 async fn build(catalog: &Catalog, log: &TableLog, n: usize) -> (DataFile, Duration) {
     let schema = catalog.registry.table("aurora", "t").unwrap().file_schema.clone();
-    let shared = write_rows(&catalog.warehouse, "aurora/t/shared/part-00000.parquet", schema).await;
+    let shared = write_rows(&catalog.warehouse, "aurora/t/shared/part-00000.parquet", 1, schema).await;
     let started = Instant::now();
     for first in (0..n).step_by(PER_BUILD_COMMIT) {
         let mut txn = Transaction::new("bench build", Utc::now());
@@ -250,7 +249,6 @@ async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
     eprintln!("{n} partitions: building");
     let dir = tempfile::tempdir().unwrap();
     let (catalog, log) = registry(dir.path());
-    let warehouse = &catalog.warehouse;
     let (shared, build) = build(&catalog, &log, n).await;
 
     let state_dir = dir.path().join("warehouse/_glaux/tables/aurora/t");
@@ -287,16 +285,7 @@ async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
         read_all: median(reads),
     };
 
-    let settings = WarehouseSettings {
-        location: warehouse.url().to_string(),
-        region: None,
-        endpoint: None,
-        allow_http: false,
-        path_style: false,
-        sse: None,
-        sse_kms_key_id: None,
-    };
-    let glaux_ctx = Engine::new(&catalog, &settings).session(&EngineOptions::default()).unwrap();
+    let glaux_ctx = session(&catalog);
     let listing_ctx = match with_listing {
         true => {
             eprintln!("{n} partitions: writing the Hive layout");
@@ -333,10 +322,10 @@ async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
     let mut rows = Vec::new();
     for (name, sql) in queries {
         eprintln!("{n} partitions: {name}");
-        let (plan, run, answer) = measure(&glaux_ctx, &sql).await;
+        let (plan, run, answer) = measure(&glaux_ctx, &sql, RUNS).await;
         let listing = match &listing_ctx {
             Some(ctx) => {
-                let (plan, run, other) = measure(ctx, &sql).await;
+                let (plan, run, other) = measure(ctx, &sql, RUNS).await;
                 assert_eq!(answer, other, "glaux and ListingTable must agree on {name}");
                 Some((plan, run))
             }
@@ -376,13 +365,6 @@ fn partition(log: &TableLog, values: Vec<String>, shared: &DataFile) -> NewParti
     NewPartition { values, location, files: vec![shared.clone()] }
 }
 
-async fn write_rows(warehouse: &Warehouse, path: &str, schema: Arc<Schema>) -> DataFile {
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
-    let mut sink = ParquetSink::create(warehouse, path, schema).unwrap();
-    sink.write(&batch).await.unwrap();
-    sink.finish().await.unwrap()
-}
-
 /// The same partitions in a plain Hive layout (one copy of the one-row file each), registered
 /// as DataFusion registers it.
 async fn listing_table(hive_dir: &Path, n: usize, file: &Path) -> SessionContext {
@@ -420,28 +402,4 @@ fn sizes(dir: &Path) -> BTreeMap<std::path::PathBuf, u64> {
         }
     }
     out
-}
-
-/// Median planning and execution time over [`RUNS`] runs, and the printed answer.
-async fn measure(ctx: &SessionContext, sql: &str) -> (Duration, Duration, String) {
-    let (mut plans, mut runs, mut answer) = (Vec::new(), Vec::new(), String::new());
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
-        plans.push(started.elapsed());
-        let started = Instant::now();
-        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap();
-        runs.push(started.elapsed());
-        answer = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
-    }
-    (median(plans), median(runs), answer)
-}
-
-fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
-    values.sort();
-    values[values.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

@@ -348,7 +348,7 @@ async fn catalog(project: &Project, command: CatalogCommand, out: &mut dyn Write
             } else if dry_run {
                 writeln!(out, "dry run: {} change(s) planned, none applied", plan.actions.len())?;
             } else {
-                let report = crate::glue::apply(&client, &plan).await?;
+                let report = crate::glue::apply(&client, &catalog.warehouse, &plan).await?;
                 writeln!(out, "{report}")?;
             }
         }

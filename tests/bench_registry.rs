@@ -13,9 +13,10 @@
 //!
 //! With `--glue-max N` (and moto's server from PyPI, which `tests/install-deps.sh` installs),
 //! it also builds the table on an S3 warehouse served by moto on loopback, for sizes up to N,
-//! and times `catalog push` of its partitions to moto's Glue: the first push, which creates them
-//! all (Glue takes 100 partitions per BatchCreatePartition call), and a push after a
-//! one-partition commit.
+//! and times `catalog push` of its partitions to moto's Glue: the first push, which writes every
+//! partition's symlink manifest and creates them all (Glue takes 100 partitions per
+//! BatchCreatePartition call), and a push after an append to one partition (one manifest, one
+//! BatchUpdatePartition). The table is in the symlink layout, as glaux's Aurora log tables are.
 //!
 //! Run: `cargo bench --bench registry` (or `-- 10000 100000` for other sizes, `--listing-max N`,
 //! `--glue-max N`).
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use glaux::catalog::state::{Change, DataFile, NewPartition, TableLog, Transaction};
-use glaux::catalog::table::{Column, parquet_table_input};
+use glaux::catalog::table::{Column, Layout, parquet_table_input};
 use glaux::catalog::{Catalog, Registry, write_definition};
 use glaux::config::WarehouseSettings;
 use glaux::warehouse::Warehouse;
@@ -79,7 +80,9 @@ fn main() {
         }
     }
     if !pushes.is_empty() {
-        println!("\n| partitions | build on moto S3 | first push (creates all) | push after a one-partition commit |");
+        println!(
+            "\n| partitions | build on moto S3 | first push (all manifests, creates all) | push after a one-partition append |"
+        );
         println!("|---|---|---|---|");
         for (n, build, first, again) in pushes {
             println!(
@@ -194,18 +197,23 @@ async fn push(n: usize, moto: &Moto) -> (usize, Duration, Duration, Duration) {
     let client = glaux::glue::connect().await;
     let started = Instant::now();
     let plan = glaux::glue::plan_push(&client, &catalog, &[&def], &[], false).await.unwrap();
-    glaux::glue::apply(&client, &plan).await.unwrap();
+    glaux::glue::apply(&client, &catalog.warehouse, &plan).await.unwrap();
     let first = started.elapsed();
+    // An append to one partition: its manifest names the shared file and a new one.
+    let schema = def.file_schema.clone();
+    let appended = write_rows(&catalog.warehouse, "aurora/t/shared/part-00001.parquet", 1, schema).await;
     let mut txn = Transaction::new("bench commit", Utc::now());
     let mut changed = partition(&log, values(n / 2), &shared);
     changed.location = changed.location.replace("/c/", "/d/");
+    changed.files.push(appended);
     txn.changes.push(Change::Replace(changed));
     log.commit(&txn).await.unwrap();
     let started = Instant::now();
     let plan = glaux::glue::plan_push(&client, &catalog, &[&def], &[], false).await.unwrap();
-    let report = glaux::glue::apply(&client, &plan).await.unwrap();
+    let report = glaux::glue::apply(&client, &catalog.warehouse, &plan).await.unwrap();
     let again = started.elapsed();
     assert_eq!(report.partitions, [0, 1, 0], "the second push updates the one partition");
+    assert_eq!(report.manifests, 1, "the second push writes the one partition's manifest");
     (n, built, first, again)
 }
 
@@ -351,7 +359,9 @@ fn registry_in(root: &Path, warehouse: Warehouse, database: &str) -> (Catalog, T
         parameters: Default::default(),
     };
     let keys = vec![column("instance", "string"), column("log_date", "date")];
-    let input = parquet_table_input("t", vec![column("x", "bigint")], keys, "aurora/t/");
+    let mut input = parquet_table_input("t", vec![column("x", "bigint")], keys, "aurora/t/");
+    // As glaux's Aurora log tables: Athena reads each partition through a symlink manifest.
+    input.set_layout(Layout::Symlink);
     write_definition(&catalog_dir, database, &input).unwrap();
     let registry = Registry::load(&catalog_dir, warehouse.url()).unwrap();
     let log = TableLog::of(&warehouse, registry.table(database, "t").unwrap());

@@ -448,3 +448,124 @@ boto3.client("glue").create_table(DatabaseName="customer_data", TableInput={
     assert!(count.status.success(), "{}", stderr(&count));
     assert_eq!(stdout(&count), stdout(&raw));
 }
+
+const SYMLINK_STATE: &str = r#"
+import boto3, json, sys
+glue, s3 = boto3.client("glue"), boto3.client("s3")
+table = glue.get_table(DatabaseName="customer_data", Name="customer_base_raw")["Table"]
+parts = glue.get_partitions(DatabaseName="customer_data", TableName="customer_base_raw")["Partitions"]
+def manifest(location):
+    key = location.split("/", 3)[3] + "manifest"
+    return s3.get_object(Bucket="links", Key=key)["Body"].read().decode().splitlines()
+listed = s3.list_objects_v2(Bucket="links", Prefix="wh/customer_data/customer_base_raw/").get("Contents", [])
+print(json.dumps({
+    "input": table["StorageDescriptor"]["InputFormat"],
+    "location": table["StorageDescriptor"]["Location"],
+    "partitions": {p["Values"][0]: {"location": p["StorageDescriptor"]["Location"],
+                                    "input": p["StorageDescriptor"]["InputFormat"],
+                                    "files": manifest(p["StorageDescriptor"]["Location"])} for p in parts},
+    "objects": sorted(o["Key"] for o in listed),
+}))
+"#;
+
+#[test]
+fn symlink_tables_append_without_copies_and_glue_reads_exactly_the_committed_files() {
+    let moto = Moto::start();
+    moto.create_bucket("links");
+    let project = TestProject::new();
+    project.write("glaux.toml", "[warehouse]\nlocation = \"s3://links/wh\"\n");
+    project.without_jobs();
+    std::fs::remove_dir_all(project.path().join("catalog/aurora_logs")).unwrap();
+    let definition = project.path().join("catalog/customer_data/customer_base_raw.json");
+    let directory = std::fs::read_to_string(&definition).unwrap();
+    let symlinked = directory
+        .replace(
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
+        )
+        .replace(
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        );
+    assert_ne!(symlinked, directory);
+    std::fs::write(&definition, &symlinked).unwrap();
+    let out = run(&project, &moto, &["run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    load_new_customer(&project, &moto, "C100001", "2026-11-01");
+
+    let push = run(&project, &moto, &["catalog", "push"]);
+    assert!(push.status.success(), "{}", stderr(&push));
+    assert!(stdout(&push).contains("2 symlink manifest(s) written"), "{}", stdout(&push));
+    let state: serde_json::Value = serde_json::from_str(&moto.python(SYMLINK_STATE)).unwrap();
+    let root = "s3://links/wh/customer_data/customer_base_raw/";
+    assert_eq!(state["input"], "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat");
+    assert_eq!(state["location"], format!("{root}_symlink_format_manifest/"));
+    let day = &state["partitions"]["2026-11-01"];
+    assert_eq!(day["input"], "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat");
+    let first_location = day["location"].as_str().unwrap().to_string();
+    assert!(first_location.starts_with(&format!("{root}_symlink_format_manifest/ingest_date=2026-11-01/")));
+    let first_files: Vec<String> = serde_json::from_value(day["files"].clone()).unwrap();
+    assert_eq!(first_files.len(), 1, "{day}");
+    assert!(first_files[0].starts_with(&format!("{root}ingest_date=2026-11-01/")), "{first_files:?}");
+
+    // Appending to the day writes only the new file: no copy of the first.
+    load_new_customer(&project, &moto, "C100002", "2026-11-01");
+    let state: serde_json::Value = serde_json::from_str(&moto.python(SYMLINK_STATE)).unwrap();
+    let day_data: Vec<&str> = state["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.as_str())
+        .filter(|o| o.starts_with("wh/customer_data/customer_base_raw/ingest_date=2026-11-01/"))
+        .collect();
+    assert_eq!(day_data.len(), 2, "one file per load, none copied: {day_data:?}");
+    assert_eq!(state["partitions"]["2026-11-01"]["location"], first_location.as_str(), "Glue moves only on push");
+
+    let push = run(&project, &moto, &["catalog", "push"]);
+    let text = stdout(&push);
+    assert!(text.contains("update partition customer_data.customer_base_raw ingest_date=2026-11-01 to "), "{text}");
+    assert!(text.contains("partitions: 0 created, 1 updated, 0 deleted; 1 symlink manifest(s) written"), "{text}");
+    let state: serde_json::Value = serde_json::from_str(&moto.python(SYMLINK_STATE)).unwrap();
+    let day = &state["partitions"]["2026-11-01"];
+    assert_ne!(day["location"], first_location.as_str());
+    let files: Vec<String> = serde_json::from_value(day["files"].clone()).unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0], first_files[0], "the earlier file is named where it was written");
+    let objects: Vec<String> = serde_json::from_value(state["objects"].clone()).unwrap();
+    for file in &files {
+        assert!(objects.contains(&file.trim_start_matches("s3://links/").to_string()), "{file} exists");
+    }
+    let again = run(&project, &moto, &["catalog", "push"]);
+    assert!(stdout(&again).contains("Glue already matches the registry"), "{}", stdout(&again));
+
+    // Vacuum keeps the manifests Glue points at and removes the superseded one.
+    let out = run(&project, &moto, &["vacuum", "--retain", "0s", "--grace", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after: serde_json::Value = serde_json::from_str(&moto.python(SYMLINK_STATE)).unwrap();
+    let kept: Vec<String> = serde_json::from_value(after["objects"].clone()).unwrap();
+    let manifests: Vec<&String> = kept.iter().filter(|o| o.contains("/_symlink_format_manifest/")).collect();
+    assert_eq!(manifests.len(), 2, "one per partition: {manifests:?}");
+    assert_eq!(after["partitions"], state["partitions"], "every manifest Glue names is still readable");
+    let first_key = format!("{}manifest", first_location.trim_start_matches("s3://links/"));
+    assert!(!kept.contains(&first_key), "the superseded manifest is removed");
+
+    // Pulling the table back reads each partition's files from its manifest.
+    let count = "SELECT ingest_date, count(*) AS n FROM customer_data.customer_base_raw GROUP BY 1 ORDER BY 1";
+    let before = stdout(&run(&project, &moto, &["sql", "--format", "csv", "-c", count]));
+    assert!(before.contains("\n2026-11-01,2\n"), "{before}");
+    std::fs::remove_file(&definition).unwrap();
+    let pull = run(&project, &moto, &["catalog", "pull", "--database", "customer_data"]);
+    assert!(stdout(&pull).contains("imported customer_data.customer_base_raw (2 partitions)"), "{}", stdout(&pull));
+    let pulled: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&definition).unwrap()).unwrap();
+    assert_eq!(pulled["StorageDescriptor"]["Location"], "customer_data/customer_base_raw/");
+    assert_eq!(pulled["StorageDescriptor"]["InputFormat"], "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat");
+    assert_eq!(stdout(&run(&project, &moto, &["sql", "--format", "csv", "-c", count])), before);
+
+    // Back in the directory layout, a partition whose files lie in two directories is refused.
+    std::fs::write(&definition, &directory).unwrap();
+    let refused = run(&project, &moto, &["catalog", "push"]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains("partition ingest_date=2026-11-01 has files outside its location"), "{err}");
+    assert!(err.contains("SymlinkTextInputFormat"), "{err}");
+}

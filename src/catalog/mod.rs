@@ -6,7 +6,9 @@
 //! table ([`state`]) whose snapshots keep their partitions in manifests ([`manifest`]), whose
 //! commits list the data files ([`files`]) and the rejected input rows
 //! ([`rejects`]), the partitions archived out of it ([`archives`]) and the restores that make
-//! archived ranges readable again ([`restores`]). Type strings are Glue's ([`types`]); names are checked once ([`names`]).
+//! archived ranges readable again ([`restores`]). Tables in the symlink layout show Athena their
+//! partitions through text manifests ([`symlink`]). Type strings are Glue's ([`types`]); names
+//! are checked once ([`names`]).
 //! [`Catalog`] is the registry opened over its warehouse, what the layers above are handed;
 //! [`CommitHook`] is how they are told a commit was published.
 
@@ -17,6 +19,7 @@ pub mod names;
 pub mod rejects;
 pub mod restores;
 pub mod state;
+pub mod symlink;
 pub mod table;
 pub mod types;
 pub mod view;

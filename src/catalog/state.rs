@@ -197,7 +197,9 @@ impl Base for TableState {
 pub struct PartitionState {
     /// Partition values in key order, as they appear in the Hive path (unescaped).
     pub values: Vec<String>,
-    /// Directory relative to the warehouse root, trailing slash; holds exactly `files`.
+    /// Directory relative to the warehouse root, trailing slash, that the newest commit of the
+    /// partition wrote to. In the directory layout it holds exactly `files`; in the symlink
+    /// layout earlier files may lie in earlier commits' directories.
     pub location: String,
     /// The data files.
     pub files: Vec<DataFile>,
@@ -438,6 +440,9 @@ pub struct TableLog {
     /// The partition keys' types, which order the manifests' key bounds.
     types: Vec<DataType>,
     dir: String,
+    /// Whether appending to a partition copies its earlier files into the new directory (the
+    /// directory layout), or names them where they are (the symlink layout).
+    copy_on_append: bool,
 }
 
 impl TableLog {
@@ -461,6 +466,7 @@ impl TableLog {
             keys,
             types,
             dir: format!("tables/{database}/{table}"),
+            copy_on_append: true,
         }
     }
 
@@ -469,7 +475,8 @@ impl TableLog {
         let fields = def.partition_fields();
         let keys = fields.iter().map(|f| f.name().clone()).collect();
         let types = fields.iter().map(|f| f.data_type().clone()).collect();
-        TableLog::typed(warehouse, &def.database, def.name(), keys, types)
+        let log = TableLog::typed(warehouse, &def.database, def.name(), keys, types);
+        TableLog { copy_on_append: def.layout() == super::table::Layout::Directory, ..log }
     }
 
     /// The partition keys and their types, in path order.
@@ -487,10 +494,12 @@ impl TableLog {
             .join("/")
     }
 
-    /// Adds `files`, written under `location` for `txn`, to partition `values` as of `base`.
-    /// The partition's files in `base` are copied under `location` too (numbered after
-    /// `files`), so that a partition's location holds exactly its files (Athena reads a
-    /// partition as its directory); the partition is then replaced by the union.
+    /// Adds `files`, written under `location` for `txn`, to partition `values` as of `base`:
+    /// the partition is replaced by the union of its files in `base` and `files`. In the
+    /// directory layout the earlier files are first copied under `location` (numbered after
+    /// `files`), so that the location holds exactly the partition's files (Athena reads a
+    /// partition as its directory); in the symlink layout they stay where they are, and the
+    /// append costs only what it adds.
     pub async fn append_partition(
         &self,
         txn: &mut Transaction,
@@ -529,17 +538,23 @@ impl TableLog {
         partition: NewPartition,
     ) -> Result<(), CommitError> {
         let NewPartition { values, location, mut files } = partition;
-        if let Some(existing) = earlier {
-            let first_index = files.len();
-            for (i, file) in existing.files.iter().enumerate() {
-                let target = format!("{location}part-{:05}.parquet", first_index + i);
-                let store = self.warehouse.store();
-                store
-                    .copy(&self.warehouse.path(&file.path), &self.warehouse.path(&target))
-                    .await
-                    .map_err(|source| CommitError::Copy { path: file.path.clone(), source })?;
-                files.push(DataFile { path: target, ..file.clone() });
+        match earlier {
+            Some(existing) if !self.copy_on_append => {
+                files.splice(0..0, existing.files);
             }
+            Some(existing) => {
+                let first_index = files.len();
+                for (i, file) in existing.files.iter().enumerate() {
+                    let target = format!("{location}part-{:05}.parquet", first_index + i);
+                    let store = self.warehouse.store();
+                    store
+                        .copy(&self.warehouse.path(&file.path), &self.warehouse.path(&target))
+                        .await
+                        .map_err(|source| CommitError::Copy { path: file.path.clone(), source })?;
+                    files.push(DataFile { path: target, ..file.clone() });
+                }
+            }
+            None => {}
         }
         txn.changes.push(Change::Replace(NewPartition { values, location, files }));
         Ok(())

@@ -23,6 +23,24 @@ pub const PARQUET_INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.Map
 pub const PARQUET_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 /// Hive's SerDe for Parquet.
 pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+/// Hive's input format that reads the files a text manifest lists (with the Parquet SerDe, a
+/// table whose partitions Athena reads through [`super::symlink`] manifests).
+pub const SYMLINK_INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat";
+/// The output format Hive and Delta Lake give symlink tables.
+pub const SYMLINK_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
+
+/// How Athena (and anything else reading through Glue) finds a partition's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The partition's location is a directory holding exactly its files
+    /// (`MapredParquetInputFormat`). Appending to a partition copies its earlier files into the
+    /// new commit's directory.
+    Directory,
+    /// The partition's location holds one text manifest naming its files wherever they lie
+    /// (`SymlinkTextInputFormat`, as Delta Lake shows its tables to Athena). Appending writes
+    /// only the new files; `catalog push` writes the new manifest.
+    Symlink,
+}
 
 /// Glue's `TableInput`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,6 +297,14 @@ impl TableDef {
         Arc::new(Schema::new(fields))
     }
 
+    /// How Athena finds the partitions' files, from the input format.
+    pub fn layout(&self) -> Layout {
+        match self.input.storage_descriptor.input_format.as_deref() {
+            Some(SYMLINK_INPUT_FORMAT) => Layout::Symlink,
+            _ => Layout::Directory,
+        }
+    }
+
     /// Every column (data then partition) with its comment, for `\d` and completion.
     pub fn all_columns(&self) -> impl Iterator<Item = (&Column, bool)> {
         let data = self.input.storage_descriptor.columns.iter().map(|c| (c, false));
@@ -300,20 +326,20 @@ fn check_format(input: &TableInput, problem: &mut impl FnMut(String, String)) {
         problem("Parameters.classification".into(), format!("`{class}` is not supported; glaux tables are parquet"));
     }
     let sd = &input.storage_descriptor;
-    let formats = [
-        ("StorageDescriptor.InputFormat", &sd.input_format, PARQUET_INPUT_FORMAT),
-        ("StorageDescriptor.OutputFormat", &sd.output_format, PARQUET_OUTPUT_FORMAT),
+    let formats: [(&str, &Option<String>, &[&str]); 3] = [
+        ("StorageDescriptor.InputFormat", &sd.input_format, &[PARQUET_INPUT_FORMAT, SYMLINK_INPUT_FORMAT]),
+        ("StorageDescriptor.OutputFormat", &sd.output_format, &[PARQUET_OUTPUT_FORMAT, SYMLINK_OUTPUT_FORMAT]),
         (
             "StorageDescriptor.SerdeInfo.SerializationLibrary",
             &sd.serde_info.as_ref().and_then(|s| s.serialization_library.clone()),
-            PARQUET_SERDE,
+            &[PARQUET_SERDE],
         ),
     ];
     for (field, value, expected) in formats {
         if let Some(value) = value
-            && value != expected
+            && !expected.contains(&value.as_str())
         {
-            problem(field.into(), format!("`{value}` is not Parquet; use {expected}"));
+            problem(field.into(), format!("`{value}` is not Parquet; use {}", expected.join(" or ")));
         }
     }
     if sd.columns.is_empty() {
@@ -339,6 +365,18 @@ fn check_column(
             problem(format!("{at}.Type"), e.to_string());
             None
         }
+    }
+}
+
+impl TableInput {
+    /// Sets the input and output formats that choose `layout` (the SerDe stays Parquet's).
+    pub fn set_layout(&mut self, layout: Layout) {
+        let (input, output) = match layout {
+            Layout::Directory => (PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT),
+            Layout::Symlink => (SYMLINK_INPUT_FORMAT, SYMLINK_OUTPUT_FORMAT),
+        };
+        self.storage_descriptor.input_format = Some(input.into());
+        self.storage_descriptor.output_format = Some(output.into());
     }
 }
 

@@ -7,7 +7,9 @@
 //! sent only when the definition differs, so Glue's table versions stay meaningful; a second
 //! push of an unchanged registry plans nothing. Throttling is retried by the SDK's standard
 //! retry policy; per-partition errors Glue reports are collected and fail the push by name.
-//! `pull` imports Glue's Parquet tables (and their partitions) that live in the warehouse.
+//! A table in the symlink layout gets each changed partition's manifest written first
+//! ([`crate::catalog::symlink`]), then Glue pointed at it. `pull` imports Glue's Parquet tables
+//! (and their partitions) that live in the warehouse.
 //! [`sync`] has the automatic push that follows a commit when configured.
 
 pub mod convert;
@@ -22,9 +24,10 @@ use aws_sdk_glue::types::{
     BatchUpdatePartitionRequestEntry, DatabaseInput, ErrorDetail, PartitionInput, PartitionValueList,
 };
 
-use crate::catalog::Catalog;
-use crate::catalog::table::{TableDef, TableInput};
+use crate::catalog::state::DataFile;
+use crate::catalog::table::{Layout, TableDef, TableInput};
 use crate::catalog::view::ViewDef;
+use crate::catalog::{Catalog, symlink};
 use crate::error::{Categorize, Category};
 use crate::warehouse::Warehouse;
 
@@ -73,6 +76,29 @@ pub enum GlueError {
     /// Reading the table's state failed.
     #[error(transparent)]
     State(#[from] crate::catalog::state::CommitError),
+    /// A directory-layout partition whose files lie outside its location (appended in the
+    /// symlink layout): Athena would read only some of them.
+    #[error(
+        "cannot push {table}: partition {partition} has files outside its location {location} (appended while the table was in the symlink layout), which Athena would not read; keep the table's InputFormat {input} or rewrite the partition"
+    )]
+    Scattered {
+        /// the table
+        table: String,
+        /// the partition's Hive path
+        partition: String,
+        /// where Glue would point
+        location: String,
+        /// the symlink input format
+        input: &'static str,
+    },
+    /// A symlink manifest could not be written; Glue was not changed.
+    #[error("cannot write the symlink manifest {path}: {source}")]
+    Manifest {
+        /// the manifest's warehouse path
+        path: String,
+        /// the store's error
+        source: object_store::Error,
+    },
     /// An SDK object could not be built (a required field missing).
     #[error("invalid Glue input for {target}: {message}")]
     Build {
@@ -86,10 +112,13 @@ pub enum GlueError {
 impl Categorize for GlueError {
     fn category(&self) -> Category {
         match self {
-            GlueError::Api { .. } => Category::Io,
+            GlueError::Api { .. } | GlueError::Manifest { .. } => Category::Io,
             // The tables' data cannot be pointed at from AWS: a data problem, as the README's
             // exit codes have it, not a mistake in the call.
-            GlueError::LocalWarehouse { .. } | GlueError::Partitions { .. } | GlueError::Build { .. } => Category::Data,
+            GlueError::LocalWarehouse { .. }
+            | GlueError::Partitions { .. }
+            | GlueError::Build { .. }
+            | GlueError::Scattered { .. } => Category::Data,
             GlueError::State(e) => e.category(),
         }
     }
@@ -152,9 +181,22 @@ pub enum Action {
     DeletePartitions(String, String, Vec<Vec<String>>),
 }
 
+/// A symlink manifest a push writes before it points Glue at its directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The manifest file, relative to the warehouse.
+    pub path: String,
+    /// How many data files it lists.
+    pub files: usize,
+    /// Its text: the files' absolute URLs, one per line.
+    pub text: String,
+}
+
 /// Everything a push would change.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PushPlan {
+    /// Symlink manifests to write before any action, since the actions point Glue at them.
+    pub manifests: Vec<Manifest>,
     /// The changes, in the order they are applied.
     pub actions: Vec<Action>,
     /// Tables in Glue's databases that the registry lacks, kept because pruning was not asked for.
@@ -173,6 +215,9 @@ impl fmt::Display for PushPlan {
         let partition = |keys: &TableInput, values: &[String]| {
             keys.partition_keys.iter().zip(values).map(|(k, v)| format!("{}={v}", k.name)).collect::<Vec<_>>().join("/")
         };
+        for manifest in &self.manifests {
+            writeln!(f, "write manifest {} ({} files)", manifest.path, manifest.files)?;
+        }
         for action in &self.actions {
             match action {
                 Action::CreateDatabase(db) => writeln!(f, "create database {db}")?,
@@ -205,28 +250,87 @@ impl fmt::Display for PushPlan {
     }
 }
 
-/// The definition as Glue should hold it: the location made absolute.
-fn desired_input(def: &TableDef, warehouse: &Warehouse) -> TableInput {
-    let mut input = def.input.clone();
-    input.storage_descriptor.location = Some(warehouse.absolute_url(&def.location));
-    input
+/// A table as Glue should hold it, from its definition and newest snapshot.
+struct Desired {
+    /// The definition, its location made absolute (in the symlink layout, the manifests' root,
+    /// or for an unpartitioned table its manifest's directory).
+    input: TableInput,
+    /// The partitions (none for an unpartitioned table).
+    partitions: Vec<GluePartition>,
+    /// In the symlink layout, each partition's Hive key and files by its values; the
+    /// unpartitioned table's under the empty values.
+    files: BTreeMap<Vec<String>, (String, Vec<DataFile>)>,
 }
 
-/// The partitions Glue should hold for a table, from its newest snapshot.
-async fn desired_partitions(catalog: &Catalog, def: &TableDef) -> Result<Vec<GluePartition>, GlueError> {
-    let state = catalog.log(def).latest().await?;
-    Ok(state
-        .map(|s| {
-            s.partitions
-                .values()
-                .filter(|_| !def.partition_keys.is_empty())
-                .map(|p| GluePartition {
-                    values: p.values.clone(),
-                    location: catalog.warehouse.absolute_url(&p.location),
-                })
-                .collect()
-        })
-        .unwrap_or_default())
+impl Desired {
+    async fn of(catalog: &Catalog, def: &TableDef) -> Result<Desired, GlueError> {
+        let warehouse = &catalog.warehouse;
+        let state = catalog.log(def).latest().await?;
+        let layout = def.layout();
+        let mut desired = Desired { input: def.input.clone(), partitions: Vec::new(), files: BTreeMap::new() };
+        let mut table_location = match layout {
+            Layout::Directory => def.location.clone(),
+            Layout::Symlink => symlink::root(def),
+        };
+        let partitions = state.map(|s| s.partitions).unwrap_or_default();
+        for (key, partition) in partitions {
+            let location = match layout {
+                Layout::Symlink => symlink::location(def, &key, &partition.files),
+                Layout::Directory => {
+                    if let Some(outside) = partition.files.iter().find(|f| !f.path.starts_with(&partition.location)) {
+                        tracing::debug!(file = %outside.path, "outside its partition's location");
+                        return Err(GlueError::Scattered {
+                            table: def.qualified_name(),
+                            partition: key,
+                            location: partition.location,
+                            input: crate::catalog::table::SYMLINK_INPUT_FORMAT,
+                        });
+                    }
+                    partition.location
+                }
+            };
+            if def.partition_keys.is_empty() {
+                // Glue has no partitions for it: the table's location is the partition's.
+                if layout == Layout::Symlink {
+                    table_location = location;
+                    desired.files.insert(Vec::new(), (key, partition.files));
+                }
+                continue;
+            }
+            if layout == Layout::Symlink {
+                desired.files.insert(partition.values.clone(), (key, partition.files));
+            }
+            desired
+                .partitions
+                .push(GluePartition { values: partition.values, location: warehouse.absolute_url(&location) });
+        }
+        if layout == Layout::Symlink && def.partition_keys.is_empty() && desired.files.is_empty() {
+            // No data yet: an empty manifest, so Athena reads no rows rather than a directory.
+            table_location = symlink::location(def, "", &[]);
+            desired.files.insert(Vec::new(), (String::new(), Vec::new()));
+        }
+        desired.input.storage_descriptor.location = Some(warehouse.absolute_url(&table_location));
+        Ok(desired)
+    }
+
+    /// The manifests of the given partitions (by values), in the symlink layout.
+    fn manifests<'a>(
+        &self,
+        def: &TableDef,
+        warehouse: &Warehouse,
+        values: impl Iterator<Item = &'a Vec<String>>,
+    ) -> Vec<Manifest> {
+        let mut manifests = Vec::new();
+        for values in values {
+            let Some((key, files)) = self.files.get(values) else { continue };
+            manifests.push(Manifest {
+                path: symlink::manifest_path(&symlink::location(def, key, files)),
+                files: files.len(),
+                text: symlink::text(warehouse, files),
+            });
+        }
+        manifests
+    }
 }
 
 /// Fields of the definition that differ from what Glue holds.
@@ -296,21 +400,28 @@ pub async fn plan_push(
                 warehouse: catalog.warehouse.url().to_string(),
             });
         }
-        let desired = desired_input(def, &catalog.warehouse);
-        let wanted = desired_partitions(catalog, def).await?;
+        let desired = Desired::of(catalog, def).await?;
+        let warehouse = &catalog.warehouse;
+        // An unpartitioned symlink table's manifest goes with the table's own location.
+        let table_manifest = |desired: &Desired| desired.manifests(def, warehouse, [Vec::new()].iter());
         match existing_tables[&def.database].get(def.name()) {
             None => {
-                plan.actions.push(Action::CreateTable(def.database.clone(), desired.clone()));
-                if !wanted.is_empty() {
-                    plan.actions.push(Action::CreatePartitions(def.database.clone(), desired, wanted));
+                plan.manifests.extend(table_manifest(&desired));
+                plan.actions.push(Action::CreateTable(def.database.clone(), desired.input.clone()));
+                if !desired.partitions.is_empty() {
+                    let values = desired.partitions.iter().map(|p| &p.values);
+                    plan.manifests.extend(desired.manifests(def, warehouse, values));
+                    let (input, partitions) = (desired.input, desired.partitions);
+                    plan.actions.push(Action::CreatePartitions(def.database.clone(), input, partitions));
                 }
             }
             Some(current) => {
-                let changed = differences(&desired, current);
+                let changed = differences(&desired.input, current);
                 if !changed.is_empty() {
-                    plan.actions.push(Action::UpdateTable(def.database.clone(), desired.clone(), changed));
+                    plan.manifests.extend(table_manifest(&desired));
+                    plan.actions.push(Action::UpdateTable(def.database.clone(), desired.input.clone(), changed));
                 }
-                plan_partitions(client, &mut plan, def, &desired, wanted).await?;
+                plan_partitions(client, &mut plan, def, warehouse, desired).await?;
             }
         }
     }
@@ -343,17 +454,19 @@ async fn plan_partitions(
     client: &Client,
     plan: &mut PushPlan,
     def: &TableDef,
-    desired: &TableInput,
-    wanted: Vec<GluePartition>,
+    warehouse: &Warehouse,
+    desired: Desired,
 ) -> Result<(), GlueError> {
     let current = list_partitions(client, &def.database, def.name()).await?;
-    let PartitionDiff { create, update, delete } = diff_partitions(&current, &wanted);
+    let PartitionDiff { create, update, delete } = diff_partitions(&current, &desired.partitions);
     let db = def.database.clone();
+    let moved = create.iter().chain(&update).map(|p| &p.values);
+    plan.manifests.extend(desired.manifests(def, warehouse, moved));
     if !create.is_empty() {
-        plan.actions.push(Action::CreatePartitions(db.clone(), desired.clone(), create));
+        plan.actions.push(Action::CreatePartitions(db.clone(), desired.input.clone(), create));
     }
     if !update.is_empty() {
-        plan.actions.push(Action::UpdatePartitions(db.clone(), desired.clone(), update));
+        plan.actions.push(Action::UpdatePartitions(db.clone(), desired.input.clone(), update));
     }
     if !delete.is_empty() {
         plan.actions.push(Action::DeletePartitions(db, def.name().to_string(), delete));
@@ -425,6 +538,8 @@ pub async fn list_partitions(
 /// What a push changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PushReport {
+    /// Symlink manifests written.
+    pub manifests: usize,
     /// Databases created.
     pub databases_created: usize,
     /// Tables created, updated, deleted.
@@ -441,13 +556,25 @@ impl fmt::Display for PushReport {
             f,
             "{} database(s) created; tables: {tc} created, {tu} updated, {td} deleted; partitions: {pc} created, {pu} updated, {pd} deleted",
             self.databases_created
-        )
+        )?;
+        match self.manifests {
+            0 => Ok(()),
+            n => write!(f, "; {n} symlink manifest(s) written"),
+        }
     }
 }
 
-/// Applies a plan. Partition batches that Glue partly refuses are finished, then reported.
-pub async fn apply(client: &Client, plan: &PushPlan) -> Result<PushReport, GlueError> {
+/// Applies a plan: writes its manifests to `warehouse`, then changes Glue. Partition batches
+/// that Glue partly refuses are finished, then reported.
+pub async fn apply(client: &Client, warehouse: &Warehouse, plan: &PushPlan) -> Result<PushReport, GlueError> {
     let mut report = PushReport::default();
+    for manifest in &plan.manifests {
+        let path = warehouse.path(&manifest.path);
+        let payload = object_store::PutPayload::from(manifest.text.clone().into_bytes());
+        let written = object_store::ObjectStoreExt::put(warehouse.store().as_ref(), &path, payload).await;
+        written.map_err(|source| GlueError::Manifest { path: manifest.path.clone(), source })?;
+        report.manifests += 1;
+    }
     let mut refused: Vec<(String, String)> = Vec::new();
     for action in &plan.actions {
         match action {
@@ -697,7 +824,7 @@ pub mod sync {
         for table in targets {
             let marker = catalog.warehouse.state_path(&format!("{PENDING}/{}", table.qualified_name()));
             let result = match plan_push(&client, catalog, &[table], &[], false).await {
-                Ok(plan) => apply(&client, &plan).await.map(|_| ()),
+                Ok(plan) => apply(&client, &catalog.warehouse, &plan).await.map(|_| ()),
                 Err(e) => Err(e),
             };
             match result {

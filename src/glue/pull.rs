@@ -3,10 +3,14 @@
 //!
 //! Each table becomes a definition file (location made relative to the warehouse) and a
 //! commit naming its partitions and files, with row counts read from the Parquet footers, so
-//! the table queries like any other. Tables that are not Parquet, or whose data lies outside
-//! the warehouse, are reported and skipped; nothing outside the warehouse is ever referenced.
+//! the table queries like any other. A table in the symlink layout (`SymlinkTextInputFormat`
+//! with the Parquet SerDe, as glaux pushes its Aurora log tables and Delta Lake shows its tables)
+//! gets each partition's files from the manifest at the partition's location. Tables that are
+//! not Parquet, or whose data lies outside the warehouse, are reported and skipped; nothing
+//! outside the warehouse is ever referenced.
 
 use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
 
 use aws_sdk_glue::Client;
 
@@ -14,7 +18,8 @@ use super::{GlueError, list_partitions, list_tables};
 use crate::catalog::files::parquet_row_count;
 use crate::catalog::names::{NameKind, validate_name};
 use crate::catalog::state::{Change, DataFile, NewPartition, Transaction};
-use crate::catalog::table::{PARQUET_INPUT_FORMAT, PARQUET_SERDE, TableDef, TableInput};
+use crate::catalog::symlink;
+use crate::catalog::table::{Layout, PARQUET_INPUT_FORMAT, PARQUET_SERDE, TableDef, TableInput};
 use crate::catalog::view::{ViewDef, is_view};
 use crate::catalog::{Catalog, write_definition};
 use crate::warehouse::relative_location;
@@ -71,9 +76,16 @@ async fn all_databases(client: &Client) -> Result<Vec<String>, GlueError> {
 
 fn is_parquet(input: &TableInput) -> bool {
     let sd = &input.storage_descriptor;
-    sd.input_format.as_deref() == Some(PARQUET_INPUT_FORMAT)
-        || sd.serde_info.as_ref().and_then(|s| s.serialization_library.as_deref()) == Some(PARQUET_SERDE)
-        || input.parameters.get("classification").is_some_and(|c| c.eq_ignore_ascii_case("parquet"))
+    let serde = sd.serde_info.as_ref().and_then(|s| s.serialization_library.as_deref());
+    match sd.input_format.as_deref() {
+        // A manifest of files the SerDe reads: Parquet only with Parquet's SerDe.
+        Some(crate::catalog::table::SYMLINK_INPUT_FORMAT) => serde == Some(PARQUET_SERDE),
+        input_format => {
+            input_format == Some(PARQUET_INPUT_FORMAT)
+                || serde == Some(PARQUET_SERDE)
+                || input.parameters.get("classification").is_some_and(|c| c.eq_ignore_ascii_case("parquet"))
+        }
+    }
 }
 
 /// Imports one of Athena's views as it is; `Err` is the reason it was skipped.
@@ -97,19 +109,33 @@ async fn import_table(
     }
     let location = input.storage_descriptor.location.clone().ok_or("it has no location")?;
     let relative = relative_location(catalog.warehouse.url(), &location).map_err(|e| e.to_string())?;
-    input.storage_descriptor.location = Some(relative);
+    let symlinked =
+        input.storage_descriptor.input_format.as_deref() == Some(crate::catalog::table::SYMLINK_INPUT_FORMAT);
+    // A symlink table's Glue location is its manifests' root (or its one manifest's directory):
+    // the registry keeps the data's location, under which the manifests live.
+    input.storage_descriptor.location = Some(match symlinked {
+        true => symlink::data_location(&relative).to_string(),
+        false => relative.clone(),
+    });
     let def = TableDef::from_input(db, input.clone(), catalog.warehouse.url())
         .map_err(|problems| format!("its definition is not usable: {}", problems[0]))?;
+    debug_assert_eq!(def.layout() == Layout::Symlink, symlinked);
+    let read = |values: Vec<String>, at: String| async move {
+        match symlinked {
+            true => read_manifest(catalog, values, &at).await,
+            false => scan_partition(catalog, values, &at).await,
+        }
+    };
 
     let mut changes = Vec::new();
     if def.partition_keys.is_empty() {
-        changes.push(Change::Replace(scan_partition(catalog, Vec::new(), &def.location).await?));
+        changes.push(Change::Replace(read(Vec::new(), relative).await?));
     } else {
         let partitions = list_partitions(client, db, def.name()).await.map_err(|e| e.to_string())?;
         for (values, location) in partitions {
             let object = format!("{}.{} partition {values:?}", db, def.name());
             match relative_location(catalog.warehouse.url(), &location) {
-                Ok(relative) => changes.push(Change::Replace(scan_partition(catalog, values, &relative).await?)),
+                Ok(relative) => changes.push(Change::Replace(read(values, relative).await?)),
                 Err(e) => report.skipped.push((object, e.to_string())),
             }
         }
@@ -133,15 +159,37 @@ async fn scan_partition(catalog: &Catalog, values: Vec<String>, location: &str) 
     let mut files = Vec::new();
     for object in objects {
         let Some(name) = object.location.filename() else { continue };
-        if name.starts_with('_') || name.starts_with('.') {
+        let below = object.location.as_ref().strip_prefix(prefix.as_ref()).unwrap_or(name).trim_start_matches('/');
+        // Hidden and `_` files and directories (`_SUCCESS`, `_symlink_format_manifest/`) are not data.
+        if below.split('/').any(|part| part.starts_with('_') || part.starts_with('.')) {
             continue;
         }
-        let relative = format!(
-            "{location}{}",
-            object.location.as_ref().strip_prefix(prefix.as_ref()).unwrap_or(name).trim_start_matches('/')
-        );
+        let relative = format!("{location}{below}");
         let rows = parquet_row_count(warehouse, &relative, object.size).await.map_err(|e| e.to_string())?;
         files.push(DataFile { path: relative, size: object.size, rows });
     }
     Ok(NewPartition { values, location: location.to_string(), files })
+}
+
+/// A partition made of the files the symlink manifest at `location` lists; the partition's
+/// directory is that of its newest (last listed) file.
+async fn read_manifest(catalog: &Catalog, values: Vec<String>, location: &str) -> Result<NewPartition, String> {
+    let warehouse = &catalog.warehouse;
+    let manifest = symlink::manifest_path(&format!("{}/", location.trim_end_matches('/')));
+    let path = warehouse.path(&manifest);
+    let got = warehouse.store().get(&path).await.map_err(|e| format!("reading the manifest {manifest}: {e}"))?;
+    let bytes = got.bytes().await.map_err(|e| format!("reading the manifest {manifest}: {e}"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| format!("the manifest {manifest} is not UTF-8 text"))?;
+    let mut files = Vec::new();
+    for relative in symlink::parse(warehouse, &manifest, text)? {
+        let head = warehouse.store().head(&warehouse.path(&relative)).await;
+        let meta = head.map_err(|e| format!("{manifest} lists {relative}, which cannot be read: {e}"))?;
+        let rows = parquet_row_count(warehouse, &relative, meta.size).await.map_err(|e| e.to_string())?;
+        files.push(DataFile { path: relative, size: meta.size, rows });
+    }
+    let location = match files.last() {
+        Some(last) => last.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default(),
+        None => location.to_string(),
+    };
+    Ok(NewPartition { values, location, files })
 }

@@ -16,8 +16,10 @@
 //! the grace period. A vacuum that is killed leaves every kept version whole (snapshots go before
 //! their files); running it again finishes the work. A table's partition manifests
 //! (`_glaux/tables/<db>/<table>/manifests/`) that no kept snapshot names go the same way, after
-//! the snapshots and with the same grace period. Tables whose locations overlap (one inside
-//! another's, or the same) protect each other's files.
+//! the snapshots and with the same grace period. In the symlink layout, the manifest Athena
+//! reads for each partition of a kept snapshot (`<table>/_symlink_format_manifest/…`) is kept
+//! with its files; older manifests go like any unnamed file. Tables whose locations overlap (one
+//! inside another's, or the same) protect each other's files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -29,8 +31,8 @@ use object_store::path::Path;
 
 use crate::catalog::manifest::ManifestRef;
 use crate::catalog::state::{CommitError, Snapshot, TableLog};
-use crate::catalog::table::{Retention, TableDef};
-use crate::catalog::{Catalog, CommitHook};
+use crate::catalog::table::{Layout, Retention, TableDef};
+use crate::catalog::{Catalog, CommitHook, symlink};
 use crate::error::{Categorize, Category};
 use crate::warehouse::{STATE_PREFIX, Warehouse};
 
@@ -237,6 +239,16 @@ async fn kept_snapshots(wh: &Warehouse, def: &TableDef, options: &VacuumOptions)
         partitions.extend(log.load(state, &[]).await.map_err(state_error)?);
     }
     let mut files: BTreeSet<String> = partitions.iter().flat_map(|p| &p.files).map(|f| normalise(&f.path)).collect();
+    if def.layout() == Layout::Symlink {
+        // The symlink manifest `catalog push` wrote (or would write) for each kept partition.
+        for partition in &partitions {
+            let location = symlink::location(def, &log.partition_key(&partition.values), &partition.files);
+            files.insert(normalise(&symlink::manifest_path(&location)));
+        }
+        if def.partition_keys.is_empty() && partitions.is_empty() {
+            files.insert(normalise(&symlink::manifest_path(&symlink::location(def, "", &[]))));
+        }
+    }
     let manifests = manifests.into_keys().map(str::to_string).collect();
     for state in &kept_states {
         files.extend(

@@ -16,7 +16,10 @@ use super::{external, table_name};
 use crate::catalog::Catalog;
 use crate::catalog::names::SYSTEM_DATABASE;
 use crate::catalog::state::escape_partition_value;
-use crate::catalog::table::TableDef;
+use crate::catalog::table::{
+    Layout, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, SYMLINK_INPUT_FORMAT, SYMLINK_OUTPUT_FORMAT,
+    TableDef,
+};
 use crate::engine::DEFAULT_DATABASE;
 
 /// One text column named `name` holding `values`.
@@ -130,9 +133,14 @@ pub(super) fn create_view(catalog: &Catalog, name: &ObjectName) -> Result<Record
 /// `SHOW CREATE TABLE db.t`: the Athena DDL that creates the table as registered.
 pub(super) fn create_table(catalog: &Catalog, name: &ObjectName) -> Result<RecordBatch> {
     let def = registered(catalog, &idents(name))?;
+    // As Glue holds it: a symlink table's location is its manifests' root.
+    let location = match def.layout() {
+        Layout::Directory => def.location.clone(),
+        Layout::Symlink => crate::catalog::symlink::root(&def),
+    };
     listing(
         "createtab_stmt",
-        ddl(&def, &catalog.warehouse.absolute_url(&def.location)).lines().map(str::to_string).collect(),
+        ddl(&def, &catalog.warehouse.absolute_url(&location)).lines().map(str::to_string).collect(),
     )
 }
 
@@ -152,11 +160,13 @@ fn ddl(def: &TableDef, location: &str) -> String {
         let keys: Vec<String> = input.partition_keys.iter().map(column).collect();
         text.push_str(&format!("PARTITIONED BY (\n{})\n", keys.join(",\n")));
     }
-    text.push_str(
-        "ROW FORMAT SERDE\n  'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\nSTORED AS INPUTFORMAT\n  \
-         'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat'\nOUTPUTFORMAT\n  \
-         'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'\n",
-    );
+    let (input_format, output_format) = match def.layout() {
+        Layout::Directory => (PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT),
+        Layout::Symlink => (SYMLINK_INPUT_FORMAT, SYMLINK_OUTPUT_FORMAT),
+    };
+    text.push_str(&format!(
+        "ROW FORMAT SERDE\n  '{PARQUET_SERDE}'\nSTORED AS INPUTFORMAT\n  '{input_format}'\nOUTPUTFORMAT\n  '{output_format}'\n"
+    ));
     text.push_str(&format!("LOCATION\n  '{location}'\n"));
     let properties: Vec<String> = input.parameters.iter().map(|(k, v)| format!("  '{k}'='{v}'")).collect();
     if !properties.is_empty() {

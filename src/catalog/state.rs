@@ -830,8 +830,10 @@ impl TableLog {
                 reason: "a manifest a snapshot names is missing".into(),
             });
         };
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| CommitError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+        // Parsed on a blocking thread, so a plan reading many manifests parses them on every core.
+        let parsed = tokio::task::spawn_blocking(move || serde_json::from_slice::<Manifest>(&bytes)).await;
+        let corrupt = |reason: String| CommitError::Corrupt { path: path.to_string(), reason };
+        let manifest = parsed.map_err(|e| corrupt(e.to_string()))?.map_err(|e| corrupt(e.to_string()))?;
         if manifest.table != self.table || manifest.partitions.len() as u64 != entry.partitions {
             return Err(CommitError::Corrupt {
                 path: path.to_string(),

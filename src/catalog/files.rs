@@ -78,6 +78,16 @@ impl ParquetSink {
         self.rows
     }
 
+    /// Bytes the writer holds for the row group in progress (encoders, dictionaries, pages).
+    pub fn memory_size(&self) -> usize {
+        self.writer.memory_size()
+    }
+
+    /// Ends the row group in progress, releasing the memory it holds.
+    pub async fn flush(&mut self) -> Result<(), WriteError> {
+        self.writer.flush().await.map_err(|source| WriteError::Parquet { path: self.path.clone(), source })
+    }
+
     /// Finishes the file and completes the upload.
     pub async fn finish(mut self) -> Result<DataFile, WriteError> {
         self.writer.finish().await.map_err(|source| WriteError::Parquet { path: self.path.clone(), source })?;

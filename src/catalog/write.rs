@@ -15,6 +15,10 @@ use super::state::{NewPartition, TableLog};
 use super::table::TableDef;
 use crate::error::{Context, Error, Result};
 
+/// The memory one writer's open files may hold for their row groups in progress before the
+/// largest are ended early (about 1 MiB per column and file at the defaults otherwise).
+const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+
 /// Writes result rows into one table's partitions, one file per partition named by `index` (the
 /// result partition it writes), under the commit's prefix. Rows for partitions in `hold` are
 /// staged instead, in Parquet under the run's staging prefix, for a merge.
@@ -34,6 +38,8 @@ pub struct TableWriter {
     pub finished: Vec<NewPartition>,
     /// Partitions completed into the staging prefix.
     pub staged: Vec<NewPartition>,
+    /// What the open files may hold in row groups in progress ([`WRITER_MEMORY`]).
+    memory: usize,
 }
 
 impl TableWriter {
@@ -58,6 +64,7 @@ impl TableWriter {
             sinks: HashMap::new(),
             finished: Vec::new(),
             staged: Vec::new(),
+            memory: WRITER_MEMORY,
         }
     }
 
@@ -118,6 +125,27 @@ impl TableWriter {
                 self.sinks.insert(values.clone(), (sink, staged));
             }
             self.sinks.get_mut(&values).expect("inserted above").0.write(&file_part).await?;
+        }
+        self.bound_memory().await
+    }
+
+    /// Ends the row groups of the files holding the most memory while the open files together
+    /// hold more than [`WRITER_MEMORY`]: a result spread over many partitions would otherwise
+    /// keep every partition's row group in memory until the end.
+    async fn bound_memory(&mut self) -> Result<()> {
+        let mut held: Vec<(usize, Vec<String>)> =
+            self.sinks.iter().map(|(values, (sink, _))| (sink.memory_size(), values.clone())).collect();
+        let mut total: usize = held.iter().map(|(size, _)| size).sum();
+        if total <= self.memory {
+            return Ok(());
+        }
+        held.sort_unstable_by_key(|(size, _)| std::cmp::Reverse(*size));
+        for (size, values) in held {
+            if total <= self.memory / 2 {
+                break;
+            }
+            self.sinks.get_mut(&values).expect("listed above").0.flush().await?;
+            total -= size;
         }
         Ok(())
     }
@@ -188,4 +216,59 @@ pub fn combine(partitions: impl IntoIterator<Item = NewPartition>) -> Vec<NewPar
         }
     }
     by_values.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+    use crate::catalog::table::{Column, parquet_table_input};
+    use crate::catalog::{Registry, write_definition};
+    use crate::warehouse::Warehouse;
+
+    #[tokio::test]
+    async fn many_open_partitions_end_row_groups_early_and_lose_no_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let column = |name: &str, ty: &str| Column {
+            name: name.into(),
+            data_type: ty.into(),
+            comment: None,
+            parameters: Default::default(),
+        };
+        let columns = vec![column("id", "bigint"), column("text", "string")];
+        let input = parquet_table_input("t", columns, vec![column("bucket", "string")], "db/t/");
+        write_definition(&dir.path().join("catalog"), "db", &input).unwrap();
+        let warehouse = Warehouse::open_local(&dir.path().join("wh")).unwrap();
+        let registry = Registry::load(&dir.path().join("catalog"), warehouse.url()).unwrap();
+        let def = registry.table("db", "t").unwrap().clone();
+        let catalog = Catalog { registry, warehouse };
+        let mut writer = TableWriter::new(&catalog, def.clone(), "c1", "", BTreeSet::new(), 0);
+        writer.memory = 256 * 1024;
+        let rows = 4_000;
+        for batch in 0..5 {
+            let ids = Int64Array::from_iter_values((0..rows).map(|i| (batch * rows + i) as i64));
+            let text = StringArray::from_iter_values((0..rows).map(|i| format!("{i:040}-{batch}")));
+            let buckets = StringArray::from_iter_values((0..rows).map(|i| ["a", "b", "c"][i % 3]));
+            let batch =
+                RecordBatch::try_new(def.table_schema(), vec![Arc::new(ids), Arc::new(text), Arc::new(buckets)])
+                    .unwrap();
+            writer.write(&batch).await.unwrap();
+            let held: usize = writer.sinks.values().map(|(sink, _)| sink.memory_size()).sum();
+            assert!(held <= writer.memory, "{held} bytes held after a write");
+        }
+        writer.finish().await.unwrap();
+        assert_eq!(writer.finished.len(), 3);
+        let mut total = 0;
+        for partition in &writer.finished {
+            let file = std::fs::File::open(dir.path().join("wh").join(&partition.files[0].path)).unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+            assert!(reader.metadata().num_row_groups() > 1, "row groups were ended early");
+            total += reader.metadata().file_metadata().num_rows();
+        }
+        assert_eq!(total, 5 * rows as i64);
+    }
 }

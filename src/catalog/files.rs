@@ -51,6 +51,14 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
+/// The bytes a file being written holds before it goes to the store in parts, on a local
+/// warehouse: a job writing many partitions at once keeps this much per open file, not the file.
+const LOCAL_UPLOAD_BUFFER: usize = 1024 * 1024;
+
+/// The same on S3, where a multipart upload's parts are at least 5 MiB and each part is a
+/// request: a file under this size is one PUT.
+const S3_UPLOAD_BUFFER: usize = 10 * 1024 * 1024;
+
 /// One Parquet file being written to the warehouse.
 pub struct ParquetSink {
     writer: AsyncArrowWriter<BufWriter>,
@@ -61,7 +69,11 @@ pub struct ParquetSink {
 impl ParquetSink {
     /// Starts `relative_path` (below the warehouse root) with `schema`.
     pub fn create(warehouse: &Warehouse, relative_path: &str, schema: SchemaRef) -> Result<ParquetSink, WriteError> {
-        let upload = BufWriter::new(Arc::clone(warehouse.store()), warehouse.path(relative_path));
+        let capacity = match warehouse.is_local() {
+            true => LOCAL_UPLOAD_BUFFER,
+            false => S3_UPLOAD_BUFFER,
+        };
+        let upload = BufWriter::with_capacity(Arc::clone(warehouse.store()), warehouse.path(relative_path), capacity);
         let writer = AsyncArrowWriter::try_new(upload, schema, Some(writer_properties()))
             .map_err(|source| WriteError::Parquet { path: relative_path.to_string(), source })?;
         Ok(ParquetSink { writer, path: relative_path.to_string(), rows: 0 })

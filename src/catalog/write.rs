@@ -17,7 +17,7 @@ use crate::error::{Context, Error, Result};
 
 /// The memory one writer's open files may hold for their row groups in progress before the
 /// largest are ended early (about 1 MiB per column and file at the defaults otherwise).
-const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+const WRITER_MEMORY: usize = 16 * 1024 * 1024;
 
 /// Writes result rows into one table's partitions, one file per partition named by `index` (the
 /// result partition it writes), under the commit's prefix. Rows for partitions in `hold` are

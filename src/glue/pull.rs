@@ -19,7 +19,7 @@ use crate::catalog::files::parquet_row_count;
 use crate::catalog::names::{NameKind, validate_name};
 use crate::catalog::state::{Change, DataFile, NewPartition, Transaction};
 use crate::catalog::symlink;
-use crate::catalog::table::{Layout, PARQUET_INPUT_FORMAT, PARQUET_SERDE, TableDef, TableInput};
+use crate::catalog::table::{PARQUET_INPUT_FORMAT, PARQUET_SERDE, SYMLINK_INPUT_FORMAT, TableDef, TableInput};
 use crate::catalog::view::{ViewDef, is_view};
 use crate::catalog::{Catalog, write_definition};
 use crate::warehouse::relative_location;
@@ -79,7 +79,7 @@ fn is_parquet(input: &TableInput) -> bool {
     let serde = sd.serde_info.as_ref().and_then(|s| s.serialization_library.as_deref());
     match sd.input_format.as_deref() {
         // A manifest of files the SerDe reads: Parquet only with Parquet's SerDe.
-        Some(crate::catalog::table::SYMLINK_INPUT_FORMAT) => serde == Some(PARQUET_SERDE),
+        Some(SYMLINK_INPUT_FORMAT) => serde == Some(PARQUET_SERDE),
         input_format => {
             input_format == Some(PARQUET_INPUT_FORMAT)
                 || serde == Some(PARQUET_SERDE)
@@ -109,8 +109,7 @@ async fn import_table(
     }
     let location = input.storage_descriptor.location.clone().ok_or("it has no location")?;
     let relative = relative_location(catalog.warehouse.url(), &location).map_err(|e| e.to_string())?;
-    let symlinked =
-        input.storage_descriptor.input_format.as_deref() == Some(crate::catalog::table::SYMLINK_INPUT_FORMAT);
+    let symlinked = input.storage_descriptor.input_format.as_deref() == Some(SYMLINK_INPUT_FORMAT);
     // A symlink table's Glue location is its manifests' root (or its one manifest's directory):
     // the registry keeps the data's location, under which the manifests live.
     input.storage_descriptor.location = Some(match symlinked {
@@ -119,7 +118,6 @@ async fn import_table(
     });
     let def = TableDef::from_input(db, input.clone(), catalog.warehouse.url())
         .map_err(|problems| format!("its definition is not usable: {}", problems[0]))?;
-    debug_assert_eq!(def.layout() == Layout::Symlink, symlinked);
     let read = |values: Vec<String>, at: String| async move {
         match symlinked {
             true => read_manifest(catalog, values, &at).await,

@@ -471,11 +471,8 @@ print(json.dumps({
 #[test]
 fn symlink_tables_append_without_copies_and_glue_reads_exactly_the_committed_files() {
     let moto = Moto::start();
-    moto.create_bucket("links");
-    let project = TestProject::new();
-    project.write("glaux.toml", "[warehouse]\nlocation = \"s3://links/wh\"\n");
-    project.without_jobs();
-    std::fs::remove_dir_all(project.path().join("catalog/aurora_logs")).unwrap();
+    let project = s3_project(&moto, "links");
+    // Loads so far added partitions; the layout matters from the first append and push on.
     let definition = project.path().join("catalog/customer_data/customer_base_raw.json");
     let directory = std::fs::read_to_string(&definition).unwrap();
     let symlinked = directory
@@ -489,9 +486,6 @@ fn symlink_tables_append_without_copies_and_glue_reads_exactly_the_committed_fil
         );
     assert_ne!(symlinked, directory);
     std::fs::write(&definition, &symlinked).unwrap();
-    let out = run(&project, &moto, &["run"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    load_new_customer(&project, &moto, "C100001", "2026-11-01");
 
     let push = run(&project, &moto, &["catalog", "push"]);
     assert!(push.status.success(), "{}", stderr(&push));

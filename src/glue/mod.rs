@@ -257,7 +257,7 @@ struct Desired {
     input: TableInput,
     /// The partitions (none for an unpartitioned table).
     partitions: Vec<GluePartition>,
-    /// In the symlink layout, each partition's Hive key and files by its values; the
+    /// In the symlink layout, each partition's manifest directory and files by its values; the
     /// unpartitioned table's under the empty values.
     files: BTreeMap<Vec<String>, (String, Vec<DataFile>)>,
 }
@@ -292,13 +292,13 @@ impl Desired {
             if def.partition_keys.is_empty() {
                 // Glue has no partitions for it: the table's location is the partition's.
                 if layout == Layout::Symlink {
+                    desired.files.insert(Vec::new(), (location.clone(), partition.files));
                     table_location = location;
-                    desired.files.insert(Vec::new(), (key, partition.files));
                 }
                 continue;
             }
             if layout == Layout::Symlink {
-                desired.files.insert(partition.values.clone(), (key, partition.files));
+                desired.files.insert(partition.values.clone(), (location.clone(), partition.files));
             }
             desired
                 .partitions
@@ -307,24 +307,19 @@ impl Desired {
         if layout == Layout::Symlink && def.partition_keys.is_empty() && desired.files.is_empty() {
             // No data yet: an empty manifest, so Athena reads no rows rather than a directory.
             table_location = symlink::location(def, "", &[]);
-            desired.files.insert(Vec::new(), (String::new(), Vec::new()));
+            desired.files.insert(Vec::new(), (table_location.clone(), Vec::new()));
         }
         desired.input.storage_descriptor.location = Some(warehouse.absolute_url(&table_location));
         Ok(desired)
     }
 
     /// The manifests of the given partitions (by values), in the symlink layout.
-    fn manifests<'a>(
-        &self,
-        def: &TableDef,
-        warehouse: &Warehouse,
-        values: impl Iterator<Item = &'a Vec<String>>,
-    ) -> Vec<Manifest> {
+    fn manifests<'a>(&self, warehouse: &Warehouse, values: impl Iterator<Item = &'a Vec<String>>) -> Vec<Manifest> {
         let mut manifests = Vec::new();
         for values in values {
-            let Some((key, files)) = self.files.get(values) else { continue };
+            let Some((location, files)) = self.files.get(values) else { continue };
             manifests.push(Manifest {
-                path: symlink::manifest_path(&symlink::location(def, key, files)),
+                path: symlink::manifest_path(location),
                 files: files.len(),
                 text: symlink::text(warehouse, files),
             });
@@ -403,14 +398,14 @@ pub async fn plan_push(
         let desired = Desired::of(catalog, def).await?;
         let warehouse = &catalog.warehouse;
         // An unpartitioned symlink table's manifest goes with the table's own location.
-        let table_manifest = |desired: &Desired| desired.manifests(def, warehouse, [Vec::new()].iter());
+        let table_manifest = |desired: &Desired| desired.manifests(warehouse, [Vec::new()].iter());
         match existing_tables[&def.database].get(def.name()) {
             None => {
                 plan.manifests.extend(table_manifest(&desired));
                 plan.actions.push(Action::CreateTable(def.database.clone(), desired.input.clone()));
                 if !desired.partitions.is_empty() {
                     let values = desired.partitions.iter().map(|p| &p.values);
-                    plan.manifests.extend(desired.manifests(def, warehouse, values));
+                    plan.manifests.extend(desired.manifests(warehouse, values));
                     let (input, partitions) = (desired.input, desired.partitions);
                     plan.actions.push(Action::CreatePartitions(def.database.clone(), input, partitions));
                 }
@@ -461,7 +456,7 @@ async fn plan_partitions(
     let PartitionDiff { create, update, delete } = diff_partitions(&current, &desired.partitions);
     let db = def.database.clone();
     let moved = create.iter().chain(&update).map(|p| &p.values);
-    plan.manifests.extend(desired.manifests(def, warehouse, moved));
+    plan.manifests.extend(desired.manifests(warehouse, moved));
     if !create.is_empty() {
         plan.actions.push(Action::CreatePartitions(db.clone(), desired.input.clone(), create));
     }

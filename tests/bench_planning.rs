@@ -69,12 +69,7 @@ async fn bench(partitions: usize) {
 /// A registry table of `partitions` one-row partitions, committed in one snapshot.
 async fn glaux_table(warehouse: &Warehouse, root: &std::path::Path, partitions: usize) -> SessionContext {
     let catalog = root.join("catalog");
-    let column = |name: &str, ty: &str| Column {
-        name: name.into(),
-        data_type: ty.into(),
-        comment: None,
-        parameters: Default::default(),
-    };
+    let column = Column::new;
     let input = parquet_table_input("t", vec![column("x", "bigint")], vec![column("day", "int")], "db/t/");
     write_definition(&catalog, "db", &input).unwrap();
     let registry = Registry::load(&catalog, warehouse.url()).unwrap();

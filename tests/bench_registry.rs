@@ -352,12 +352,7 @@ fn registry(root: &Path) -> (Catalog, TableLog) {
 /// [`registry`] on `warehouse`, the table in database `database`.
 fn registry_in(root: &Path, warehouse: Warehouse, database: &str) -> (Catalog, TableLog) {
     let catalog_dir = root.join("catalog");
-    let column = |name: &str, ty: &str| Column {
-        name: name.into(),
-        data_type: ty.into(),
-        comment: None,
-        parameters: Default::default(),
-    };
+    let column = Column::new;
     let keys = vec![column("instance", "string"), column("log_date", "date")];
     let mut input = parquet_table_input("t", vec![column("x", "bigint")], keys, "aurora/t/");
     // As glaux's Aurora log tables: Athena reads each partition through a symlink manifest.

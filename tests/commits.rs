@@ -407,12 +407,7 @@ async fn planning_reads_only_the_manifests_a_filter_can_match() {
 
     let dir = tempfile::tempdir().unwrap();
     let warehouse = Warehouse::open_local(&dir.path().join("warehouse")).unwrap();
-    let column = |name: &str, ty: &str| Column {
-        name: name.into(),
-        data_type: ty.into(),
-        comment: None,
-        parameters: Default::default(),
-    };
+    let column = Column::new;
     let keys = vec![column("instance", "string"), column("log_date", "date")];
     let input = parquet_table_input("t", vec![column("x", "bigint")], keys, "aurora/t/");
     write_definition(&dir.path().join("catalog"), "aurora", &input).unwrap();

@@ -44,13 +44,8 @@ const ROWS: &str = "SELECT true AS b, 1 AS ti, 2 AS si, 3 AS i, 4000000000 AS bi
 
 /// Writes the table `interop.all_types` (partitioned by `day date`) into the project's warehouse.
 async fn write_table(project: &TestProject) -> String {
-    let column = |(name, ty): &(&str, &str)| Column {
-        name: name.to_string(),
-        data_type: ty.to_string(),
-        comment: None,
-        parameters: Default::default(),
-    };
-    let day = Column { name: "day".into(), data_type: "date".into(), comment: None, parameters: Default::default() };
+    let column = |(name, ty): &(&str, &str)| Column::new(*name, *ty);
+    let day = Column::new("day", "date");
     let input = parquet_table_input("all_types", COLUMNS.iter().map(column).collect(), vec![day], "interop/all_types/");
     let catalog = project.path().join("catalog");
     write_definition(&catalog, "interop", &input).unwrap();

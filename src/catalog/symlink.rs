@@ -101,12 +101,7 @@ mod tests {
     use crate::catalog::table::{TableInput, parquet_table_input};
 
     fn def() -> TableDef {
-        let column = |name: &str, ty: &str| crate::catalog::table::Column {
-            name: name.into(),
-            data_type: ty.into(),
-            comment: None,
-            parameters: Default::default(),
-        };
+        let column = crate::catalog::table::Column::new;
         let input: TableInput =
             parquet_table_input("t", vec![column("a", "int")], vec![column("day", "date")], "db/t/");
         TableDef::from_input("db", input, &url::Url::parse("s3://b/wh/").unwrap()).unwrap()

@@ -146,6 +146,13 @@ pub struct Column {
     pub parameters: BTreeMap<String, String>,
 }
 
+impl Column {
+    /// A column with no comment or properties.
+    pub fn new(name: impl Into<String>, data_type: impl Into<String>) -> Column {
+        Column { name: name.into(), data_type: data_type.into(), comment: None, parameters: BTreeMap::new() }
+    }
+}
+
 /// What is wrong with a definition, naming the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {}", crate::error::shorten_quoted(problem))]

@@ -75,15 +75,7 @@ impl ViewDef {
                 ("comment".to_string(), "Presto View".to_string()),
             ]),
             storage_descriptor: StorageDescriptor {
-                columns: columns
-                    .iter()
-                    .map(|(n, t)| Column {
-                        name: n.clone(),
-                        data_type: t.to_string(),
-                        comment: None,
-                        parameters: BTreeMap::new(),
-                    })
-                    .collect(),
+                columns: columns.iter().map(|(n, t)| Column::new(n.clone(), t.to_string())).collect(),
                 location: None,
                 input_format: None,
                 output_format: None,

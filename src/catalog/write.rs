@@ -233,12 +233,7 @@ mod tests {
     #[tokio::test]
     async fn many_open_partitions_end_row_groups_early_and_lose_no_row() {
         let dir = tempfile::tempdir().unwrap();
-        let column = |name: &str, ty: &str| Column {
-            name: name.into(),
-            data_type: ty.into(),
-            comment: None,
-            parameters: Default::default(),
-        };
+        let column = Column::new;
         let columns = vec![column("id", "bigint"), column("text", "string")];
         let input = parquet_table_input("t", columns, vec![column("bucket", "string")], "db/t/");
         write_definition(&dir.path().join("catalog"), "db", &input).unwrap();

@@ -67,12 +67,7 @@ mod tests {
     fn partitions_older_than_the_window_expire_by_their_date_key() {
         let input = crate::catalog::table::parquet_table_input(
             "t",
-            vec![crate::catalog::table::Column {
-                name: "n".into(),
-                data_type: "int".into(),
-                comment: None,
-                parameters: Default::default(),
-            }],
+            vec![crate::catalog::table::Column::new("n", "int")],
             ["instance", "day"]
                 .iter()
                 .zip(["string", "date"])

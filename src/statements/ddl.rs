@@ -157,12 +157,7 @@ pub(super) async fn create_table(
 /// A column with its Glue type, checked.
 fn glue_column(name: &str, data_type: &str) -> Result<Column> {
     let glue = GlueType::parse(data_type).map_err(external)?;
-    Ok(Column {
-        name: name.to_ascii_lowercase(),
-        data_type: glue.to_string(),
-        comment: None,
-        parameters: Default::default(),
-    })
+    Ok(Column::new(name.to_ascii_lowercase(), glue.to_string()))
 }
 
 /// Splits the partition keys out of `columns`: those `partitioned_by` names (which must be
@@ -226,12 +221,7 @@ async fn create_table_as(
             return plan_err!("the SELECT has two columns named `{name}`; give one another name with AS");
         }
         let glue = GlueType::from_arrow_field(field).map_err(external)?;
-        columns.push(Column {
-            name: name.clone(),
-            data_type: glue.to_string(),
-            comment: None,
-            parameters: Default::default(),
-        });
+        columns.push(Column::new(name.clone(), glue.to_string()));
     }
     let key_columns = columns.split_off(columns.len() - keys.len());
     let input = parquet_table_input(table, columns, key_columns, location);

@@ -310,7 +310,7 @@ async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
     };
     let middle = instance(INSTANCES / 2);
     let last_day = day((n - 1) / INSTANCES);
-    let queries: [(&'static str, String); 4] = [
+    let queries: [(&'static str, String); 5] = [
         (
             "instance and day",
             format!(
@@ -322,8 +322,12 @@ async fn bench(n: usize, with_listing: bool) -> (CommitRow, Vec<QueryRow>) {
             format!("SELECT count(*) AS n, sum(x) AS s FROM aurora.t WHERE instance = '{middle}'"),
         ),
         (
-            "one day, all instances",
+            "newest day, all instances",
             format!("SELECT count(*) AS n, sum(x) AS s FROM aurora.t WHERE log_date = DATE '{last_day}'"),
+        ),
+        (
+            "first day, all instances",
+            format!("SELECT count(*) AS n, sum(x) AS s FROM aurora.t WHERE log_date = DATE '{}'", day(0)),
         ),
         ("all partitions", "SELECT count(*) AS n FROM aurora.t".to_string()),
     ];

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Once;
 
 use chrono::Utc;
-use glaux::catalog::manifest::MAX_PER_MANIFEST;
+use glaux::catalog::manifest::{COMPACT_FANOUT, MAX_PER_MANIFEST};
 use glaux::catalog::state::{Change, CommitError, DataFile, NewPartition, TableLog, Transaction};
 use glaux::warehouse::Warehouse;
 use object_store::ObjectStoreExt;
@@ -42,6 +42,50 @@ async fn conformance(warehouse: &Warehouse) {
     a_commit_rewrites_only_the_manifests_it_touches(&log(warehouse, "manifests")).await;
     a_format_1_snapshot_reads_and_moves_into_manifests(warehouse, &log(warehouse, "format1")).await;
     a_new_day_across_every_instance_writes_only_new_manifests(warehouse).await;
+    days_of_every_instance_are_compacted_into_tiles(warehouse).await;
+}
+
+/// After [`COMPACT_FANOUT`] days, each in its own manifest across every instance, a commit
+/// compacts them into tiles of a few instances over all those days: a filter on one instance
+/// then reads one manifest of theirs instead of one a day, and changes to a tile keep it one.
+async fn days_of_every_instance_are_compacted_into_tiles(warehouse: &Warehouse) {
+    const INSTANCES: usize = 300;
+    let log = TableLog::new(warehouse, "db", "tiles", vec!["instance".into(), "day".into()]);
+    let add = |instance: usize, day: usize, rows: u64| {
+        let values = vec![format!("db-{instance:04}"), format!("2026-{:02}-{:02}", 1 + day / 28, 1 + day % 28)];
+        let location = format!("db/tiles/{}/c/", log.partition_key(&values));
+        let files = vec![DataFile { path: format!("{location}part-00000.parquet"), size: 10, rows }];
+        NewPartition { values, location, files }
+    };
+    let days = COMPACT_FANOUT + 8;
+    for day in 0..days {
+        log.commit(&txn((0..INSTANCES).map(|i| Change::Add(add(i, day, 1))).collect())).await.unwrap();
+    }
+    let head = log.head().await.unwrap().unwrap();
+    let tiles = head.manifests.iter().filter(|m| m.clustered.is_some()).count();
+    assert_eq!(tiles, (COMPACT_FANOUT * INSTANCES).div_ceil(MAX_PER_MANIFEST), "the first days are tiles");
+    assert_eq!(head.manifests.len() - tiles, 8, "the newest days wait for the next compaction");
+    let holding = |head: &glaux::catalog::state::Snapshot, instance: &str| {
+        let within = |m: &&glaux::catalog::manifest::ManifestRef| {
+            m.bounds[0].text_min.as_str() <= instance && instance <= m.bounds[0].text_max.as_str()
+        };
+        head.manifests.iter().filter(within).count()
+    };
+    assert!(holding(&head, "db-0150") <= 2 + 8, "one instance: {} manifests", holding(&head, "db-0150"));
+    let state = log.latest().await.unwrap().unwrap();
+    assert_eq!((state.partitions.len(), head.rows()), (days * INSTANCES, (days * INSTANCES) as u64));
+
+    // Appending to an old partition rewrites its tile as a tile.
+    log.commit(&txn(vec![Change::Replace(add(150, 3, 9))])).await.unwrap();
+    let after = log.head().await.unwrap().unwrap();
+    assert_eq!(after.manifests.iter().filter(|m| m.clustered.is_some()).count(), tiles);
+    assert_eq!(log.partition(&after, &add(150, 3, 0).values).await.unwrap().unwrap().rows(), 9);
+    // Dropping the oldest day from every instance (retention) keeps the tiles narrow.
+    log.commit(&txn((0..INSTANCES).map(|i| Change::Remove(add(i, 0, 0).values)).collect())).await.unwrap();
+    let dropped = log.head().await.unwrap().unwrap();
+    assert!(holding(&dropped, "db-0150") <= 2 + 8, "after retention: {}", holding(&dropped, "db-0150"));
+    assert_eq!(dropped.partition_count() as usize, (days - 1) * INSTANCES);
+    assert_eq!(dropped.rows(), ((days - 1) * INSTANCES + 8) as u64);
 }
 
 /// Aurora log tables grow by a day across every instance: such a commit adds manifests and

@@ -12,6 +12,15 @@
 //! cost follows what it changes, not the table's size. Planning prunes manifests on the key bounds
 //! with DataFusion's [`PruningPredicate`](datafusion::physical_optimizer::pruning) statistics, so
 //! a filtered query reads the head and the one or two manifests its filter can match.
+//!
+//! Arrival order alone serves filters on the keys data arrives by (a day) but not the others:
+//! one instance across three years has a partition in every day's manifest. So manifests written
+//! in arrival order are compacted, [`COMPACT_FANOUT`] at a time, into tiles: when the manifests'
+//! ranges on some keys overlap (every day's manifest spans all instances) and on others do not
+//! (each holds one day), the group is re-sorted by the overlapping keys first ([`tile_order`]).
+//! Each tile then holds a narrow range of instances over the group's days, so a filter on one
+//! instance reads about one manifest per group, and a filter on one day the group's
+//! [`COMPACT_FANOUT`] tiles: at a million partitions, tens of manifests either way.
 
 use std::collections::HashSet;
 
@@ -33,6 +42,14 @@ pub const MAX_PER_MANIFEST: usize = 1024;
 /// A rewritten run smaller than this is merged with the next manifest, so removals (retention,
 /// archive) do not leave the head listing ever more tiny manifests.
 pub const MIN_PER_MANIFEST: usize = MAX_PER_MANIFEST / 4;
+
+/// How many manifests written in arrival order one compaction merges into tiles: about the
+/// square root of [`MAX_PER_MANIFEST`], so a tile spans as many values of the arrival key (days)
+/// as of the other keys (instances) when a day holds about a manifest's worth of partitions.
+pub const COMPACT_FANOUT: usize = 32;
+
+/// A chunk of partitions in key order, as written to one manifest.
+pub type Chunk = Vec<(String, PartitionState)>;
 
 /// The objects one manifest holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +79,11 @@ pub struct ManifestRef {
     pub bytes: u64,
     /// Per partition key, in key order: the bounds of its values.
     pub bounds: Vec<KeyBounds>,
+    /// `None` for a manifest written in arrival order, which a later commit compacts; for a
+    /// tile from compaction, the keys (indices) its group was sorted by, which a rewrite of the
+    /// tile sorts by again. Tiles are not compacted again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered: Option<Vec<usize>>,
 }
 
 /// The values of one partition key across a manifest.
@@ -100,6 +122,7 @@ impl ManifestRef {
             rows: partitions.iter().map(|(_, p)| p.rows()).sum(),
             bytes: partitions.iter().map(|(_, p)| p.bytes()).sum(),
             bounds: if keys.is_empty() { Vec::new() } else { bounds },
+            clustered: None,
         }
     }
 }
@@ -137,16 +160,25 @@ pub fn may_hold(manifest: &ManifestRef, values: &[String]) -> bool {
 /// that each manifest covers a narrow range of the keys with few distinct values: sorted by the
 /// key with the fewest distinct values first (the day of a day's ingest across 1,000 instances,
 /// the year then month then day of a date hierarchy), so bounds on those keys prune well.
-pub fn chunks(run: Vec<(String, PartitionState)>) -> Vec<Vec<(String, PartitionState)>> {
+pub fn chunks(run: Chunk) -> Vec<Chunk> {
+    chunks_by(run, &[])
+}
+
+/// Splits partitions into even manifests of at most [`MAX_PER_MANIFEST`], sorted by the keys
+/// `order` (indices; when empty, as [`chunks`] sorts), then by their key.
+pub fn chunks_by(mut run: Chunk, order: &[usize]) -> Vec<Chunk> {
     if run.is_empty() {
         return Vec::new();
     }
-    let mut run = run;
-    let width = run[0].1.values.len();
-    let mut order: Vec<usize> = (0..width).collect();
-    let distinct = |i: usize| run.iter().map(|(_, p)| p.values.get(i)).collect::<std::collections::BTreeSet<_>>().len();
-    let counts: Vec<usize> = (0..width).map(distinct).collect();
-    order.sort_by_key(|&i| counts[i]);
+    let fewest;
+    let order = match order.is_empty() {
+        true => {
+            let values: Vec<&PartitionState> = run.iter().map(|(_, p)| p).collect();
+            fewest = fewest_values_first(&values, values[0].values.len(), &[]);
+            &fewest
+        }
+        false => order,
+    };
     run.sort_by(|(ka, a), (kb, b)| {
         let by_keys = order.iter().map(|&i| a.values.get(i).cmp(&b.values.get(i)));
         by_keys.fold(std::cmp::Ordering::Equal, std::cmp::Ordering::then).then_with(|| ka.cmp(kb))
@@ -159,6 +191,49 @@ pub fn chunks(run: Vec<(String, PartitionState)>) -> Vec<Vec<(String, PartitionS
         out.push(rest.by_ref().take(size).collect());
     }
     out
+}
+
+/// How to tile a group of manifests written in arrival order, from their bounds alone: the
+/// keys on which most pairs of them overlap (each day's manifest spans every instance) come
+/// first, then the keys on which they are apart (each holds its own day). `None` when no key
+/// separates them or none overlaps: re-sorting would not narrow what a filter reads.
+pub fn tile_order(group: &[ManifestRef]) -> Option<Vec<bool>> {
+    let width = group.first()?.bounds.len();
+    let pairs = group.len() * (group.len() - 1) / 2;
+    if pairs == 0 {
+        return None;
+    }
+    let overlapping = |i: usize| {
+        let ranges: Vec<(&str, &str)> = group
+            .iter()
+            .filter_map(|m| m.bounds.get(i))
+            .map(|b| (b.text_min.as_str(), b.text_max.as_str()))
+            .collect();
+        let mut count = 0;
+        for (a, x) in ranges.iter().enumerate() {
+            count += ranges[a + 1..].iter().filter(|y| x.0 <= y.1 && y.0 <= x.1).count();
+        }
+        2 * count > pairs
+    };
+    let wide: Vec<bool> = (0..width).map(overlapping).collect();
+    (wide.iter().any(|w| *w) && wide.iter().any(|w| !*w)).then_some(wide)
+}
+
+/// The key order of a tile of `partitions`: the keys marked `wide` first, each part with the
+/// keys of fewest distinct values first.
+pub fn tile_keys(partitions: &[&PartitionState], wide: &[bool]) -> Vec<usize> {
+    fewest_values_first(partitions, wide.len(), wide)
+}
+
+/// Key indices `0..width` ordered by `first` (those marked come first), then by how many
+/// distinct values they take in `partitions`, fewest first.
+fn fewest_values_first(partitions: &[&PartitionState], width: usize, first: &[bool]) -> Vec<usize> {
+    let distinct =
+        |i: usize| partitions.iter().map(|p| p.values.get(i)).collect::<std::collections::BTreeSet<_>>().len();
+    let counts: Vec<usize> = (0..width).map(distinct).collect();
+    let mut order: Vec<usize> = (0..width).collect();
+    order.sort_by_key(|&i| (!first.get(i).copied().unwrap_or(false), counts[i]));
+    order
 }
 
 /// The manifests of a head as DataFusion pruning statistics: one container per manifest, one
@@ -275,5 +350,23 @@ mod tests {
             })
             .collect();
         assert_eq!(days, [["2026-01-01"], ["2026-01-02"], ["2026-01-03"]]);
+    }
+
+    #[test]
+    fn days_across_instances_tile_by_instance_first() {
+        let day = |d: usize| {
+            let run: Vec<_> = (0..300)
+                .map(|i| {
+                    let values = vec![format!("db-{i:04}"), format!("2026-01-{d:02}")];
+                    (format!("{values:?}"), PartitionState { values, location: String::new(), files: vec![], version: 1 })
+                })
+                .collect();
+            ManifestRef::describe("m".into(), &["instance".into(), "day".into()], &[DataType::Utf8, DataType::Date32], &run)
+        };
+        let days: Vec<ManifestRef> = (1..=COMPACT_FANOUT).map(day).collect();
+        assert_eq!(tile_order(&days), Some(vec![true, false]), "instances overlap, days are apart");
+        let same: Vec<ManifestRef> = (0..COMPACT_FANOUT).map(|_| day(1)).collect();
+        assert_eq!(tile_order(&same), None, "overlapping on every key: nothing to narrow");
+        assert_eq!(tile_order(&days[..1]), None);
     }
 }

@@ -46,6 +46,9 @@ const MAX_CHANGED_LISTED: usize = 10_000;
 /// Manifests read or written at once.
 const MANIFEST_CONCURRENCY: usize = 16;
 
+/// The most manifests one commit reads to compact them ([`manifest::COMPACT_FANOUT`] at a time).
+const COMPACT_READS: usize = 2 * manifest::COMPACT_FANOUT;
+
 /// How many times a commit re-applies itself after losing a race to a non-conflicting writer.
 const MAX_REBASES: usize = 32;
 
@@ -782,33 +785,132 @@ impl TableLog {
 
     /// The manifest list after the manifests `touched` (indices into `all`) are replaced by
     /// `run`, their new contents with the added partitions: the untouched manifests carry over
-    /// in order, and `run` is written as new manifests at the end. A run smaller than
-    /// [`manifest::MIN_PER_MANIFEST`] takes in the newest untouched manifest when both fit in
-    /// one, so small commits do not leave the head listing ever more small manifests.
+    /// in order, and `run` is written as new manifests at the end. What `run` holds within the
+    /// ranges of touched tiles is written as tiles again, sorted as they were; the rest in
+    /// arrival order, then compacted ([`Self::write_compacting`]). A run smaller than
+    /// [`manifest::MIN_PER_MANIFEST`] takes in the newest manifest in arrival order when both
+    /// fit in one, so small commits do not leave the head listing ever more small manifests.
     async fn rewrite(
         &self,
         all: &[ManifestRef],
         touched: &BTreeSet<usize>,
-        mut run: BTreeMap<String, PartitionState>,
+        run: BTreeMap<String, PartitionState>,
     ) -> Result<Vec<ManifestRef>, CommitError> {
         let mut out: Vec<ManifestRef> =
             all.iter().enumerate().filter(|(i, _)| !touched.contains(i)).map(|(_, m)| m.clone()).collect();
+        let tiles: Vec<&ManifestRef> = touched.iter().map(|&i| &all[i]).filter(|m| m.clustered.is_some()).collect();
+        let (in_tiles, mut run): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            run.into_iter().partition(|(_, p)| tiles.iter().any(|m| manifest::may_hold(m, &p.values)));
+        let mut writes = Vec::new();
+        if let Some(order) = tiles.first().and_then(|m| m.clustered.clone()) {
+            let chunks = manifest::chunks_by(in_tiles.into_iter().collect(), &order);
+            writes.extend(chunks.into_iter().map(|chunk| (chunk, Some(order.clone()))));
+        }
         let small = !run.is_empty() && run.len() < manifest::MIN_PER_MANIFEST;
-        let newest_fits =
-            out.last().is_some_and(|m| small && m.partitions as usize + run.len() <= manifest::MAX_PER_MANIFEST);
+        let newest_fits = out.last().is_some_and(|m| {
+            m.clustered.is_none() && small && m.partitions as usize + run.len() <= manifest::MAX_PER_MANIFEST
+        });
         if newest_fits && let Some(newest) = out.pop() {
             let read = self.read_manifest(&newest).await?;
             run.extend(read.partitions.into_iter().map(|p| (self.partition_key(&p.values), p)));
         }
-        out.extend(self.write_manifests(run.into_iter().collect()).await?);
+        self.write_compacting(out, manifest::chunks(run.into_iter().collect()), writes).await
+    }
+
+    /// Writes `fresh` (chunks in arrival order) and `tiles` after the manifests `out`, compacting
+    /// the manifests in arrival order, oldest first and [`manifest::COMPACT_FANOUT`] at a time,
+    /// into tiles ([`manifest::tile_order`]); a group that tiling would not help is marked so
+    /// without being rewritten. A commit reads at most [`COMPACT_READS`] manifests to compact, so
+    /// its cost stays bounded; what is left is compacted by later commits.
+    async fn write_compacting(
+        &self,
+        mut out: Vec<ManifestRef>,
+        fresh: Vec<manifest::Chunk>,
+        mut writes: Vec<(manifest::Chunk, Option<Vec<usize>>)>,
+    ) -> Result<Vec<ManifestRef>, CommitError> {
+        enum Pending {
+            Stored(usize),
+            Fresh(manifest::Chunk, ManifestRef),
+        }
+        let describe = |chunk: &manifest::Chunk| ManifestRef::describe(String::new(), &self.keys, &self.types, chunk);
+        let mut pending: std::collections::VecDeque<Pending> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.clustered.is_none())
+            .map(|(i, _)| Pending::Stored(i))
+            .chain(fresh.into_iter().map(|chunk| {
+                let entry = describe(&chunk);
+                Pending::Fresh(chunk, entry)
+            }))
+            .collect();
+        let mut compacted = BTreeSet::new();
+        let mut reads = 0;
+        while pending.len() >= manifest::COMPACT_FANOUT {
+            let stored: Vec<usize> = pending
+                .iter()
+                .take(manifest::COMPACT_FANOUT)
+                .filter_map(|p| match p {
+                    Pending::Stored(i) => Some(*i),
+                    Pending::Fresh(..) => None,
+                })
+                .collect();
+            let entries: Vec<ManifestRef> = pending
+                .iter()
+                .take(manifest::COMPACT_FANOUT)
+                .map(|p| match p {
+                    Pending::Stored(i) => out[*i].clone(),
+                    Pending::Fresh(_, entry) => entry.clone(),
+                })
+                .collect();
+            let wide = manifest::tile_order(&entries);
+            if wide.is_some() && reads + stored.len() > COMPACT_READS {
+                break;
+            }
+            let group: Vec<Pending> = pending.drain(..manifest::COMPACT_FANOUT).collect();
+            let Some(wide) = wide else {
+                // Apart on every key, or overlapping on every key: kept as they are.
+                for part in group {
+                    match part {
+                        Pending::Stored(i) => out[i].clustered = Some(Vec::new()),
+                        Pending::Fresh(chunk, _) => writes.push((chunk, Some(Vec::new()))),
+                    }
+                }
+                continue;
+            };
+            reads += stored.len();
+            let read = self.read_manifests(stored.iter().map(|&i| out[i].clone()).collect()).await?;
+            compacted.extend(stored);
+            let mut merged: manifest::Chunk =
+                read.into_iter().flat_map(|m| m.partitions).map(|p| (self.partition_key(&p.values), p)).collect();
+            for part in group {
+                if let Pending::Fresh(chunk, _) = part {
+                    merged.extend(chunk);
+                }
+            }
+            let values: Vec<&PartitionState> = merged.iter().map(|(_, p)| p).collect();
+            let order = manifest::tile_keys(&values, &wide);
+            let tiles = manifest::chunks_by(merged, &order);
+            writes.extend(tiles.into_iter().map(|tile| (tile, Some(order.clone()))));
+        }
+        writes.extend(pending.into_iter().filter_map(|p| match p {
+            Pending::Fresh(chunk, _) => Some((chunk, None)),
+            Pending::Stored(_) => None,
+        }));
+        let mut out: Vec<ManifestRef> =
+            out.into_iter().enumerate().filter(|(i, _)| !compacted.contains(i)).map(|(_, m)| m).collect();
+        out.extend(self.write_manifests(writes).await?);
         Ok(out)
     }
 
-    /// Writes partitions as new manifests under fresh names.
-    async fn write_manifests(&self, stretch: Vec<(String, PartitionState)>) -> Result<Vec<ManifestRef>, CommitError> {
-        let writes = manifest::chunks(stretch).into_iter().map(|chunk| async move {
+    /// Writes chunks as new manifests under fresh names, each marked with how it is clustered.
+    async fn write_manifests(
+        &self,
+        chunks: Vec<(manifest::Chunk, Option<Vec<usize>>)>,
+    ) -> Result<Vec<ManifestRef>, CommitError> {
+        let writes = chunks.into_iter().map(|(chunk, clustered)| async move {
             let name = format!("manifests/{}.json", new_commit_id());
-            let entry = ManifestRef::describe(name, &self.keys, &self.types, &chunk);
+            let mut entry = ManifestRef::describe(name, &self.keys, &self.types, &chunk);
+            entry.clustered = clustered;
             let body = Manifest { table: self.table.clone(), partitions: chunk.into_iter().map(|(_, p)| p).collect() };
             let path = self.state_object(&entry.path);
             let bytes = serde_json::to_vec(&body).expect("manifests serialise");

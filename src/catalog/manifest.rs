@@ -204,11 +204,8 @@ pub fn tile_order(group: &[ManifestRef]) -> Option<Vec<bool>> {
         return None;
     }
     let overlapping = |i: usize| {
-        let ranges: Vec<(&str, &str)> = group
-            .iter()
-            .filter_map(|m| m.bounds.get(i))
-            .map(|b| (b.text_min.as_str(), b.text_max.as_str()))
-            .collect();
+        let ranges: Vec<(&str, &str)> =
+            group.iter().filter_map(|m| m.bounds.get(i)).map(|b| (b.text_min.as_str(), b.text_max.as_str())).collect();
         let mut count = 0;
         for (a, x) in ranges.iter().enumerate() {
             count += ranges[a + 1..].iter().filter(|y| x.0 <= y.1 && y.0 <= x.1).count();
@@ -358,10 +355,18 @@ mod tests {
             let run: Vec<_> = (0..300)
                 .map(|i| {
                     let values = vec![format!("db-{i:04}"), format!("2026-01-{d:02}")];
-                    (format!("{values:?}"), PartitionState { values, location: String::new(), files: vec![], version: 1 })
+                    (
+                        format!("{values:?}"),
+                        PartitionState { values, location: String::new(), files: vec![], version: 1 },
+                    )
                 })
                 .collect();
-            ManifestRef::describe("m".into(), &["instance".into(), "day".into()], &[DataType::Utf8, DataType::Date32], &run)
+            ManifestRef::describe(
+                "m".into(),
+                &["instance".into(), "day".into()],
+                &[DataType::Utf8, DataType::Date32],
+                &run,
+            )
         };
         let days: Vec<ManifestRef> = (1..=COMPACT_FANOUT).map(day).collect();
         assert_eq!(tile_order(&days), Some(vec![true, false]), "instances overlap, days are apart");

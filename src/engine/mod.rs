@@ -9,6 +9,7 @@
 
 pub mod athena;
 pub mod exec;
+pub mod literal_case;
 pub mod progress;
 pub mod row_number;
 pub mod system;
@@ -117,6 +118,7 @@ impl Engine {
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber))
+            .with_physical_optimizer_rule(Arc::new(literal_case::LiteralCases))
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         athena::install(&ctx);

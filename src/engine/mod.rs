@@ -117,7 +117,9 @@ impl Engine {
             .with_config(session_config(options))
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber))
+            .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber {
+                runs: options.memory_limit.is_none().then_some(row_number::RUN_ROWS),
+            }))
             .with_physical_optimizer_rule(Arc::new(literal_case::LiteralCases))
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();

@@ -42,7 +42,10 @@ impl Categorize for WriteError {
 /// Writer settings every glaux Parquet file uses.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level 3 is valid")))
+        // zstd level 1, pyarrow's default: on the customer jobs' output 0.2–2.5 % larger than
+        // level 3, encoded faster, and each open column's compression context holds a quarter
+        // of level 3's (a job writing 16 partitions keeps 300 of them).
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1 is valid")))
         // A column whose dictionary outgrows 256 KiB in a row group (ids, emails, names) is
         // written plain from there on; 1 MiB, the default, spends more time interning values
         // that do not repeat.

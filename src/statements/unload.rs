@@ -54,7 +54,7 @@ impl Target {
             }
         }
         match (target.stored_as, compression) {
-            ("PARQUET", None) => target.options.push(("format.compression".into(), "zstd(3)".into())),
+            ("PARQUET", None) => target.options.push(("format.compression".into(), "zstd(1)".into())),
             ("PARQUET", Some(codec)) => target.options.push(("format.compression".into(), codec)),
             (_, Some(codec)) => target.options.push(("format.compression".into(), codec)),
             _ => {}

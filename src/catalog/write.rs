@@ -107,11 +107,19 @@ impl TableWriter {
         }
         let table = self.conform(batch)?;
         let file_columns = self.def.file_schema.fields().len();
-        for (values, rows) in group_rows(&table.columns()[file_columns..], table.num_rows())? {
-            let indices = UInt32Array::from(rows);
-            let columns: Vec<ArrayRef> =
-                table.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<_, _>>()?;
-            let part = RecordBatch::try_new(table.schema(), columns)?;
+        let groups = group_rows(&table.columns()[file_columns..], table.num_rows())?;
+        let whole = groups.len() == 1;
+        for (values, rows) in groups {
+            // A batch of one partition (input read partition by partition) is written as it is.
+            let part = match whole {
+                true => table.clone(),
+                false => {
+                    let indices = UInt32Array::from(rows);
+                    let columns: Vec<ArrayRef> =
+                        table.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<_, _>>()?;
+                    RecordBatch::try_new(table.schema(), columns)?
+                }
+            };
             let file_part = part.project(&(0..file_columns).collect::<Vec<_>>())?;
             if !self.sinks.contains_key(&values) {
                 let key = self.log.partition_key(&values);
@@ -187,17 +195,23 @@ fn group_rows(columns: &[ArrayRef], rows: usize) -> Result<Vec<(Vec<String>, Vec
     let mut groups: Vec<(Vec<String>, Vec<u32>)> = Vec::new();
     let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
     let mut key: Vec<&str> = Vec::with_capacity(texts.len());
+    let mut last: Option<(Vec<&str>, usize)> = None;
     for row in 0..rows {
         key.clear();
         key.extend(texts.iter().map(|t| if t.is_null(row) { "" } else { t.value(row) }));
-        let group = match index.get(&key) {
-            Some(&group) => group,
+        // Rows of one partition usually come in runs: the previous row's group, without hashing.
+        let known = last.as_ref().filter(|(values, _)| *values == key).map(|(_, group)| *group);
+        let group = match known.or_else(|| index.get(&key).copied()) {
+            Some(group) => group,
             None => {
                 index.insert(key.clone(), groups.len());
                 groups.push((key.iter().map(|v| v.to_string()).collect(), Vec::new()));
                 groups.len() - 1
             }
         };
+        if known.is_none() {
+            last = Some((key.clone(), group));
+        }
         groups[group].1.push(row as u32);
     }
     Ok(groups)
@@ -229,6 +243,19 @@ mod tests {
     use crate::catalog::table::{Column, parquet_table_input};
     use crate::catalog::{Registry, write_definition};
     use crate::warehouse::Warehouse;
+
+    #[test]
+    fn rows_group_by_partition_in_order_of_first_appearance() {
+        let day: ArrayRef =
+            Arc::new(StringArray::from(vec![Some("a"), Some("a"), Some("b"), Some("a"), None, Some("b")]));
+        let groups = group_rows(&[day], 6).unwrap();
+        let expected = vec![
+            (vec!["a".to_string()], vec![0, 1, 3]),
+            (vec!["b".to_string()], vec![2, 5]),
+            (vec![String::new()], vec![4]),
+        ];
+        assert_eq!(groups, expected);
+    }
 
     #[tokio::test]
     async fn many_open_partitions_end_row_groups_early_and_lose_no_row() {

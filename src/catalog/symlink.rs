@@ -49,6 +49,13 @@ pub fn location(def: &TableDef, key: &str, files: &[DataFile]) -> String {
     }
 }
 
+/// The directory of an unpartitioned symlink table that holds no data: it still has a manifest,
+/// an empty one, so Athena reads no rows rather than a directory. `catalog push` writes it and
+/// vacuum keeps it.
+pub fn empty_table_location(def: &TableDef) -> String {
+    location(def, "", &[])
+}
+
 /// The manifest text for `files`: their absolute URLs, one per line.
 pub fn text(warehouse: &Warehouse, files: &[DataFile]) -> String {
     files.iter().map(|f| warehouse.absolute_url(&f.path) + "\n").collect()

@@ -60,7 +60,7 @@ impl PhysicalOptimizerRule for SortedRowNumber {
             }
             let runs: Arc<dyn ExecutionPlan> = Arc::new(RunsExec::new(Arc::clone(sorting.input()), rows));
             let keep = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
-            let sort = Arc::clone(sort).replace_children(vec![runs], keep.clone())?;
+            let sort = Arc::clone(sort).replace_children(vec![runs], keep)?;
             Ok(Transformed::yes(exec.replace_children(vec![sort], keep)?))
         })
         .data()

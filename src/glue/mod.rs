@@ -305,8 +305,7 @@ impl Desired {
                 .push(GluePartition { values: partition.values, location: warehouse.absolute_url(&location) });
         }
         if layout == Layout::Symlink && def.partition_keys.is_empty() && desired.files.is_empty() {
-            // No data yet: an empty manifest, so Athena reads no rows rather than a directory.
-            table_location = symlink::location(def, "", &[]);
+            table_location = symlink::empty_table_location(def);
             desired.files.insert(Vec::new(), (table_location.clone(), Vec::new()));
         }
         desired.input.storage_descriptor.location = Some(warehouse.absolute_url(&table_location));

@@ -246,7 +246,7 @@ async fn kept_snapshots(wh: &Warehouse, def: &TableDef, options: &VacuumOptions)
             files.insert(normalise(&symlink::manifest_path(&location)));
         }
         if def.partition_keys.is_empty() && partitions.is_empty() {
-            files.insert(normalise(&symlink::manifest_path(&symlink::location(def, "", &[]))));
+            files.insert(normalise(&symlink::manifest_path(&symlink::empty_table_location(def))));
         }
     }
     let manifests = manifests.into_keys().map(str::to_string).collect();

@@ -804,7 +804,7 @@ impl TableLog {
         let mut writes = Vec::new();
         if let Some(order) = tiles.first().and_then(|m| m.clustered.clone()) {
             let chunks = manifest::chunks_by(in_tiles.into_iter().collect(), &order);
-            writes.extend(chunks.into_iter().map(|chunk| (chunk, Some(order.clone()))));
+            writes.extend(chunks.into_iter().map(|chunk| self.described(chunk, Some(order.clone()))));
         }
         let small = !run.is_empty() && run.len() < manifest::MIN_PER_MANIFEST;
         let newest_fits = out.last().is_some_and(|m| {
@@ -826,20 +826,19 @@ impl TableLog {
         &self,
         mut out: Vec<ManifestRef>,
         fresh: Vec<manifest::Chunk>,
-        mut writes: Vec<(manifest::Chunk, Option<Vec<usize>>)>,
+        mut writes: Vec<(manifest::Chunk, ManifestRef)>,
     ) -> Result<Vec<ManifestRef>, CommitError> {
         enum Pending {
             Stored(usize),
             Fresh(manifest::Chunk, ManifestRef),
         }
-        let describe = |chunk: &manifest::Chunk| ManifestRef::describe(String::new(), &self.keys, &self.types, chunk);
         let mut pending: std::collections::VecDeque<Pending> = out
             .iter()
             .enumerate()
             .filter(|(_, m)| m.clustered.is_none())
             .map(|(i, _)| Pending::Stored(i))
             .chain(fresh.into_iter().map(|chunk| {
-                let entry = describe(&chunk);
+                let (chunk, entry) = self.described(chunk, None);
                 Pending::Fresh(chunk, entry)
             }))
             .collect();
@@ -872,7 +871,10 @@ impl TableLog {
                 for part in group {
                     match part {
                         Pending::Stored(i) => out[i].clustered = Some(Vec::new()),
-                        Pending::Fresh(chunk, _) => writes.push((chunk, Some(Vec::new()))),
+                        Pending::Fresh(chunk, mut entry) => {
+                            entry.clustered = Some(Vec::new());
+                            writes.push((chunk, entry));
+                        }
                     }
                 }
                 continue;
@@ -890,10 +892,10 @@ impl TableLog {
             let values: Vec<&PartitionState> = merged.iter().map(|(_, p)| p).collect();
             let order = manifest::tile_keys(&values, &wide);
             let tiles = manifest::chunks_by(merged, &order);
-            writes.extend(tiles.into_iter().map(|tile| (tile, Some(order.clone()))));
+            writes.extend(tiles.into_iter().map(|tile| self.described(tile, Some(order.clone()))));
         }
         writes.extend(pending.into_iter().filter_map(|p| match p {
-            Pending::Fresh(chunk, _) => Some((chunk, None)),
+            Pending::Fresh(chunk, entry) => Some((chunk, entry)),
             Pending::Stored(_) => None,
         }));
         let mut out: Vec<ManifestRef> =
@@ -902,15 +904,21 @@ impl TableLog {
         Ok(out)
     }
 
-    /// Writes chunks as new manifests under fresh names, each marked with how it is clustered.
+    /// `chunk` with its entry for the head, marked with how it is clustered; the entry's path is
+    /// given when it is written.
+    fn described(&self, chunk: manifest::Chunk, clustered: Option<Vec<usize>>) -> (manifest::Chunk, ManifestRef) {
+        let mut entry = ManifestRef::describe(String::new(), &self.keys, &self.types, &chunk);
+        entry.clustered = clustered;
+        (chunk, entry)
+    }
+
+    /// Writes described chunks as new manifests under fresh names.
     async fn write_manifests(
         &self,
-        chunks: Vec<(manifest::Chunk, Option<Vec<usize>>)>,
+        chunks: Vec<(manifest::Chunk, ManifestRef)>,
     ) -> Result<Vec<ManifestRef>, CommitError> {
-        let writes = chunks.into_iter().map(|(chunk, clustered)| async move {
-            let name = format!("manifests/{}.json", new_commit_id());
-            let mut entry = ManifestRef::describe(name, &self.keys, &self.types, &chunk);
-            entry.clustered = clustered;
+        let writes = chunks.into_iter().map(|(chunk, mut entry)| async move {
+            entry.path = format!("manifests/{}.json", new_commit_id());
             let body = Manifest { table: self.table.clone(), partitions: chunk.into_iter().map(|(_, p)| p).collect() };
             let path = self.state_object(&entry.path);
             let bytes = serde_json::to_vec(&body).expect("manifests serialise");

@@ -116,6 +116,8 @@ impl Engine {
         let state = SessionStateBuilder::new()
             .with_config(session_config(options))
             .with_runtime_env(runtime.build_arc()?)
+            // Before DataFusion's planners, so EXTRACT is planned as Athena plans it.
+            .with_expr_planners(athena::expr_planners())
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber {
                 runs: options.memory_limit.is_none().then_some(row_number::RUN_ROWS),

@@ -67,8 +67,15 @@ pub fn rewrite_query(query: &mut datafusion::sql::sqlparser::ast::Query) {
     rewrite::rewrite_expressions(query, functions::fallible());
 }
 
+/// The expression planners a glaux session puts before DataFusion's (which come with its
+/// default features): EXTRACT planned as Athena plans it.
+pub fn expr_planners() -> Vec<std::sync::Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> {
+    vec![std::sync::Arc::new(functions::ExtractPlanner)]
+}
+
 /// Prepares a session for Athena's SQL: registers the functions and the rule that runs
-/// correlated `CROSS JOIN UNNEST`.
+/// correlated `CROSS JOIN UNNEST`. (EXTRACT's planner is set when the session is built:
+/// [`expr_planners`].)
 pub fn install(ctx: &SessionContext) {
     functions::register(ctx);
     ctx.add_analyzer_rule(std::sync::Arc::new(unnest::LateralUnnest));

@@ -21,6 +21,9 @@ use arrow::compute::kernels::temporal::DatePart;
 use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMicrosecondType};
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone};
 use datafusion::common::{Result, ScalarValue, exec_datafusion_err, exec_err, plan_err};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult};
+use datafusion::logical_expr::{Expr, ScalarUDF};
 
 use super::timefmt::Format;
 use super::{Args, Scalar, all_text, arity, cast_to, is_integer, is_text, returns, text_type};
@@ -814,6 +817,48 @@ const FIELD_ALIASES: &[(&str, &str)] = &[
     ("doy", "day_of_year"),
 ];
 
+/// `EXTRACT(field FROM x)` as Trino plans it: the field's own function (`year(x)`,
+/// `day_of_week(x)`, …), a bigint by Trino's calendar (ISO weeks, Monday = 1), computed on dates
+/// and zone-less timestamps by calendar arithmetic. DataFusion's `date_part` gives an Int32 and
+/// counts Sunday as 0. Fields Trino lacks (epoch, isodow, millisecond, …) are left to DataFusion.
+#[derive(Debug)]
+pub struct ExtractPlanner;
+
+impl ExprPlanner for ExtractPlanner {
+    fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
+        let field = match args.as_slice() {
+            [Expr::Literal(ScalarValue::Utf8(Some(field)), _), _] => field.to_ascii_lowercase(),
+            _ => return Ok(PlannerResult::Original(args)),
+        };
+        let name = match field.as_str() {
+            "dow" | "dayofweek" => "day_of_week",
+            "doy" | "dayofyear" => "day_of_year",
+            "yow" => "year_of_week",
+            "day_of_month" => "day",
+            "week_of_year" => "week",
+            "millisecond" => return Ok(PlannerResult::Original(args)),
+            other => other,
+        };
+        let Some((name, field)) = FIELDS.iter().find(|(n, _)| *n == name) else {
+            return Ok(PlannerResult::Original(args));
+        };
+        let function = Scalar::new(name, extract_types, returns!(DataType::Int64), field_body(*field));
+        let value = args.into_iter().nth(1).expect("two arguments matched above");
+        let call = ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(function)), vec![value]);
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(call)))
+    }
+}
+
+/// EXTRACT's argument: a date, timestamp, time or interval.
+fn extract_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, t, 1, 1)?;
+    match &t[0] {
+        DataType::Time32(_) | DataType::Time64(_) | DataType::Interval(_) | DataType::Duration(_) => Ok(vec![t[0].clone()]),
+        other if is_temporal(other) => Ok(vec![temporal_type(other)]),
+        other => plan_err!("EXTRACT({name} FROM …) takes a date, timestamp, time or interval, got {other}"),
+    }
+}
+
 /// The Arrow kernel part that computes `field` (in the column's zone, ISO weeks).
 fn date_part(field: Field) -> DatePart {
     match field {
@@ -980,6 +1025,32 @@ fn extract(args: &Args, field: Field) -> Result<ArrayRef> {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{try_value, type_of, value};
+
+    #[tokio::test]
+    async fn extract_gives_trino_s_bigint_fields() {
+        assert_eq!(value("SELECT extract(year FROM DATE '2020-05-11')").await, "2020");
+        assert_eq!(type_of("SELECT extract(year FROM DATE '2020-05-11')").await, "Int64");
+        assert_eq!(type_of("SELECT extract(MONTH FROM TIMESTAMP '2020-05-11 01:02:03')").await, "Int64");
+        // Sunday is 7, as in Trino (DataFusion's date_part says 0).
+        assert_eq!(value("SELECT extract(dow FROM DATE '2020-05-10')").await, "7");
+        assert_eq!(value("SELECT extract(day_of_week FROM DATE '2020-05-10')").await, "7");
+        assert_eq!(value("SELECT extract(doy FROM DATE '2020-05-10')").await, "131");
+        // ISO weeks: 2021-01-03 is in week 53 of 2020.
+        assert_eq!(value("SELECT extract(week FROM DATE '2021-01-03')").await, "53");
+        assert_eq!(value("SELECT extract(yow FROM DATE '2021-01-03')").await, "2020");
+        assert_eq!(value("SELECT extract(day FROM DATE '2021-02-28')").await, "28");
+        assert_eq!(value("SELECT extract(quarter FROM TIMESTAMP '2021-05-03 00:00:00 UTC')").await, "2");
+        assert_eq!(value("SELECT extract(second FROM TIMESTAMP '2020-05-11 01:02:03.5')").await, "3");
+        // A zoned timestamp's fields are its zone's.
+        assert_eq!(value("SELECT extract(hour FROM at_timezone(TIMESTAMP '2020-05-11 18:30:00', 'Asia/Kolkata'))").await, "0");
+        assert_eq!(value("SELECT extract(year FROM CAST(NULL AS DATE))").await, "NULL");
+        // Times and intervals, and fields Trino lacks, are DataFusion's.
+        assert_eq!(value("SELECT extract(hour FROM TIME '13:04:05')").await, "13");
+        assert_eq!(value("SELECT extract(day FROM INTERVAL '3' DAY)").await, "3");
+        assert_eq!(value("SELECT extract(epoch FROM DATE '2020-05-11')").await, "1589155200.0");
+        let text = try_value("SELECT extract(year FROM 'x')").await.unwrap_err();
+        assert!(text.contains("EXTRACT(year FROM …) takes a date, timestamp, time or interval, got Utf8"), "{text}");
+    }
 
     #[tokio::test]
     async fn parse_and_format_as_trino_documents() {

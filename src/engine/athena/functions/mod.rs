@@ -17,6 +17,7 @@ mod aggregates;
 mod arrays;
 mod binary;
 mod datetime;
+pub use datetime::ExtractPlanner;
 mod json;
 mod reduce;
 pub mod sketch;
@@ -406,7 +407,11 @@ pub(crate) mod testing {
 
     /// The session every function test runs in: UTC, Athena's SQL installed.
     pub fn session() -> SessionContext {
-        let ctx = SessionContext::new();
+        let state = datafusion::execution::session_state::SessionStateBuilder::new()
+            .with_expr_planners(crate::engine::athena::expr_planners())
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         crate::engine::athena::install(&ctx);
         ctx
     }

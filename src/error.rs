@@ -170,9 +170,31 @@ pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The longest message [`shorten_quoted`] lets through, in characters.
+const MESSAGE_MAX: usize = 1000;
+
 /// `message` with every backquoted value in it cut as [`excerpt`] cuts one (a parser's message
-/// quoting a huge bad field name, say).
+/// quoting a huge bad field name, say). A message still longer than [`MESSAGE_MAX`] (a value
+/// quoted otherwise, or holding backquotes itself) has every run of more than 200 non-blank
+/// characters cut, and is then cut whole if it must be.
 pub fn shorten_quoted(message: &str) -> std::borrow::Cow<'_, str> {
+    let quoted = shorten_backquoted(message);
+    if quoted.chars().nth(MESSAGE_MAX).is_none() {
+        return quoted;
+    }
+    let words: Vec<std::borrow::Cow<'_, str>> = quoted
+        .split(' ')
+        .map(|word| match word.chars().nth(200) {
+            Some(_) => std::borrow::Cow::Owned(excerpt(word).into_owned()),
+            None => std::borrow::Cow::Borrowed(word),
+        })
+        .collect();
+    let words = words.join(" ");
+    std::borrow::Cow::Owned(cut(&words, MESSAGE_MAX).into_owned())
+}
+
+/// [`shorten_quoted`]'s first step: every backquoted value cut as [`excerpt`] cuts one.
+fn shorten_backquoted(message: &str) -> std::borrow::Cow<'_, str> {
     let pieces: Vec<&str> = message.split('`').collect();
     // Odd pieces are inside backquotes (when they are closed).
     let long =
@@ -260,6 +282,15 @@ mod tests {
             "{short}"
         );
         assert_eq!(shorten_quoted("plain `a` and `b`"), "plain `a` and `b`");
+        // A value holding backquotes, or quoted in double quotes, is cut too.
+        let odd = format!("unknown field `Descri{}`{}`, expected `Name`", "(".repeat(3000), "(".repeat(1000));
+        let short = shorten_quoted(&odd);
+        assert!(short.chars().count() <= 1000 && short.ends_with("expected `Name`"), "{short}");
+        let string = format!("invalid type: string \"{}\", expected a map", "x".repeat(5000));
+        let short = shorten_quoted(&string);
+        assert!(short.len() < 200 && short.contains("(5003 characters)") && short.ends_with("expected a map"), "{short}");
+        let words = "ab ".repeat(2000);
+        assert!(shorten_quoted(&words).chars().count() < 1030);
     }
 
     #[derive(Debug, thiserror::Error)]

@@ -19,8 +19,16 @@ use crate::error::{Context, Error, Result};
 /// largest are ended early (about 1 MiB per column and file at the defaults otherwise).
 const WRITER_MEMORY: usize = 16 * 1024 * 1024;
 
+/// Batches after its last rows that a partition's file stays open: input read partition by
+/// partition (a job over a partitioned table) then holds one or two files open, not every
+/// partition's, each with its row group in progress and its columns' compression contexts.
+const IDLE_BATCHES: u64 = 2;
+
 /// Writes result rows into one table's partitions, one file per partition named by `index` (the
-/// result partition it writes), under the commit's prefix. Rows for partitions in `hold` are
+/// result partition it writes), under the commit's prefix. A file whose partition got no rows in
+/// the last [`IDLE_BATCHES`] batches is completed; should its partition get rows again, a second
+/// file takes them, and that one stays open to the end (so input in no order of partitions makes
+/// at most two files per partition). Rows for partitions in `hold` are
 /// staged instead, in Parquet under the run's staging prefix, for a merge.
 pub struct TableWriter {
     /// The table written.
@@ -34,6 +42,12 @@ pub struct TableWriter {
     staging: String,
     /// Open files by partition values, and whether each is staged.
     sinks: HashMap<Vec<String>, (ParquetSink, bool)>,
+    /// The batch each open file last got rows in, by partition values.
+    last_rows: HashMap<Vec<String>, u64>,
+    /// Batches written so far.
+    batches: u64,
+    /// Partitions whose first file was completed early: their next file stays open.
+    reopened: BTreeSet<Vec<String>>,
     /// Partitions completed by [`TableWriter::finish`], ready to commit.
     pub finished: Vec<NewPartition>,
     /// Partitions completed into the staging prefix.
@@ -62,6 +76,9 @@ impl TableWriter {
             index,
             hold,
             sinks: HashMap::new(),
+            last_rows: HashMap::new(),
+            batches: 0,
+            reopened: BTreeSet::new(),
             finished: Vec::new(),
             staged: Vec::new(),
             memory: WRITER_MEMORY,
@@ -124,17 +141,54 @@ impl TableWriter {
             if !self.sinks.contains_key(&values) {
                 let key = self.log.partition_key(&values);
                 let staged = self.hold.contains(&key);
+                let name = match self.reopened.contains(&values) {
+                    true => format!("part-{:05}-2.parquet", self.index),
+                    false => format!("part-{:05}.parquet", self.index),
+                };
                 let path = match staged {
-                    true => format!("{}{}/part-{:05}.parquet", self.staging, key, self.index),
-                    false => format!("{}{}/{}/part-{:05}.parquet", self.def.location, key, self.commit_id, self.index),
+                    true => format!("{}{}/{name}", self.staging, key),
+                    false => format!("{}{}/{}/{name}", self.def.location, key, self.commit_id),
                 };
                 let path = path.replace("//", "/");
                 let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
                 self.sinks.insert(values.clone(), (sink, staged));
             }
             self.sinks.get_mut(&values).expect("inserted above").0.write(&file_part).await?;
+            self.last_rows.insert(values, self.batches);
         }
+        self.batches += 1;
+        self.complete_idle().await?;
         self.bound_memory().await
+    }
+
+    /// Completes the files of partitions that got no rows in the last [`IDLE_BATCHES`] batches
+    /// (unless they were completed early once already).
+    async fn complete_idle(&mut self) -> Result<()> {
+        let idle: Vec<Vec<String>> = self
+            .last_rows
+            .iter()
+            .filter(|(values, last)| *last + IDLE_BATCHES < self.batches && !self.reopened.contains(*values))
+            .map(|(values, _)| values.clone())
+            .collect();
+        for values in idle {
+            self.last_rows.remove(&values);
+            let (sink, staged) = self.sinks.remove(&values).expect("an open file has a sink");
+            self.complete(values.clone(), sink, staged).await?;
+            self.reopened.insert(values);
+        }
+        Ok(())
+    }
+
+    /// Completes one file into `finished` or `staged`.
+    async fn complete(&mut self, values: Vec<String>, sink: ParquetSink, staged: bool) -> Result<()> {
+        let file = sink.finish().await?;
+        let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
+        let partition = NewPartition { values, location, files: vec![file] };
+        match staged {
+            true => self.staged.push(partition),
+            false => self.finished.push(partition),
+        }
+        Ok(())
     }
 
     /// Ends the row groups of the files holding the most memory while the open files together
@@ -162,6 +216,7 @@ impl TableWriter {
     /// `staged`.
     pub async fn finish(&mut self) -> Result<()> {
         let sinks = std::mem::take(&mut self.sinks);
+        self.last_rows.clear();
         let files = futures::future::try_join_all(sinks.into_iter().map(|(values, (sink, staged))| async move {
             let file = sink.finish().await?;
             let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
@@ -255,6 +310,59 @@ mod tests {
             (vec![String::new()], vec![4]),
         ];
         assert_eq!(groups, expected);
+    }
+
+    #[tokio::test]
+    async fn files_of_partitions_the_input_has_left_are_completed_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let column = Column::new;
+        let input = parquet_table_input("t", vec![column("id", "bigint")], vec![column("bucket", "string")], "db/t/");
+        write_definition(&dir.path().join("catalog"), "db", &input).unwrap();
+        let warehouse = Warehouse::open_local(&dir.path().join("wh")).unwrap();
+        let registry = Registry::load(&dir.path().join("catalog"), warehouse.url()).unwrap();
+        let def = registry.table("db", "t").unwrap().clone();
+        let catalog = Catalog { registry, warehouse };
+        let mut writer = TableWriter::new(&catalog, def.clone(), "c1", "", BTreeSet::new(), 3);
+        // Partition by partition, as a job reading a partitioned table sees its input; then `a`
+        // again, then `a` and `b` alternating.
+        let order = ["a", "a", "a", "b", "b", "b", "c", "c", "c", "c", "a", "b", "a", "b", "a", "b", "a", "b"];
+        let mut next_id = 0;
+        for (n, bucket) in order.iter().enumerate() {
+            let ids = Int64Array::from_iter_values(next_id..next_id + 10);
+            next_id += 10;
+            let buckets = StringArray::from_iter_values(std::iter::repeat_n(*bucket, 10));
+            let batch = RecordBatch::try_new(def.table_schema(), vec![Arc::new(ids), Arc::new(buckets)]).unwrap();
+            writer.write(&batch).await.unwrap();
+            if n < 10 {
+                assert!(writer.sinks.len() <= 2, "after batch {n}: {} files open", writer.sinks.len());
+            }
+        }
+        writer.finish().await.unwrap();
+        let partitions = combine(std::mem::take(&mut writer.finished));
+        let files = |bucket: &str| -> Vec<String> {
+            let partition = partitions.iter().find(|p| p.values == vec![bucket.to_string()]).unwrap();
+            let mut names: Vec<String> =
+                partition.files.iter().map(|f| f.path.rsplit('/').next().unwrap().to_string()).collect();
+            names.sort();
+            names
+        };
+        // `a` and `b` were left and came back: a second file each, open to the end however often
+        // they alternate; `c` was left once.
+        assert_eq!(files("a"), ["part-00003-2.parquet", "part-00003.parquet"]);
+        assert_eq!(files("b"), ["part-00003-2.parquet", "part-00003.parquet"]);
+        assert_eq!(files("c"), ["part-00003.parquet"]);
+        let mut ids = Vec::new();
+        for partition in &partitions {
+            for file in &partition.files {
+                let file = std::fs::File::open(dir.path().join("wh").join(&file.path)).unwrap();
+                for batch in ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
+                    let batch = batch.unwrap();
+                    ids.extend(batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().iter().copied());
+                }
+            }
+        }
+        ids.sort();
+        assert_eq!(ids, (0..next_id).collect::<Vec<_>>(), "every row once");
     }
 
     #[tokio::test]

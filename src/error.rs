@@ -288,7 +288,10 @@ mod tests {
         assert!(short.chars().count() <= 1000 && short.ends_with("expected `Name`"), "{short}");
         let string = format!("invalid type: string \"{}\", expected a map", "x".repeat(5000));
         let short = shorten_quoted(&string);
-        assert!(short.len() < 200 && short.contains("(5003 characters)") && short.ends_with("expected a map"), "{short}");
+        assert!(
+            short.len() < 200 && short.contains("(5003 characters)") && short.ends_with("expected a map"),
+            "{short}"
+        );
         let words = "ab ".repeat(2000);
         assert!(shorten_quoted(&words).chars().count() < 1030);
     }

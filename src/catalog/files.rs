@@ -102,7 +102,9 @@ fn nearly_unique(column: &dyn Array) -> bool {
             let Some(width) = kind.primitive_width() else { return false };
             let data = sample.to_data();
             let bytes = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + data.len()) * width];
-            count_distinct(bytes.chunks_exact(width).enumerate().filter(|(row, _)| sample.is_valid(*row)).map(|(_, v)| v))
+            count_distinct(
+                bytes.chunks_exact(width).enumerate().filter(|(row, _)| sample.is_valid(*row)).map(|(_, v)| v),
+            )
         }
         _ => return false,
     };
@@ -131,7 +133,10 @@ pub struct ParquetSink {
 
 /// A sink's Parquet writer, or what it will be made of once the first batch arrives.
 enum Writer {
-    Waiting { upload: BufWriter, schema: SchemaRef },
+    Waiting {
+        upload: Box<BufWriter>,
+        schema: SchemaRef,
+    },
     Open(Box<AsyncArrowWriter<BufWriter>>),
     /// Only while a waiting writer is being opened.
     Taken,
@@ -145,7 +150,11 @@ impl ParquetSink {
             false => S3_UPLOAD_BUFFER,
         };
         let upload = BufWriter::with_capacity(Arc::clone(warehouse.store()), warehouse.path(relative_path), capacity);
-        Ok(ParquetSink { writer: Writer::Waiting { upload, schema }, path: relative_path.to_string(), rows: 0 })
+        Ok(ParquetSink {
+            writer: Writer::Waiting { upload: Box::new(upload), schema },
+            path: relative_path.to_string(),
+            rows: 0,
+        })
     }
 
     /// The Parquet writer, opened with the properties `first` (the first batch) calls for.
@@ -158,7 +167,7 @@ impl ParquetSink {
                 Some(batch) => properties_for(batch),
                 None => writer_properties(),
             };
-            let writer = AsyncArrowWriter::try_new(upload, schema, Some(properties))
+            let writer = AsyncArrowWriter::try_new(*upload, schema, Some(properties))
                 .map_err(|source| WriteError::Parquet { path: self.path.clone(), source })?;
             self.writer = Writer::Open(Box::new(writer));
         }
@@ -172,10 +181,7 @@ impl ParquetSink {
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
         self.rows += batch.num_rows() as u64;
         let path = &self.path.clone();
-        self.open(Some(batch))?
-            .write(batch)
-            .await
-            .map_err(|source| WriteError::Parquet { path: path.clone(), source })
+        self.open(Some(batch))?.write(batch).await.map_err(|source| WriteError::Parquet { path: path.clone(), source })
     }
 
     /// Rows written so far.

@@ -853,7 +853,9 @@ impl ExprPlanner for ExtractPlanner {
 fn extract_types(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     arity(name, t, 1, 1)?;
     match &t[0] {
-        DataType::Time32(_) | DataType::Time64(_) | DataType::Interval(_) | DataType::Duration(_) => Ok(vec![t[0].clone()]),
+        DataType::Time32(_) | DataType::Time64(_) | DataType::Interval(_) | DataType::Duration(_) => {
+            Ok(vec![t[0].clone()])
+        }
         other if is_temporal(other) => Ok(vec![temporal_type(other)]),
         other => plan_err!("EXTRACT({name} FROM …) takes a date, timestamp, time or interval, got {other}"),
     }
@@ -1042,7 +1044,10 @@ mod tests {
         assert_eq!(value("SELECT extract(quarter FROM TIMESTAMP '2021-05-03 00:00:00 UTC')").await, "2");
         assert_eq!(value("SELECT extract(second FROM TIMESTAMP '2020-05-11 01:02:03.5')").await, "3");
         // A zoned timestamp's fields are its zone's.
-        assert_eq!(value("SELECT extract(hour FROM at_timezone(TIMESTAMP '2020-05-11 18:30:00', 'Asia/Kolkata'))").await, "0");
+        assert_eq!(
+            value("SELECT extract(hour FROM at_timezone(TIMESTAMP '2020-05-11 18:30:00', 'Asia/Kolkata'))").await,
+            "0"
+        );
         assert_eq!(value("SELECT extract(year FROM CAST(NULL AS DATE))").await, "NULL");
         // Times and intervals, and fields Trino lacks, are DataFusion's.
         assert_eq!(value("SELECT extract(hour FROM TIME '13:04:05')").await, "13");

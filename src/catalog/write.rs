@@ -181,9 +181,7 @@ impl TableWriter {
 
     /// Completes one file into `finished` or `staged`.
     async fn complete(&mut self, values: Vec<String>, sink: ParquetSink, staged: bool) -> Result<()> {
-        let file = sink.finish().await?;
-        let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
-        let partition = NewPartition { values, location, files: vec![file] };
+        let partition = completed(values, sink).await?;
         match staged {
             true => self.staged.push(partition),
             false => self.finished.push(partition),
@@ -217,12 +215,11 @@ impl TableWriter {
     pub async fn finish(&mut self) -> Result<()> {
         let sinks = std::mem::take(&mut self.sinks);
         self.last_rows.clear();
-        let files = futures::future::try_join_all(sinks.into_iter().map(|(values, (sink, staged))| async move {
-            let file = sink.finish().await?;
-            let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
-            Ok::<_, Error>((NewPartition { values, location, files: vec![file] }, staged))
-        }))
-        .await?;
+        let files =
+            futures::future::try_join_all(sinks.into_iter().map(|(values, (sink, staged))| async move {
+                Ok::<_, Error>((completed(values, sink).await?, staged))
+            }))
+            .await?;
         for (partition, staged) in files {
             match staged {
                 true => self.staged.push(partition),
@@ -231,6 +228,13 @@ impl TableWriter {
         }
         Ok(())
     }
+}
+
+/// The partition of `values` holding the file `sink` completes, in the file's directory.
+async fn completed(values: Vec<String>, sink: ParquetSink) -> Result<NewPartition> {
+    let file = sink.finish().await?;
+    let location = file.path.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
+    Ok(NewPartition { values, location, files: vec![file] })
 }
 
 /// The `rows` rows of a batch grouped by the values of its partition columns (as partition path

@@ -157,8 +157,9 @@ impl ParquetSink {
         })
     }
 
-    /// The Parquet writer, opened with the properties `first` (the first batch) calls for.
-    fn open(&mut self, first: Option<&RecordBatch>) -> Result<&mut AsyncArrowWriter<BufWriter>, WriteError> {
+    /// The Parquet writer, opened with the properties `first` (the first batch) calls for, and
+    /// the file's path.
+    fn open(&mut self, first: Option<&RecordBatch>) -> Result<(&mut AsyncArrowWriter<BufWriter>, &str), WriteError> {
         if let Writer::Waiting { .. } = self.writer {
             let Writer::Waiting { upload, schema } = std::mem::replace(&mut self.writer, Writer::Taken) else {
                 unreachable!("matched above")
@@ -172,7 +173,7 @@ impl ParquetSink {
             self.writer = Writer::Open(Box::new(writer));
         }
         match &mut self.writer {
-            Writer::Open(writer) => Ok(writer),
+            Writer::Open(writer) => Ok((writer, &self.path)),
             _ => unreachable!("opened above"),
         }
     }
@@ -180,8 +181,8 @@ impl ParquetSink {
     /// Appends a batch.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
         self.rows += batch.num_rows() as u64;
-        let path = &self.path.clone();
-        self.open(Some(batch))?.write(batch).await.map_err(|source| WriteError::Parquet { path: path.clone(), source })
+        let (writer, path) = self.open(Some(batch))?;
+        writer.write(batch).await.map_err(|source| WriteError::Parquet { path: path.to_string(), source })
     }
 
     /// Rows written so far.
@@ -209,9 +210,8 @@ impl ParquetSink {
 
     /// Finishes the file and completes the upload.
     pub async fn finish(mut self) -> Result<DataFile, WriteError> {
-        let path = self.path.clone();
-        let writer = self.open(None)?;
-        writer.finish().await.map_err(|source| WriteError::Parquet { path, source })?;
+        let (writer, path) = self.open(None)?;
+        writer.finish().await.map_err(|source| WriteError::Parquet { path: path.to_string(), source })?;
         let size = writer.bytes_written() as u64;
         Ok(DataFile { path: self.path, size, rows: self.rows })
     }

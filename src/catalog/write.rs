@@ -40,10 +40,8 @@ pub struct TableWriter {
     hold: BTreeSet<String>,
     /// Where held rows go, below the warehouse root.
     staging: String,
-    /// Open files by partition values, and whether each is staged.
-    sinks: HashMap<Vec<String>, (ParquetSink, bool)>,
-    /// The batch each open file last got rows in, by partition values.
-    last_rows: HashMap<Vec<String>, u64>,
+    /// Open files by partition values.
+    sinks: HashMap<Vec<String>, OpenFile>,
     /// Batches written so far.
     batches: u64,
     /// Partitions whose first file was completed early: their next file stays open.
@@ -54,6 +52,15 @@ pub struct TableWriter {
     pub staged: Vec<NewPartition>,
     /// What the open files may hold in row groups in progress ([`WRITER_MEMORY`]).
     memory: usize,
+}
+
+/// A file a [`TableWriter`] has open for one partition.
+struct OpenFile {
+    sink: ParquetSink,
+    /// Whether it is in the staging prefix (a partition held for a merge).
+    staged: bool,
+    /// The batch it last got rows in.
+    last_rows: u64,
 }
 
 impl TableWriter {
@@ -76,7 +83,6 @@ impl TableWriter {
             index,
             hold,
             sinks: HashMap::new(),
-            last_rows: HashMap::new(),
             batches: 0,
             reopened: BTreeSet::new(),
             finished: Vec::new(),
@@ -151,10 +157,11 @@ impl TableWriter {
                 };
                 let path = path.replace("//", "/");
                 let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
-                self.sinks.insert(values.clone(), (sink, staged));
+                self.sinks.insert(values.clone(), OpenFile { sink, staged, last_rows: self.batches });
             }
-            self.sinks.get_mut(&values).expect("inserted above").0.write(&file_part).await?;
-            self.last_rows.insert(values, self.batches);
+            let open = self.sinks.get_mut(&values).expect("inserted above");
+            open.sink.write(&file_part).await?;
+            open.last_rows = self.batches;
         }
         self.batches += 1;
         self.complete_idle().await?;
@@ -165,15 +172,14 @@ impl TableWriter {
     /// (unless they were completed early once already).
     async fn complete_idle(&mut self) -> Result<()> {
         let idle: Vec<Vec<String>> = self
-            .last_rows
+            .sinks
             .iter()
-            .filter(|(values, last)| *last + IDLE_BATCHES < self.batches && !self.reopened.contains(*values))
+            .filter(|(values, open)| open.last_rows + IDLE_BATCHES < self.batches && !self.reopened.contains(*values))
             .map(|(values, _)| values.clone())
             .collect();
         for values in idle {
-            self.last_rows.remove(&values);
-            let (sink, staged) = self.sinks.remove(&values).expect("an open file has a sink");
-            self.complete(values.clone(), sink, staged).await?;
+            let open = self.sinks.remove(&values).expect("listed above");
+            self.complete(values.clone(), open.sink, open.staged).await?;
             self.reopened.insert(values);
         }
         Ok(())
@@ -194,7 +200,7 @@ impl TableWriter {
     /// keep every partition's row group in memory until the end.
     async fn bound_memory(&mut self) -> Result<()> {
         let mut held: Vec<(usize, Vec<String>)> =
-            self.sinks.iter().map(|(values, (sink, _))| (sink.memory_size(), values.clone())).collect();
+            self.sinks.iter().map(|(values, open)| (open.sink.memory_size(), values.clone())).collect();
         let mut total: usize = held.iter().map(|(size, _)| size).sum();
         if total <= self.memory {
             return Ok(());
@@ -204,7 +210,7 @@ impl TableWriter {
             if total <= self.memory / 2 {
                 break;
             }
-            self.sinks.get_mut(&values).expect("listed above").0.flush().await?;
+            self.sinks.get_mut(&values).expect("listed above").sink.flush().await?;
             total -= size;
         }
         Ok(())
@@ -214,12 +220,12 @@ impl TableWriter {
     /// `staged`.
     pub async fn finish(&mut self) -> Result<()> {
         let sinks = std::mem::take(&mut self.sinks);
-        self.last_rows.clear();
-        let files =
-            futures::future::try_join_all(sinks.into_iter().map(|(values, (sink, staged))| async move {
+        let files = futures::future::try_join_all(sinks.into_iter().map(
+            |(values, OpenFile { sink, staged, .. })| async move {
                 Ok::<_, Error>((completed(values, sink).await?, staged))
-            }))
-            .await?;
+            },
+        ))
+        .await?;
         for (partition, staged) in files {
             match staged {
                 true => self.staged.push(partition),
@@ -303,6 +309,18 @@ mod tests {
     use crate::catalog::{Registry, write_definition};
     use crate::warehouse::Warehouse;
 
+    /// Table `db.t` with `columns` (name, Glue type), partitioned by a string `bucket`, registered
+    /// under `dir/catalog` over a warehouse in `dir/wh`.
+    fn bucketed_table(dir: &std::path::Path, columns: &[(&str, &str)]) -> (Catalog, Arc<TableDef>) {
+        let columns = columns.iter().map(|(name, kind)| Column::new(*name, *kind)).collect();
+        let input = parquet_table_input("t", columns, vec![Column::new("bucket", "string")], "db/t/");
+        write_definition(&dir.join("catalog"), "db", &input).unwrap();
+        let warehouse = Warehouse::open_local(&dir.join("wh")).unwrap();
+        let registry = Registry::load(&dir.join("catalog"), warehouse.url()).unwrap();
+        let def = registry.table("db", "t").unwrap().clone();
+        (Catalog { registry, warehouse }, def)
+    }
+
     #[test]
     fn rows_group_by_partition_in_order_of_first_appearance() {
         let day: ArrayRef =
@@ -319,13 +337,7 @@ mod tests {
     #[tokio::test]
     async fn files_of_partitions_the_input_has_left_are_completed_early() {
         let dir = tempfile::tempdir().unwrap();
-        let column = Column::new;
-        let input = parquet_table_input("t", vec![column("id", "bigint")], vec![column("bucket", "string")], "db/t/");
-        write_definition(&dir.path().join("catalog"), "db", &input).unwrap();
-        let warehouse = Warehouse::open_local(&dir.path().join("wh")).unwrap();
-        let registry = Registry::load(&dir.path().join("catalog"), warehouse.url()).unwrap();
-        let def = registry.table("db", "t").unwrap().clone();
-        let catalog = Catalog { registry, warehouse };
+        let (catalog, def) = bucketed_table(dir.path(), &[("id", "bigint")]);
         let mut writer = TableWriter::new(&catalog, def.clone(), "c1", "", BTreeSet::new(), 3);
         // Partition by partition, as a job reading a partitioned table sees its input; then `a`
         // again, then `a` and `b` alternating.
@@ -372,14 +384,7 @@ mod tests {
     #[tokio::test]
     async fn many_open_partitions_end_row_groups_early_and_lose_no_row() {
         let dir = tempfile::tempdir().unwrap();
-        let column = Column::new;
-        let columns = vec![column("id", "bigint"), column("text", "string")];
-        let input = parquet_table_input("t", columns, vec![column("bucket", "string")], "db/t/");
-        write_definition(&dir.path().join("catalog"), "db", &input).unwrap();
-        let warehouse = Warehouse::open_local(&dir.path().join("wh")).unwrap();
-        let registry = Registry::load(&dir.path().join("catalog"), warehouse.url()).unwrap();
-        let def = registry.table("db", "t").unwrap().clone();
-        let catalog = Catalog { registry, warehouse };
+        let (catalog, def) = bucketed_table(dir.path(), &[("id", "bigint"), ("text", "string")]);
         let mut writer = TableWriter::new(&catalog, def.clone(), "c1", "", BTreeSet::new(), 0);
         writer.memory = 256 * 1024;
         let rows = 4_000;
@@ -391,7 +396,7 @@ mod tests {
                 RecordBatch::try_new(def.table_schema(), vec![Arc::new(ids), Arc::new(text), Arc::new(buckets)])
                     .unwrap();
             writer.write(&batch).await.unwrap();
-            let held: usize = writer.sinks.values().map(|(sink, _)| sink.memory_size()).sum();
+            let held: usize = writer.sinks.values().map(|open| open.sink.memory_size()).sum();
             assert!(held <= writer.memory, "{held} bytes held after a write");
         }
         writer.finish().await.unwrap();

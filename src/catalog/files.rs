@@ -6,11 +6,11 @@
 //! visible until [`super::state::TableLog::commit`] publishes it, so a failed or killed writer
 //! leaves only unreferenced files behind.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::HashSet;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
@@ -90,29 +90,44 @@ fn nearly_unique(column: &dyn Array) -> bool {
     if values < SAMPLE_MIN {
         return false;
     }
-    let distinct = match sample.data_type() {
-        DataType::Utf8 => count_distinct(sample.as_string::<i32>().iter().flatten().map(str::as_bytes)),
-        DataType::LargeUtf8 => count_distinct(sample.as_string::<i64>().iter().flatten().map(str::as_bytes)),
-        DataType::Utf8View => count_distinct(sample.as_string_view().iter().flatten().map(str::as_bytes)),
-        DataType::Binary => count_distinct(sample.as_binary::<i32>().iter().flatten()),
-        DataType::LargeBinary => count_distinct(sample.as_binary::<i64>().iter().flatten()),
-        DataType::BinaryView => count_distinct(sample.as_binary_view().iter().flatten()),
-        DataType::FixedSizeBinary(_) => count_distinct(sample.as_fixed_size_binary().iter().flatten()),
+    // At most this many repeated values: 95 % of the sample distinct.
+    let repeats = values / 20;
+    match sample.data_type() {
+        DataType::Utf8 => distinct(sample.as_string::<i32>().iter().flatten().map(str::as_bytes), repeats),
+        DataType::LargeUtf8 => distinct(sample.as_string::<i64>().iter().flatten().map(str::as_bytes), repeats),
+        DataType::Utf8View => distinct(sample.as_string_view().iter().flatten().map(str::as_bytes), repeats),
+        DataType::Binary => distinct(sample.as_binary::<i32>().iter().flatten(), repeats),
+        DataType::LargeBinary => distinct(sample.as_binary::<i64>().iter().flatten(), repeats),
+        DataType::BinaryView => distinct(sample.as_binary_view().iter().flatten(), repeats),
+        DataType::FixedSizeBinary(_) => distinct(sample.as_fixed_size_binary().iter().flatten(), repeats),
         kind if kind.is_primitive() => {
             let Some(width) = kind.primitive_width() else { return false };
             let data = sample.to_data();
             let bytes = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + data.len()) * width];
-            count_distinct(
+            distinct(
                 bytes.chunks_exact(width).enumerate().filter(|(row, _)| sample.is_valid(*row)).map(|(_, v)| v),
+                repeats,
             )
         }
-        _ => return false,
-    };
-    distinct * 20 >= values * 19
+        _ => false,
+    }
 }
 
-fn count_distinct<'a>(values: impl Iterator<Item = &'a [u8]>) -> usize {
-    values.collect::<HashSet<&[u8]>>().len()
+/// Whether no more than `repeats` of the values repeat an earlier one. It stops at the first
+/// repeat too many, so a column of few values is judged from its first few hundred: every file a
+/// job opens judges every column.
+fn distinct<'a>(values: impl Iterator<Item = &'a [u8]>, repeats: usize) -> bool {
+    let mut seen = HashSet::new();
+    let mut repeated = 0;
+    for value in values {
+        if !seen.insert(value) {
+            repeated += 1;
+            if repeated > repeats {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The bytes a file being written holds before it goes to the store in parts, on a local
@@ -294,6 +309,14 @@ mod tests {
         // Too few rows to judge: everything keeps the default.
         let short = properties_for(&batch().slice(0, 500));
         assert!(short.dictionary_enabled(&ColumnPath::from("id")));
+        // The line is 95 % distinct: 4,000 values of which 200 repeat an earlier one is in, 201 out.
+        let repeating = |repeats: i64| -> ArrayRef {
+            Arc::new(Int64Array::from_iter_values((0..4000).map(|i| i.min(3999 - repeats))))
+        };
+        let edge = RecordBatch::try_from_iter([("in", repeating(200)), ("out", repeating(201))]).unwrap();
+        let properties = properties_for(&edge);
+        assert!(!properties.dictionary_enabled(&ColumnPath::from("in")));
+        assert!(properties.dictionary_enabled(&ColumnPath::from("out")));
     }
 
     #[tokio::test]

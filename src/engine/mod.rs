@@ -10,6 +10,7 @@
 pub mod athena;
 pub mod exec;
 pub mod literal_case;
+pub mod lookup_join;
 pub mod progress;
 pub mod row_number;
 pub mod system;
@@ -123,6 +124,7 @@ impl Engine {
                 runs: options.memory_limit.is_none().then_some(row_number::RUN_ROWS),
             }))
             .with_physical_optimizer_rule(Arc::new(literal_case::LiteralCases))
+            .with_physical_optimizer_rule(Arc::new(lookup_join::LookupJoins))
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         athena::install(&ctx);

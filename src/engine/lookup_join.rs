@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::buffer::NullBuffer;
-use arrow::compute::{filter, filter as filter_array, take};
+use arrow::compute::{filter, take};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::config::ConfigOptions;
@@ -49,8 +49,8 @@ pub const LOOKUP_ROWS: usize = 100_000;
 
 /// Physical optimizer rule: hash joins that collect a small side and keep or drop probe rows by
 /// whether they match (inner, right, right semi and right anti joins, on equalities only) become
-/// [`LookupJoinExec`]. Runs after DataFusion's rules; joins that pushed a dynamic filter to their
-/// probe side keep it and stay hash joins.
+/// [`LookupJoinExec`]. Runs after DataFusion's rules: a dynamic filter the hash join pushed to its
+/// probe side's scan is filled by the lookup, with the small side's keys.
 #[derive(Debug, Default)]
 pub struct LookupJoins;
 
@@ -232,20 +232,20 @@ fn probe_filter(
     probe_keys: &[Arc<dyn PhysicalExpr>],
     probe_schema: &Schema,
 ) -> Result<Arc<dyn PhysicalExpr>> {
-    let mut filter: Option<Arc<dyn PhysicalExpr>> = None;
+    let mut every: Option<Arc<dyn PhysicalExpr>> = None;
     for (build_key, probe_key) in build_keys.iter().zip(probe_keys) {
         let values = build_key.evaluate(build)?.into_array(build.num_rows())?;
         let present = match values.logical_nulls() {
-            Some(nulls) => filter_array(&values, &BooleanArray::new(nulls.inner().clone(), None))?,
+            Some(nulls) => filter(&values, &BooleanArray::new(nulls.inner().clone(), None))?,
             None => values,
         };
         let member = Arc::new(InListExpr::try_new_from_array(Arc::clone(probe_key), present, false, probe_schema)?);
-        filter = Some(match filter {
+        every = Some(match every {
             Some(earlier) => Arc::new(BinaryExpr::new(earlier, Operator::And, member)),
             None => member,
         });
     }
-    Ok(filter.unwrap_or_else(|| lit(true)))
+    Ok(every.unwrap_or_else(|| lit(true)))
 }
 
 /// Key types whose equality in the row format is SQL equality (floats are left to the hash join:

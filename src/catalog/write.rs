@@ -188,11 +188,16 @@ impl TableWriter {
     /// Completes one file into `finished` or `staged`.
     async fn complete(&mut self, values: Vec<String>, sink: ParquetSink, staged: bool) -> Result<()> {
         let partition = completed(values, sink).await?;
+        self.keep(partition, staged);
+        Ok(())
+    }
+
+    /// Files a completed partition under `staged` or `finished`.
+    fn keep(&mut self, partition: NewPartition, staged: bool) {
         match staged {
             true => self.staged.push(partition),
             false => self.finished.push(partition),
         }
-        Ok(())
     }
 
     /// Ends the row groups of the files holding the most memory while the open files together
@@ -227,10 +232,7 @@ impl TableWriter {
         ))
         .await?;
         for (partition, staged) in files {
-            match staged {
-                true => self.staged.push(partition),
-                false => self.finished.push(partition),
-            }
+            self.keep(partition, staged);
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! Every session — REPL, `-c`, `-f`, jobs — is built by [`Engine`].
 
 pub mod athena;
+pub mod decimal_quotient;
 pub mod exec;
 pub mod literal_case;
 pub mod lookup_join;
@@ -125,6 +126,7 @@ impl Engine {
             }))
             .with_physical_optimizer_rule(Arc::new(literal_case::LiteralCases))
             .with_physical_optimizer_rule(Arc::new(lookup_join::LookupJoins))
+            .with_physical_optimizer_rule(Arc::new(decimal_quotient::DecimalQuotients))
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         athena::install(&ctx);

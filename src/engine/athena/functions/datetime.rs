@@ -912,7 +912,24 @@ fn extract_plain(array: &ArrayRef, field: Field) -> Result<Option<ArrayRef>> {
         }
     };
     let out: PrimitiveArray<Int64Type> = match array.data_type() {
-        DataType::Date32 => unary(array.as_primitive::<Date32Type>(), |d| value((d as i64, 0))),
+        DataType::Date32 => {
+            // Dates repeat in runs (a load day, a partition's date): a run's field is computed once.
+            let dates = array.as_primitive::<Date32Type>();
+            let mut last: Option<(i32, i64)> = None;
+            let fields: Vec<i64> = dates
+                .values()
+                .iter()
+                .map(|&d| match last {
+                    Some((day, field)) if day == d => field,
+                    _ => {
+                        let field = value((i64::from(d), 0));
+                        last = Some((d, field));
+                        field
+                    }
+                })
+                .collect();
+            PrimitiveArray::new(fields.into(), dates.nulls().cloned())
+        }
         DataType::Timestamp(unit, None) => {
             let to_micros: fn(i64) -> i64 = match unit {
                 TimeUnit::Second => |v| v.saturating_mul(1_000_000),
@@ -1049,6 +1066,11 @@ mod tests {
             "0"
         );
         assert_eq!(value("SELECT extract(year FROM CAST(NULL AS DATE))").await, "NULL");
+        // A column of dates in runs, with NULLs inside a run: each row gets its own date's field.
+        let months = "SELECT string_agg(COALESCE(CAST(extract(month FROM d) AS VARCHAR), 'null'), ',' ORDER BY i) \
+            FROM (VALUES (1, DATE '2020-05-11'), (2, DATE '2020-05-11'), (3, NULL), (4, DATE '2020-05-11'), \
+            (5, DATE '2020-06-01'), (6, DATE '2020-06-01'), (7, DATE '2020-05-11')) AS t(i, d)";
+        assert_eq!(value(months).await, "5,5,null,5,6,6,5");
         // Times and intervals, and fields Trino lacks, are DataFusion's.
         assert_eq!(value("SELECT extract(hour FROM TIME '13:04:05')").await, "13");
         assert_eq!(value("SELECT extract(day FROM INTERVAL '3' DAY)").await, "3");

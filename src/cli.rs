@@ -27,6 +27,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub warehouse: Option<String>,
 
+    /// Run queries and jobs on this Ballista scheduler, df://HOST:PORT (a build with the
+    /// `cluster` feature) [env: GLAUX_CLUSTER] [default: in this process]
+    #[arg(long, global = true, value_name = "URL")]
+    pub cluster: Option<String>,
+
     /// What to do [default: sql]
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -80,11 +85,48 @@ pub enum Command {
     /// S3 lifecycle rules the registry implies for the warehouse bucket (glaux owns `glaux:` rules)
     #[command(subcommand)]
     Lifecycle(LifecycleCommand),
+    /// Run a Ballista scheduler or executor with glaux's functions and codecs built in
+    ///
+    /// Needs a build with the `cluster` feature. Start a scheduler and executors, then run
+    /// `glaux --cluster df://HOST:PORT sql|job run|run` from any project: the project plans each
+    /// query and commits each job's output, the cluster executes. Executors read S3 with the
+    /// standard AWS credential chain and the endpoint settings of the project they start in.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Create a new project directory with glaux.toml, catalog/, sql/ and data/
     Init(InitArgs),
     /// Demo data for trying glaux and for benchmarks
     #[command(subcommand)]
     Demo(DemoCommand),
+}
+
+/// `glaux cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Run a Ballista scheduler in the foreground; clients connect with --cluster df://HOST:PORT
+    Scheduler {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+        bind: std::net::SocketAddr,
+    },
+    /// Run a Ballista executor in the foreground, registered with a scheduler
+    Executor {
+        /// The scheduler, df://HOST:PORT
+        #[arg(long, value_name = "URL", default_value = "df://127.0.0.1:50050")]
+        scheduler: String,
+        /// Address its Arrow Flight service (shuffle and result reads) listens on
+        #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
+        bind: std::net::SocketAddr,
+        /// Port of its gRPC service
+        #[arg(long, default_value_t = 50052, value_name = "PORT")]
+        grpc_port: u16,
+        /// Tasks run at once [default: one per core]
+        #[arg(long, value_name = "N")]
+        concurrent_tasks: Option<usize>,
+        /// Directory for shuffle files [default: a temporary directory, removed at exit]
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+    },
 }
 
 /// `glaux demo ...`.

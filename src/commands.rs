@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::catalog::CatalogError;
 use crate::catalog::table::TableDef;
 use crate::cli::{
-    CatalogCommand, Cli, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, RunArgs, ScheduleCommand,
+    CatalogCommand, Cli, ClusterCommand, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, RunArgs, ScheduleCommand,
     SqlArgs, SummaryFormat,
 };
 use crate::config::Overrides;
@@ -30,7 +30,7 @@ const FULL_FLAG: &str = "--full";
 
 /// Runs the command the arguments name.
 pub async fn dispatch(cli: Cli) -> Result<()> {
-    let overrides = Overrides { project: cli.project, warehouse: cli.warehouse };
+    let overrides = Overrides { project: cli.project, warehouse: cli.warehouse, cluster: cli.cluster };
     // Commands that need no project, or only a part of it.
     let command = match cli.command {
         Some(Command::Init(args)) => return init(&args.dir),
@@ -42,6 +42,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             return logs_report(&project, &instances, range, out, format).await;
         }
         Some(Command::Logs(command)) => return logs(command).await,
+        Some(Command::Cluster(command)) => return cluster(&overrides, command).await,
         Some(Command::Catalog(CatalogCommand::Validate)) => {
             return validate(&Project::open_without_registry(&overrides)?);
         }
@@ -74,7 +75,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             writeln!(stdout)?;
             Ok(())
         }
-        Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_)) => {
+        Some(Command::Init(_) | Command::Demo(_) | Command::Logs(_) | Command::Cluster(_)) => {
             unreachable!("handled before the project is opened")
         }
     }?;
@@ -87,6 +88,53 @@ fn init(dir: &Path) -> Result<()> {
     crate::scaffold::init(dir)?;
     eprintln!("created a glaux project in {}; try `glaux --project {} run`", dir.display(), dir.display());
     Ok(())
+}
+
+/// `glaux cluster scheduler` and `glaux cluster executor`: in the foreground until killed.
+#[cfg(feature = "cluster")]
+async fn cluster(overrides: &Overrides, command: ClusterCommand) -> Result<()> {
+    use crate::engine::cluster;
+    // The project (or the directory it starts in) gives the S3 endpoint settings, never
+    // credentials: those come from the AWS chain when a bucket is first read.
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    let settings = crate::config::Settings::resolve(overrides, &|name| std::env::var(name).ok(), &cwd)?;
+    let stores = crate::engine::object_stores(&settings.warehouse);
+    let functions = crate::logs::functions::all();
+    match command {
+        ClusterCommand::Scheduler { bind } => {
+            eprintln!("glaux cluster scheduler listening on df://{bind}");
+            cluster::scheduler(bind, functions, stores).await.context("the scheduler stopped")?;
+        }
+        ClusterCommand::Executor { scheduler, bind, grpc_port, concurrent_tasks, work_dir } => {
+            let scheduler = crate::config::ClusterAddress::parse(&scheduler)
+                .map_err(|reason| UsageError(format!("--scheduler {scheduler}: {reason}")))?;
+            let temporary = match &work_dir {
+                Some(_) => None,
+                None => Some(tempfile::tempdir().context("cannot create the executor's work directory")?),
+            };
+            let work_dir = work_dir.unwrap_or_else(|| temporary.as_ref().expect("created above").path().to_path_buf());
+            let options = cluster::ExecutorOptions {
+                scheduler,
+                bind,
+                grpc_port,
+                concurrent_tasks: concurrent_tasks.unwrap_or(0),
+                work_dir,
+            };
+            eprintln!("glaux cluster executor on {bind}, registering with {}", options.scheduler);
+            cluster::executor(options, functions, stores).await.context("the executor stopped")?;
+        }
+    }
+    Ok(())
+}
+
+/// Without the `cluster` feature, `glaux cluster` says how to get it.
+#[cfg(not(feature = "cluster"))]
+async fn cluster(_overrides: &Overrides, _command: ClusterCommand) -> Result<()> {
+    Err(UsageError(
+        "this glaux was built without the `cluster` feature; build it with `cargo build --release --features cluster`"
+            .into(),
+    )
+    .into())
 }
 
 /// `glaux demo generate`.

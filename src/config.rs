@@ -71,6 +71,9 @@ pub struct FileConfig {
     /// `[glue]`
     #[serde(default)]
     pub glue: FileGlue,
+    /// `[engine]`
+    #[serde(default)]
+    pub engine: FileEngine,
     /// `[aurora]`
     #[serde(default)]
     pub aurora: FileAurora,
@@ -212,6 +215,14 @@ pub struct LogSourceConfig {
     pub log_line_prefix: Option<String>,
 }
 
+/// `[engine]` in `glaux.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEngine {
+    /// A Ballista scheduler (`df://host:port`) that runs this project's queries and jobs.
+    pub cluster: Option<String>,
+}
+
 /// `[glue]` in `glaux.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -248,6 +259,8 @@ pub struct Overrides {
     pub project: Option<PathBuf>,
     /// `--warehouse`
     pub warehouse: Option<String>,
+    /// `--cluster`
+    pub cluster: Option<String>,
 }
 
 /// Where the warehouse is and how to reach it.
@@ -276,6 +289,8 @@ pub struct Settings {
     pub project: PathBuf,
     /// The warehouse.
     pub warehouse: WarehouseSettings,
+    /// The Ballista scheduler queries and jobs run on (`host:port`), when not in this process.
+    pub cluster: Option<ClusterAddress>,
     /// Push each table to Glue after a commit to it.
     pub glue_auto_push: bool,
     /// `[[aurora.sources]]` as written; checked when they are used.
@@ -354,6 +369,16 @@ impl Settings {
             }
             other => other.map(|(_, v)| v),
         };
+        let cluster = match overrides.cluster.clone().map(|v| ("--cluster".to_string(), v)).or_else(|| {
+            first(&["GLAUX_CLUSTER"]).or(file.engine.cluster.map(|v| (format!("{CONFIG_FILE} engine.cluster"), v)))
+        }) {
+            Some((name, value)) => Some(ClusterAddress::parse(&value).map_err(|reason| ConfigError::BadValue {
+                name,
+                value,
+                reason: reason.into(),
+            })?),
+            None => None,
+        };
         let glue_auto_push = match first(&["GLAUX_GLUE_AUTO_PUSH"]) {
             Some((name, value)) => parse_bool(&name, &value)?,
             None => file.glue.auto_push.unwrap_or(false),
@@ -361,6 +386,7 @@ impl Settings {
         Ok(Settings {
             project,
             warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse, sse_kms_key_id },
+            cluster,
             glue_auto_push,
             landed_retention: match &file.aurora.landed_retention {
                 None => None,
@@ -376,6 +402,46 @@ impl Settings {
             retention: file.retention,
             trigger: env("GLAUX_TRIGGER"),
         })
+    }
+}
+
+/// A Ballista scheduler's address, from `df://host:port` (the port defaults to Ballista's
+/// 50050).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterAddress {
+    /// Host name or IP address.
+    pub host: String,
+    /// gRPC port.
+    pub port: u16,
+}
+
+impl ClusterAddress {
+    /// Ballista's default scheduler port.
+    pub const DEFAULT_PORT: u16 = 50050;
+
+    /// Parses `df://host[:port]`; the error says what to write instead.
+    pub fn parse(text: &str) -> Result<ClusterAddress, &'static str> {
+        let rest = text.trim().strip_prefix("df://").ok_or("write the scheduler as df://host:port")?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse::<u16>().map_err(|_| "the port must be a number up to 65535")?),
+            None => (rest, Self::DEFAULT_PORT),
+        };
+        if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+            return Err("write the scheduler as df://host:port");
+        }
+        Ok(ClusterAddress { host: host.to_string(), port })
+    }
+
+    /// The scheduler's gRPC URL.
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+}
+
+impl std::fmt::Display for ClusterAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "df://{}:{}", self.host, self.port)
     }
 }
 
@@ -446,6 +512,26 @@ mod tests {
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let overrides = Overrides { project: Some(dir.path().to_path_buf()), ..overrides };
         Settings::resolve(&overrides, &|k| env.get(k).cloned(), Path::new("/work"))
+    }
+
+    #[test]
+    fn the_cluster_comes_from_flag_environment_or_engine_section() {
+        let toml = "[engine]\ncluster = \"df://sched.internal:50050\"\n";
+        let s = resolve(toml, &[], Overrides::default()).unwrap();
+        assert_eq!(s.cluster, Some(ClusterAddress { host: "sched.internal".into(), port: 50050 }));
+        let s = resolve(toml, &[("GLAUX_CLUSTER", "df://127.0.0.1:6000")], Overrides::default()).unwrap();
+        assert_eq!(s.cluster.unwrap().url(), "http://127.0.0.1:6000");
+        let flags = Overrides { cluster: Some("df://flag-host".into()), ..Overrides::default() };
+        let s = resolve(toml, &[("GLAUX_CLUSTER", "df://127.0.0.1:6000")], flags).unwrap();
+        assert_eq!(s.cluster.unwrap().to_string(), "df://flag-host:50050");
+        assert_eq!(resolve("", &[], Overrides::default()).unwrap().cluster, None);
+        let bad = resolve("[engine]\ncluster = \"http://x:1\"\n", &[], Overrides::default()).unwrap_err();
+        assert_eq!(
+            bad.to_string(),
+            "setting glaux.toml engine.cluster = `http://x:1`: write the scheduler as df://host:port"
+        );
+        let bad = resolve("", &[("GLAUX_CLUSTER", "df://x:99999")], Overrides::default()).unwrap_err();
+        assert!(bad.to_string().contains("GLAUX_CLUSTER"), "{bad}");
     }
 
     #[test]

@@ -43,7 +43,8 @@ impl Project {
     pub fn engine(&self) -> Engine {
         let engine = crate::logs::functions::all()
             .into_iter()
-            .fold(Engine::new(&self.catalog, &self.settings.warehouse), Engine::with_function);
+            .fold(Engine::new(&self.catalog, &self.settings.warehouse), Engine::with_function)
+            .on_cluster(self.settings.cluster.clone());
         match crate::logs::rejects_view(&self.catalog) {
             Some((name, view)) => engine.with_table(name, view),
             None => engine,

@@ -95,7 +95,7 @@ pub struct DecimalQuotient {
 
 impl DecimalQuotient {
     /// The replacement for `expr` (over `schema`) when it is such a cast; `None` otherwise.
-    fn replacing(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Option<DecimalQuotient>> {
+    pub(crate) fn replacing(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Option<DecimalQuotient>> {
         let Some(cast) = expr.downcast_ref::<CastExpr>() else { return Ok(None) };
         let DataType::Decimal128(precision, scale) = *cast.cast_type() else { return Ok(None) };
         let Some(division) = cast.expr().downcast_ref::<BinaryExpr>() else { return Ok(None) };
@@ -124,6 +124,11 @@ impl DecimalQuotient {
             precision,
             scale,
         }))
+    }
+
+    /// The cast this expression stands in for.
+    pub fn replaced(&self) -> &Arc<dyn PhysicalExpr> {
+        &self.cast
     }
 
     /// The quotients of one batch, or `None` when a row needs the replaced cast.

@@ -88,8 +88,13 @@ pub struct LiteralCase {
 }
 
 impl LiteralCase {
+    /// The CASE this expression stands in for.
+    pub fn replaced(&self) -> &Arc<dyn PhysicalExpr> {
+        &self.case
+    }
+
     /// The replacement for `expr` when it is such a CASE; `None` otherwise.
-    fn replacing(expr: &Arc<dyn PhysicalExpr>) -> Result<Option<LiteralCase>> {
+    pub(crate) fn replacing(expr: &Arc<dyn PhysicalExpr>) -> Result<Option<LiteralCase>> {
         let Some(case) = expr.downcast_ref::<CaseExpr>() else { return Ok(None) };
         if case.expr().is_some() || !case.when_then_expr().iter().all(|(when, _)| infallible(when)) {
             return Ok(None);

@@ -8,6 +8,8 @@
 //! Every session — REPL, `-c`, `-f`, jobs — is built by [`Engine`].
 
 pub mod athena;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod decimal_quotient;
 pub mod exec;
 pub mod literal_case;
@@ -37,7 +39,7 @@ use crate::catalog::Catalog;
 use crate::catalog::names::SYSTEM_DATABASE;
 use crate::catalog::table::TableDef;
 use crate::catalog::view::ViewDef;
-use crate::config::WarehouseSettings;
+use crate::config::{ClusterAddress, WarehouseSettings};
 use crate::warehouse::Warehouse;
 use crate::warehouse::s3::S3Connector;
 
@@ -71,12 +73,26 @@ pub struct Engine {
     settings: WarehouseSettings,
     tables: Overrides,
     functions: Vec<ScalarUDF>,
+    cluster: Option<ClusterAddress>,
 }
 
 impl Engine {
     /// An engine over `catalog`, reaching S3 with `settings`.
     pub fn new(catalog: &Catalog, settings: &WarehouseSettings) -> Engine {
-        Engine { catalog: catalog.clone(), settings: settings.clone(), tables: HashMap::new(), functions: Vec::new() }
+        Engine {
+            catalog: catalog.clone(),
+            settings: settings.clone(),
+            tables: HashMap::new(),
+            functions: Vec::new(),
+            cluster: None,
+        }
+    }
+
+    /// Runs every session's queries on the Ballista scheduler at `cluster` (when set): the
+    /// session plans here, resolving its tables' files, and the cluster executes.
+    pub fn on_cluster(mut self, cluster: Option<ClusterAddress>) -> Engine {
+        self.cluster = cluster;
+        self
     }
 
     /// Registers `function` in every session (the log fingerprints, which the layers above
@@ -104,11 +120,7 @@ impl Engine {
 
     /// A session with some tables replaced (a job pins its inputs to the snapshots it read).
     pub fn session_with(&self, options: &EngineOptions, overrides: Overrides) -> Result<SessionContext> {
-        let stores = Arc::new(StoreRegistry::new(S3Connector::new(&self.settings)));
-        let warehouse = &self.catalog.warehouse;
-        let warehouse_url = Url::parse(&warehouse.store_url()).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        stores.register_store(&warehouse_url, warehouse.store().clone());
-        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
+        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores(&self.settings, &self.catalog.warehouse)?);
         if let Some(limit) = options.memory_limit {
             // The top consumers are named when the pool runs out.
             let top = std::num::NonZeroUsize::new(5).expect("non-zero");
@@ -128,6 +140,10 @@ impl Engine {
             .with_physical_optimizer_rule(Arc::new(lookup_join::LookupJoins))
             .with_physical_optimizer_rule(Arc::new(decimal_quotient::DecimalQuotients))
             .build();
+        let state = match &self.cluster {
+            Some(address) => on_cluster(state, address)?,
+            None => state,
+        };
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         athena::install(&ctx);
         for function in &self.functions {
@@ -175,6 +191,42 @@ impl Engine {
         catalog.register_schema(SYSTEM_DATABASE, Arc::new(system))?;
         Ok(())
     }
+}
+
+/// The client's side of a session on `address` (see [`cluster`]).
+#[cfg(feature = "cluster")]
+fn on_cluster(
+    state: datafusion::execution::SessionState,
+    address: &ClusterAddress,
+) -> Result<datafusion::execution::SessionState> {
+    cluster::client_state(state, address)
+}
+
+/// Without the `cluster` feature, a cluster setting is an error that says how to get one.
+#[cfg(not(feature = "cluster"))]
+fn on_cluster(
+    _state: datafusion::execution::SessionState,
+    address: &ClusterAddress,
+) -> Result<datafusion::execution::SessionState> {
+    Err(DataFusionError::Configuration(format!(
+        "cannot run on the cluster {address}: this glaux was built without the `cluster` feature; build it with \
+         `cargo build --release --features cluster`, or drop --cluster, GLAUX_CLUSTER and [engine] cluster"
+    )))
+}
+
+/// The object stores a session reaches: `warehouse`'s, the local file system, and S3 buckets
+/// opened on first use with `settings`' endpoint and the AWS credential chain.
+pub fn stores(settings: &WarehouseSettings, warehouse: &Warehouse) -> Result<Arc<dyn ObjectStoreRegistry>> {
+    let stores = object_stores(settings);
+    let warehouse_url = Url::parse(&warehouse.store_url()).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    stores.register_store(&warehouse_url, warehouse.store().clone());
+    Ok(stores)
+}
+
+/// The local file system, and S3 buckets opened on first use with `settings`' endpoint and the
+/// AWS credential chain (what a cluster's scheduler and executors read).
+pub fn object_stores(settings: &WarehouseSettings) -> Arc<dyn ObjectStoreRegistry> {
+    Arc::new(StoreRegistry::new(S3Connector::new(settings)))
 }
 
 /// The session configuration for `options`.

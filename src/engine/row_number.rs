@@ -92,7 +92,7 @@ pub struct SortedRowNumberExec {
 impl SortedRowNumberExec {
     /// The replacement for `plan` when it is a window computing only `row_number()`s over one
     /// PARTITION BY and ORDER BY, on input sorted by them.
-    fn replacing(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<SortedRowNumberExec>> {
+    pub(crate) fn replacing(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<SortedRowNumberExec>> {
         let Some(window) = plan.downcast_ref::<BoundedWindowAggExec>() else { return Ok(None) };
         if window.input_order_mode != InputOrderMode::Sorted || window.state_observer().is_some() {
             return Ok(None);
@@ -115,6 +115,11 @@ impl SortedRowNumberExec {
 
     fn input(&self) -> &Arc<dyn ExecutionPlan> {
         self.window.children()[0]
+    }
+
+    /// The window this node stands in for.
+    pub fn replaced(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.window
     }
 }
 
@@ -277,6 +282,11 @@ impl RunsExec {
     /// Runs of `rows` rows of `input`.
     pub fn new(input: Arc<dyn ExecutionPlan>, rows: usize) -> RunsExec {
         RunsExec { input, rows, metrics: ExecutionPlanMetricsSet::new() }
+    }
+
+    /// Rows per run.
+    pub fn rows(&self) -> usize {
+        self.rows
     }
 }
 

@@ -1,0 +1,148 @@
+//! Queries and jobs on an Apache Ballista cluster (feature `cluster`).
+//!
+//! A session on a cluster ([`client_state`]) parses, analyzes and optimizes SQL here, as a local
+//! session does, with glaux's catalog, dialect and functions. Its planner then resolves every
+//! glaux table scan to the files of the snapshot it reads ([`scan`]) and sends the plan to the
+//! Ballista scheduler, which plans it physically with glaux's physical rules, cuts it into
+//! stages and hands their tasks to the executors. Results stream back to the session; a job
+//! writes and commits them here with its usual atomic commit, so a failed run commits nothing.
+//!
+//! [`scheduler`] and [`executor`] are Ballista's scheduler and executor with glaux's functions,
+//! codecs ([`codec`]) and object stores built in, so no one builds their own binaries.
+
+pub mod codec;
+pub mod scan;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use ballista_core::planner::BallistaQueryPlanner;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionState;
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::protobuf::LogicalPlanNode;
+
+use self::codec::{LogicalCodec, PhysicalCodec};
+use crate::config::ClusterAddress;
+use crate::engine::{athena, decimal_quotient, literal_case, row_number};
+
+/// The client's session state for `address`: `state` (glaux's local session) whose queries are
+/// planned by the cluster.
+pub fn client_state(state: SessionState, address: &ClusterAddress) -> Result<SessionState> {
+    let physical = Arc::new(PhysicalCodec::default());
+    let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
+    let config = state
+        .config()
+        .clone()
+        .with_ballista_logical_extension_codec(logical.clone())
+        .with_ballista_physical_extension_codec(physical)
+        .upgrade_for_ballista();
+    let ballista = BallistaQueryPlanner::<LogicalPlanNode>::with_extension(address.url(), config.ballista_config(), logical);
+    let config = config.with_ballista_query_planner(Arc::new(scan::ClusterPlanner { inner: Arc::new(ballista) }));
+    SessionStateBuilder::new_from_existing(state).with_config(config).build().upgrade_for_ballista(address.url())
+}
+
+/// A session state with glaux's SQL functions (Athena's, and `functions`) and physical rules,
+/// as the scheduler plans and the executors run.
+fn server_state(config: SessionConfig, functions: &[ScalarUDF], stores: Arc<dyn ObjectStoreRegistry>) -> Result<SessionState> {
+    let runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores).build_arc()?;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_expr_planners(athena::expr_planners())
+        .with_default_features()
+        // The rules whose nodes the codec carries; a small-table join is Ballista's broadcast
+        // hash join here (glaux's lookup join reads its build side in the same process).
+        .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber { runs: Some(row_number::RUN_ROWS) }))
+        .with_physical_optimizer_rule(Arc::new(literal_case::LiteralCases))
+        .with_physical_optimizer_rule(Arc::new(decimal_quotient::DecimalQuotients))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    athena::install(&ctx);
+    for function in functions {
+        ctx.register_udf(function.clone());
+    }
+    Ok(ctx.state())
+}
+
+fn ballista_error(e: ballista_core::error::BallistaError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Runs a Ballista scheduler on `bind` until the process ends. It plans each query the
+/// clients optimized without optimizing it again (so every scan is the one the client resolved)
+/// and knows glaux's `functions`; `stores` are the object stores its planning may read.
+pub async fn scheduler(bind: SocketAddr, functions: Vec<ScalarUDF>, stores: Arc<dyn ObjectStoreRegistry>) -> Result<()> {
+    let physical = Arc::new(PhysicalCodec::default());
+    let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
+    let session_builder = move |config: SessionConfig| -> Result<SessionState> {
+        let state = server_state(config, &functions, Arc::clone(&stores))?;
+        Ok(SessionStateBuilder::new_from_existing(state).with_optimizer_rules(Vec::new()).build())
+    };
+    let config = SchedulerConfig {
+        bind_host: bind.ip().to_string(),
+        bind_port: bind.port(),
+        external_host: bind.ip().to_string(),
+        override_session_builder: Some(Arc::new(session_builder)),
+        override_logical_codec: Some(logical),
+        override_physical_codec: Some(physical),
+        ..SchedulerConfig::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?;
+    start_server(cluster, bind, Arc::new(config)).await.map_err(ballista_error)
+}
+
+/// Where and how an executor runs.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler it registers with.
+    pub scheduler: ClusterAddress,
+    /// Address its Arrow Flight service (shuffle and result reads) listens on.
+    pub bind: SocketAddr,
+    /// Port of its gRPC service.
+    pub grpc_port: u16,
+    /// Tasks it runs at once.
+    pub concurrent_tasks: usize,
+    /// Directory for shuffle files.
+    pub work_dir: PathBuf,
+}
+
+/// Runs a Ballista executor until the process ends: it decodes glaux's plan nodes, runs glaux's
+/// `functions`, and reads the object stores `stores` opens (S3 with the AWS credential chain).
+pub async fn executor(
+    options: ExecutorOptions,
+    functions: Vec<ScalarUDF>,
+    stores: Arc<dyn ObjectStoreRegistry>,
+) -> Result<()> {
+    let physical = Arc::new(PhysicalCodec::default());
+    let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
+    let registry = BallistaFunctionRegistry::from(&server_state(SessionConfig::new(), &functions, Arc::clone(&stores))?);
+    let runtime = move |_: &SessionConfig| RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores)).build_arc();
+    let config = ExecutorProcessConfig {
+        bind_host: options.bind.ip().to_string(),
+        external_host: Some(options.bind.ip().to_string()),
+        port: options.bind.port(),
+        grpc_port: options.grpc_port,
+        scheduler_host: options.scheduler.host.clone(),
+        scheduler_port: options.scheduler.port,
+        vcores: options.concurrent_tasks,
+        work_dir: Some(options.work_dir.display().to_string()),
+        override_function_registry: Some(Arc::new(registry)),
+        override_runtime_producer: Some(Arc::new(runtime)),
+        override_logical_codec: Some(logical),
+        override_physical_codec: Some(physical),
+        ..ExecutorProcessConfig::default()
+    };
+    start_executor_process(Arc::new(config)).await.map_err(ballista_error)
+}

@@ -108,6 +108,10 @@ pub enum ClusterCommand {
         /// Address to listen on
         #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
         bind: std::net::SocketAddr,
+        /// An executor silent this long is dead: its tasks run again elsewhere, and jobs fail
+        /// when no executor is left after it
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_seconds)]
+        executor_timeout: u64,
     },
     /// Run a Ballista executor in the foreground, registered with a scheduler
     Executor {
@@ -126,7 +130,19 @@ pub enum ClusterCommand {
         /// Directory for shuffle files [default: a temporary directory, removed at exit]
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
+        /// How often it tells the scheduler it is alive (below the scheduler's --executor-timeout)
+        #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_seconds)]
+        heartbeat: u64,
     },
+}
+
+/// A whole number of seconds from a duration such as `30s` or `2m`.
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    let duration = crate::config::parse_duration(text).map_err(str::to_string)?;
+    match duration.num_seconds() {
+        seconds @ 1.. => Ok(seconds as u64),
+        _ => Err("must be at least 1s".into()),
+    }
 }
 
 /// `glaux demo ...`.

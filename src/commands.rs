@@ -101,11 +101,11 @@ async fn cluster(overrides: &Overrides, command: ClusterCommand) -> Result<()> {
     let stores = crate::engine::object_stores(&settings.warehouse);
     let functions = crate::logs::functions::all();
     match command {
-        ClusterCommand::Scheduler { bind } => {
+        ClusterCommand::Scheduler { bind, executor_timeout } => {
             eprintln!("glaux cluster scheduler listening on df://{bind}");
-            cluster::scheduler(bind, functions, stores).await.context("the scheduler stopped")?;
+            cluster::scheduler(bind, executor_timeout, functions, stores).await.context("the scheduler stopped")?;
         }
-        ClusterCommand::Executor { scheduler, bind, grpc_port, concurrent_tasks, work_dir } => {
+        ClusterCommand::Executor { scheduler, bind, grpc_port, concurrent_tasks, work_dir, heartbeat } => {
             let scheduler = crate::config::ClusterAddress::parse(&scheduler)
                 .map_err(|reason| UsageError(format!("--scheduler {scheduler}: {reason}")))?;
             let temporary = match &work_dir {
@@ -119,6 +119,7 @@ async fn cluster(overrides: &Overrides, command: ClusterCommand) -> Result<()> {
                 grpc_port,
                 concurrent_tasks: concurrent_tasks.unwrap_or(0),
                 work_dir,
+                heartbeat_seconds: heartbeat,
             };
             eprintln!("glaux cluster executor on {bind}, registering with {}", options.scheduler);
             cluster::executor(options, functions, stores).await.context("the executor stopped")?;

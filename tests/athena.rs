@@ -20,7 +20,7 @@ fn csv(p: &TestProject, sql: &str) -> String {
 
 /// Athena queries over the demo tables, each beside the same question asked in plain SQL that
 /// uses none of glaux's Athena functions or rewrites: both must give the same rows.
-const WORKLOAD: &[(&str, &str)] = &[
+pub(crate) const WORKLOAD: &[(&str, &str)] = &[
     (
         "SELECT date_format(signup_date, '%Y-%m') AS month, count(*) AS n FROM customer_data.customer_base_cleaned \
          GROUP BY 1 ORDER BY 1",

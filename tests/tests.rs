@@ -36,12 +36,18 @@
 //! - [`schedule`]: `glaux schedule` processes on second-level cron entries: fire times, no
 //!   overlap on one host and across two schedulers on one S3 warehouse, `kill -9` and SIGTERM,
 //!   catch-up, Prometheus and CloudWatch metrics, and the alert hooks.
+//! - [`cluster`] (feature `cluster`): a Ballista scheduler and two executors as `glaux cluster`
+//!   processes; queries and jobs with `--cluster` equal local runs on a local and an S3
+//!   warehouse, and killed executors and schedulers end in a result or one line, committing
+//!   nothing.
 //! - [`support`]: what the tests share — temporary projects, the binary, loopback servers.
 
 mod analytics;
 mod athena;
 mod aurora;
 mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod commits;
 mod faults;
 mod fuzz;

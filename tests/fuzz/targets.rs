@@ -806,7 +806,7 @@ impl Target for ConfigTarget {
         use glaux::config::{Overrides, Settings};
         let file = self.dir.path().join("glaux.toml");
         std::fs::write(&file, input).map_err(|e| e.to_string())?;
-        let overrides = Overrides { project: Some(self.dir.path().to_path_buf()), warehouse: None };
+        let overrides = Overrides { project: Some(self.dir.path().to_path_buf()), ..Overrides::default() };
         let settings = match Settings::resolve(&overrides, &|_| None, self.dir.path()) {
             Ok(settings) => settings,
             Err(e) => {
@@ -911,7 +911,11 @@ impl SqlTarget {
     pub fn new() -> SqlTarget {
         let warehouse = tempfile::tempdir().expect("temp dir");
         let overrides =
-            glaux::config::Overrides { project: Some(repo()), warehouse: Some(warehouse.path().display().to_string()) };
+            glaux::config::Overrides {
+                project: Some(repo()),
+                warehouse: Some(warehouse.path().display().to_string()),
+                ..Default::default()
+            };
         let project = glaux::project::Project::open(&overrides).expect("the demo project opens");
         let options = glaux::engine::EngineOptions { memory_limit: Some(256 << 20), ..Default::default() };
         let ctx = project.session(&options).expect("session");

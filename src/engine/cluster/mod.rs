@@ -54,10 +54,21 @@ pub fn client_state(state: SessionState, address: &ClusterAddress) -> Result<Ses
 }
 
 /// A session state with glaux's SQL functions (Athena's, and `functions`) and physical rules,
-/// as the scheduler plans and the executors run.
-fn server_state(config: SessionConfig, functions: &[ScalarUDF], stores: Arc<dyn ObjectStoreRegistry>) -> Result<SessionState> {
+/// as the scheduler plans and the executors run; with `optimize` false, without a logical
+/// optimizer (the client optimized the plans the scheduler receives).
+///
+/// Ballista rebuilds the states it is given, registering every function again in hash order,
+/// so a DataFusion function whose alias is one of glaux's names (`map_extract`, alias
+/// `element_at`) could take that name back from glaux's: such functions are left out (glaux's
+/// `element_at` reads maps too).
+fn server_state(
+    config: SessionConfig,
+    optimize: bool,
+    functions: &[ScalarUDF],
+    stores: Arc<dyn ObjectStoreRegistry>,
+) -> Result<SessionState> {
     let runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores).build_arc()?;
-    let state = SessionStateBuilder::new()
+    let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_expr_planners(athena::expr_planners())
@@ -66,14 +77,49 @@ fn server_state(config: SessionConfig, functions: &[ScalarUDF], stores: Arc<dyn 
         // hash join here (glaux's lookup join reads its build side in the same process).
         .with_physical_optimizer_rule(Arc::new(row_number::SortedRowNumber { runs: Some(row_number::RUN_ROWS) }))
         .with_physical_optimizer_rule(Arc::new(literal_case::LiteralCases))
-        .with_physical_optimizer_rule(Arc::new(decimal_quotient::DecimalQuotients))
-        .build();
-    let ctx = SessionContext::new_with_state(state);
+        .with_physical_optimizer_rule(Arc::new(decimal_quotient::DecimalQuotients));
+    if !optimize {
+        builder = builder.with_optimizer_rules(Vec::new());
+    }
+    let ctx = SessionContext::new_with_state(builder.build());
     athena::install(&ctx);
     for function in functions {
         ctx.register_udf(function.clone());
     }
+    drop_shadowed(&ctx);
     Ok(ctx.state())
+}
+
+/// Removes the functions one of whose aliases names another function, and registers the
+/// functions that own those names again.
+fn drop_shadowed(ctx: &SessionContext) {
+    let state = ctx.state();
+    let scalars = state.scalar_functions();
+    for function in scalars.values() {
+        let owners: Vec<_> = function
+            .aliases()
+            .iter()
+            .filter_map(|alias| scalars.get(alias).filter(|owner| owner.name() != function.name()))
+            .cloned()
+            .collect();
+        if !owners.is_empty() {
+            ctx.deregister_udf(function.name());
+            owners.into_iter().for_each(|owner| ctx.register_udf(owner.as_ref().clone()));
+        }
+    }
+    let aggregates = state.aggregate_functions();
+    for function in aggregates.values() {
+        let owners: Vec<_> = function
+            .aliases()
+            .iter()
+            .filter_map(|alias| aggregates.get(alias).filter(|owner| owner.name() != function.name()))
+            .cloned()
+            .collect();
+        if !owners.is_empty() {
+            ctx.deregister_udaf(function.name());
+            owners.into_iter().for_each(|owner| ctx.register_udaf(owner.as_ref().clone()));
+        }
+    }
 }
 
 fn ballista_error(e: ballista_core::error::BallistaError) -> DataFusionError {
@@ -82,14 +128,19 @@ fn ballista_error(e: ballista_core::error::BallistaError) -> DataFusionError {
 
 /// Runs a Ballista scheduler on `bind` until the process ends. It plans each query the
 /// clients optimized without optimizing it again (so every scan is the one the client resolved)
-/// and knows glaux's `functions`; `stores` are the object stores its planning may read.
-pub async fn scheduler(bind: SocketAddr, functions: Vec<ScalarUDF>, stores: Arc<dyn ObjectStoreRegistry>) -> Result<()> {
+/// and knows glaux's `functions`; `stores` are the object stores its planning may read. An
+/// executor silent for `executor_timeout` seconds is dead: its tasks run again on the others,
+/// and running jobs fail when none is left that long.
+pub async fn scheduler(
+    bind: SocketAddr,
+    executor_timeout: u64,
+    functions: Vec<ScalarUDF>,
+    stores: Arc<dyn ObjectStoreRegistry>,
+) -> Result<()> {
     let physical = Arc::new(PhysicalCodec::default());
     let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
-    let session_builder = move |config: SessionConfig| -> Result<SessionState> {
-        let state = server_state(config, &functions, Arc::clone(&stores))?;
-        Ok(SessionStateBuilder::new_from_existing(state).with_optimizer_rules(Vec::new()).build())
-    };
+    let session_builder =
+        move |config: SessionConfig| -> Result<SessionState> { server_state(config, false, &functions, Arc::clone(&stores)) };
     let config = SchedulerConfig {
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
@@ -97,6 +148,9 @@ pub async fn scheduler(bind: SocketAddr, functions: Vec<ScalarUDF>, stores: Arc<
         override_session_builder: Some(Arc::new(session_builder)),
         override_logical_codec: Some(logical),
         override_physical_codec: Some(physical),
+        executor_timeout_seconds: executor_timeout,
+        expire_dead_executor_interval_seconds: (executor_timeout / 4).max(1),
+        no_executors_grace_period_seconds: executor_timeout,
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?;
@@ -116,6 +170,8 @@ pub struct ExecutorOptions {
     pub concurrent_tasks: usize,
     /// Directory for shuffle files.
     pub work_dir: PathBuf,
+    /// Seconds between its heartbeats to the scheduler.
+    pub heartbeat_seconds: u64,
 }
 
 /// Runs a Ballista executor until the process ends: it decodes glaux's plan nodes, runs glaux's
@@ -127,7 +183,7 @@ pub async fn executor(
 ) -> Result<()> {
     let physical = Arc::new(PhysicalCodec::default());
     let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
-    let registry = BallistaFunctionRegistry::from(&server_state(SessionConfig::new(), &functions, Arc::clone(&stores))?);
+    let registry = BallistaFunctionRegistry::from(&server_state(SessionConfig::new(), true, &functions, Arc::clone(&stores))?);
     let runtime = move |_: &SessionConfig| RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores)).build_arc();
     let config = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
@@ -138,6 +194,7 @@ pub async fn executor(
         scheduler_port: options.scheduler.port,
         vcores: options.concurrent_tasks,
         work_dir: Some(options.work_dir.display().to_string()),
+        executor_heartbeat_interval_seconds: options.heartbeat_seconds,
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(runtime)),
         override_logical_codec: Some(logical),

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::planner::BallistaQueryPlanner;
 use ballista_core::registry::BallistaFunctionRegistry;
@@ -47,7 +48,11 @@ pub fn client_state(state: SessionState, address: &ClusterAddress) -> Result<Ses
         .clone()
         .with_ballista_logical_extension_codec(logical.clone())
         .with_ballista_physical_extension_codec(physical)
-        .upgrade_for_ballista();
+        .upgrade_for_ballista()
+        // Ballista's adaptive planner replans each stage with its own fixed list of physical
+        // rules, without glaux's; its static planner applies the scheduler session's. (`SET
+        // ballista.planner.adaptive.enabled = true` turns it back on, without glaux's rules.)
+        .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
     let ballista = BallistaQueryPlanner::<LogicalPlanNode>::with_extension(address.url(), config.ballista_config(), logical);
     let config = config.with_ballista_query_planner(Arc::new(scan::ClusterPlanner { inner: Arc::new(ballista) }));
     SessionStateBuilder::new_from_existing(state).with_config(config).build().upgrade_for_ballista(address.url())

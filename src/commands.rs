@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::catalog::CatalogError;
 use crate::catalog::table::TableDef;
 use crate::cli::{
-    CatalogCommand, Cli, ClusterCommand, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, RunArgs, ScheduleCommand,
-    SqlArgs, SummaryFormat,
+    CatalogCommand, Cli, ClusterCommand, Command, DemoCommand, IngestCommand, JobCommand, LogsCommand, RunArgs,
+    ScheduleCommand, SqlArgs, SummaryFormat,
 };
 use crate::config::Overrides;
 use crate::engine::EngineOptions;

@@ -221,6 +221,8 @@ pub struct LogSourceConfig {
 pub struct FileEngine {
     /// A Ballista scheduler (`df://host:port`) that runs this project's queries and jobs.
     pub cluster: Option<String>,
+    /// Tasks per query stage on the cluster [default: 16].
+    pub cluster_partitions: Option<usize>,
 }
 
 /// `[glue]` in `glaux.toml`.
@@ -291,6 +293,8 @@ pub struct Settings {
     pub warehouse: WarehouseSettings,
     /// The Ballista scheduler queries and jobs run on (`host:port`), when not in this process.
     pub cluster: Option<ClusterAddress>,
+    /// Tasks per query stage on the cluster (the most a job splits its work into there).
+    pub cluster_partitions: usize,
     /// Push each table to Glue after a commit to it.
     pub glue_auto_push: bool,
     /// `[[aurora.sources]]` as written; checked when they are used.
@@ -372,12 +376,38 @@ impl Settings {
         let cluster = match overrides.cluster.clone().map(|v| ("--cluster".to_string(), v)).or_else(|| {
             first(&["GLAUX_CLUSTER"]).or(file.engine.cluster.map(|v| (format!("{CONFIG_FILE} engine.cluster"), v)))
         }) {
+            Some((name, value)) if !cfg!(feature = "cluster") => {
+                return Err(ConfigError::BadValue {
+                    name,
+                    value,
+                    reason: "this glaux was built without the `cluster` feature; build it with \
+                             `cargo build --release --features cluster`"
+                        .into(),
+                });
+            }
             Some((name, value)) => Some(ClusterAddress::parse(&value).map_err(|reason| ConfigError::BadValue {
                 name,
                 value,
                 reason: reason.into(),
             })?),
             None => None,
+        };
+        let cluster_partitions = match first(&["GLAUX_CLUSTER_PARTITIONS"]).or(file
+            .engine
+            .cluster_partitions
+            .map(|v| (format!("{CONFIG_FILE} engine.cluster_partitions"), v.to_string())))
+        {
+            Some((name, value)) => match value.parse::<usize>() {
+                Ok(n @ 1..) => n,
+                _ => {
+                    return Err(ConfigError::BadValue {
+                        name,
+                        value,
+                        reason: "give a whole number of tasks, at least 1".into(),
+                    });
+                }
+            },
+            None => DEFAULT_CLUSTER_PARTITIONS,
         };
         let glue_auto_push = match first(&["GLAUX_GLUE_AUTO_PUSH"]) {
             Some((name, value)) => parse_bool(&name, &value)?,
@@ -387,6 +417,7 @@ impl Settings {
             project,
             warehouse: WarehouseSettings { location, region, endpoint, allow_http, path_style, sse, sse_kms_key_id },
             cluster,
+            cluster_partitions,
             glue_auto_push,
             landed_retention: match &file.aurora.landed_retention {
                 None => None,
@@ -404,6 +435,9 @@ impl Settings {
         })
     }
 }
+
+/// Tasks per query stage on a cluster unless set: Ballista's default.
+pub const DEFAULT_CLUSTER_PARTITIONS: usize = 16;
 
 /// A Ballista scheduler's address, from `df://host:port` (the port defaults to Ballista's
 /// 50050).
@@ -516,6 +550,11 @@ mod tests {
 
     #[test]
     fn the_cluster_comes_from_flag_environment_or_engine_section() {
+        if !cfg!(feature = "cluster") {
+            let error = resolve("", &[("GLAUX_CLUSTER", "df://x:1")], Overrides::default()).unwrap_err().to_string();
+            assert!(error.contains("GLAUX_CLUSTER") && error.contains("--features cluster"), "{error}");
+            return;
+        }
         let toml = "[engine]\ncluster = \"df://sched.internal:50050\"\n";
         let s = resolve(toml, &[], Overrides::default()).unwrap();
         assert_eq!(s.cluster, Some(ClusterAddress { host: "sched.internal".into(), port: 50050 }));
@@ -525,6 +564,11 @@ mod tests {
         let s = resolve(toml, &[("GLAUX_CLUSTER", "df://127.0.0.1:6000")], flags).unwrap();
         assert_eq!(s.cluster.unwrap().to_string(), "df://flag-host:50050");
         assert_eq!(resolve("", &[], Overrides::default()).unwrap().cluster, None);
+        assert_eq!(resolve(toml, &[], Overrides::default()).unwrap().cluster_partitions, 16);
+        let s = resolve("[engine]\ncluster_partitions = 64\n", &[], Overrides::default()).unwrap();
+        assert_eq!(s.cluster_partitions, 64);
+        let bad = resolve("", &[("GLAUX_CLUSTER_PARTITIONS", "0")], Overrides::default()).unwrap_err();
+        assert!(bad.to_string().contains("at least 1"), "{bad}");
         let bad = resolve("[engine]\ncluster = \"http://x:1\"\n", &[], Overrides::default()).unwrap_err();
         assert_eq!(
             bad.to_string(),

@@ -44,7 +44,7 @@ impl Project {
         let engine = crate::logs::functions::all()
             .into_iter()
             .fold(Engine::new(&self.catalog, &self.settings.warehouse), Engine::with_function)
-            .on_cluster(self.settings.cluster.clone());
+            .on_cluster(self.settings.cluster.clone(), self.settings.cluster_partitions);
         match crate::logs::rejects_view(&self.catalog) {
             Some((name, view)) => engine.with_table(name, view),
             None => engine,

@@ -273,7 +273,20 @@ fn a_killed_executor_is_retried_or_fails_in_one_line_and_a_failed_job_commits_no
     // A job whose cluster goes away mid-run fails in one line and commits nothing.
     ok(&p, &[], None, &["demo", "generate", "--customers", "60000", "--seed", "5", "--out", "more"]);
     let more = p.path().join("more/crm_export_2026-11-01.csv");
-    ok(&p, &[], None, &["ingest", "csv", more.to_str().unwrap(), "--table", "customer_data.customer_base_raw", "--date", "2031-01-01"]);
+    ok(
+        &p,
+        &[],
+        None,
+        &[
+            "ingest",
+            "csv",
+            more.to_str().unwrap(),
+            "--table",
+            "customer_data.customer_base_raw",
+            "--date",
+            "2031-01-01",
+        ],
+    );
     let (before, tables_before) = (listing(&p, &[]), tables(&p, &[]));
     let job = glaux(&p, &[], Some(&cluster), &["job", "run", "customer_data_cleansing", "--full"])
         .stdout(Stdio::piped())
@@ -295,5 +308,8 @@ fn a_killed_executor_is_retried_or_fails_in_one_line_and_a_failed_job_commits_no
     // The same job runs locally afterwards as if nothing had happened.
     let run = ok(&p, &[], None, &["job", "run", "customer_data_cleansing", "--full"]);
     assert!(run.contains("customer_data_cleansing: full (--full)"), "{run}");
-    assert!(!p.path().join("warehouse/_glaux/staging").read_dir().is_ok_and(|mut d| d.next().is_some()), "no staged files left");
+    assert!(
+        !p.path().join("warehouse/_glaux/staging").read_dir().is_ok_and(|mut d| d.next().is_some()),
+        "no staged files left"
+    );
 }

@@ -73,7 +73,8 @@ pub struct Engine {
     settings: WarehouseSettings,
     tables: Overrides,
     functions: Vec<ScalarUDF>,
-    cluster: Option<ClusterAddress>,
+    /// The cluster sessions run on, and the tasks per stage there.
+    cluster: Option<(ClusterAddress, usize)>,
 }
 
 impl Engine {
@@ -88,11 +89,21 @@ impl Engine {
         }
     }
 
-    /// Runs every session's queries on the Ballista scheduler at `cluster` (when set): the
-    /// session plans here, resolving its tables' files, and the cluster executes.
-    pub fn on_cluster(mut self, cluster: Option<ClusterAddress>) -> Engine {
-        self.cluster = cluster;
+    /// Runs every session's queries on the Ballista scheduler at `cluster` (when set), in
+    /// `partitions` tasks per stage unless a session asks for fewer: the session plans here,
+    /// resolving its tables' files, and the cluster executes.
+    pub fn on_cluster(mut self, cluster: Option<ClusterAddress>, partitions: usize) -> Engine {
+        self.cluster = cluster.map(|address| (address, partitions.max(1)));
         self
+    }
+
+    /// The most tasks a query stage can usefully run in: the cluster's partitions, or this
+    /// machine's cores.
+    pub fn task_slots(&self) -> usize {
+        match &self.cluster {
+            Some((_, partitions)) => *partitions,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
     }
 
     /// Registers `function` in every session (the log fingerprints, which the layers above
@@ -120,7 +131,16 @@ impl Engine {
 
     /// A session with some tables replaced (a job pins its inputs to the snapshots it read).
     pub fn session_with(&self, options: &EngineOptions, overrides: Overrides) -> Result<SessionContext> {
-        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores(&self.settings, &self.catalog.warehouse)?);
+        let on_cluster;
+        let options = match &self.cluster {
+            Some((_, partitions)) if options.target_partitions.is_none() => {
+                on_cluster = EngineOptions { target_partitions: Some(*partitions), ..options.clone() };
+                &on_cluster
+            }
+            _ => options,
+        };
+        let mut runtime =
+            RuntimeEnvBuilder::new().with_object_store_registry(stores(&self.settings, &self.catalog.warehouse)?);
         if let Some(limit) = options.memory_limit {
             // The top consumers are named when the pool runs out.
             let top = std::num::NonZeroUsize::new(5).expect("non-zero");
@@ -141,7 +161,7 @@ impl Engine {
             .with_physical_optimizer_rule(Arc::new(decimal_quotient::DecimalQuotients))
             .build();
         let state = match &self.cluster {
-            Some(address) => on_cluster(state, address)?,
+            Some((address, _)) => on_cluster(state, address)?,
             None => state,
         };
         let ctx = SessionContext::new_with_state(state).enable_url_table();

@@ -51,12 +51,11 @@ const JOB_BATCH_SIZE: usize = 32 * 1024;
 /// Input rows that justify one more parallel task (and one more file per output partition).
 const ROWS_PER_TASK: u64 = 256 * 1024;
 
-/// How many partitions a job reading `rows_in` rows runs with: one per core, but no more than
-/// its input fills, so a small or incremental run writes one file per output partition rather
-/// than one per core.
-fn parallelism(rows_in: u64) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    usize::try_from(rows_in.div_ceil(ROWS_PER_TASK)).unwrap_or(usize::MAX).clamp(1, cores)
+/// How many partitions a job reading `rows_in` rows runs with: one per task slot (core, or the
+/// cluster's partitions), but no more than its input fills, so a small or incremental run
+/// writes one file per output partition rather than one per slot.
+fn parallelism(rows_in: u64, slots: usize) -> usize {
+    usize::try_from(rows_in.div_ceil(ROWS_PER_TASK)).unwrap_or(usize::MAX).clamp(1, slots.max(1))
 }
 
 /// How to run a job.
@@ -192,7 +191,8 @@ async fn execute(
         }
     };
     let overrides = pin_inputs(catalog, job, &snapshots, changed.as_ref(), &mut report.counts);
-    let ctx = engine.session_with(&job_engine_options(options, report.counts.rows_in), overrides)?;
+    let ctx =
+        engine.session_with(&job_engine_options(options, report.counts.rows_in, engine.task_slots()), overrides)?;
     let streams = run_sql(&ctx, job).await?;
 
     let targets = Targets::read(catalog, job, output, changed.is_none()).await?;
@@ -300,11 +300,11 @@ fn pin_inputs(
 
 /// The engine options of a run reading `rows_in` rows: large batches and as many partitions as
 /// the input fills, unless a memory limit asks for DataFusion's defaults.
-fn job_engine_options(options: &JobOptions, rows_in: u64) -> EngineOptions {
+fn job_engine_options(options: &JobOptions, rows_in: u64, slots: usize) -> EngineOptions {
     let mut engine = options.engine.clone();
     if engine.memory_limit.is_none() {
         engine.batch_size.get_or_insert(JOB_BATCH_SIZE);
-        engine.target_partitions.get_or_insert(parallelism(rows_in));
+        engine.target_partitions.get_or_insert(parallelism(rows_in, slots));
     }
     engine
 }
@@ -669,15 +669,18 @@ mod tests {
     }
 
     #[test]
-    fn small_inputs_run_in_fewer_partitions_than_cores() {
-        assert_eq!(parallelism(0), 1);
-        assert_eq!(parallelism(ROWS_PER_TASK), 1);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(parallelism(ROWS_PER_TASK + 1), 2.min(cores));
-        assert_eq!(parallelism(u64::MAX), cores);
+    fn small_inputs_run_in_fewer_partitions_than_slots() {
+        assert_eq!(parallelism(0, 2), 1);
+        assert_eq!(parallelism(ROWS_PER_TASK, 2), 1);
+        assert_eq!(parallelism(ROWS_PER_TASK + 1, 2), 2);
+        assert_eq!(parallelism(u64::MAX, 2), 2);
+        // A cluster's 16 partitions: as many as the input fills.
+        assert_eq!(parallelism(5 * ROWS_PER_TASK, 16), 5);
+        assert_eq!(parallelism(u64::MAX, 16), 16);
+        assert_eq!(parallelism(u64::MAX, 0), 1);
         let limited =
             JobOptions { engine: EngineOptions { memory_limit: Some(1 << 30), ..Default::default() }, full: None };
-        let options = job_engine_options(&limited, 10 * ROWS_PER_TASK);
+        let options = job_engine_options(&limited, 10 * ROWS_PER_TASK, 2);
         assert_eq!((options.batch_size, options.target_partitions), (None, None), "a limit keeps the defaults");
     }
 }

@@ -910,12 +910,11 @@ pub struct SqlTarget {
 impl SqlTarget {
     pub fn new() -> SqlTarget {
         let warehouse = tempfile::tempdir().expect("temp dir");
-        let overrides =
-            glaux::config::Overrides {
-                project: Some(repo()),
-                warehouse: Some(warehouse.path().display().to_string()),
-                ..Default::default()
-            };
+        let overrides = glaux::config::Overrides {
+            project: Some(repo()),
+            warehouse: Some(warehouse.path().display().to_string()),
+            ..Default::default()
+        };
         let project = glaux::project::Project::open(&overrides).expect("the demo project opens");
         let options = glaux::engine::EngineOptions { memory_limit: Some(256 << 20), ..Default::default() };
         let ctx = project.session(&options).expect("session");

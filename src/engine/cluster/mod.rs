@@ -53,7 +53,8 @@ pub fn client_state(state: SessionState, address: &ClusterAddress) -> Result<Ses
         // rules, without glaux's; its static planner applies the scheduler session's. (`SET
         // ballista.planner.adaptive.enabled = true` turns it back on, without glaux's rules.)
         .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
-    let ballista = BallistaQueryPlanner::<LogicalPlanNode>::with_extension(address.url(), config.ballista_config(), logical);
+    let ballista =
+        BallistaQueryPlanner::<LogicalPlanNode>::with_extension(address.url(), config.ballista_config(), logical);
     let config = config.with_ballista_query_planner(Arc::new(scan::ClusterPlanner { inner: Arc::new(ballista) }));
     SessionStateBuilder::new_from_existing(state).with_config(config).build().upgrade_for_ballista(address.url())
 }
@@ -144,8 +145,9 @@ pub async fn scheduler(
 ) -> Result<()> {
     let physical = Arc::new(PhysicalCodec::default());
     let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
-    let session_builder =
-        move |config: SessionConfig| -> Result<SessionState> { server_state(config, false, &functions, Arc::clone(&stores)) };
+    let session_builder = move |config: SessionConfig| -> Result<SessionState> {
+        server_state(config, false, &functions, Arc::clone(&stores))
+    };
     let config = SchedulerConfig {
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
@@ -188,8 +190,10 @@ pub async fn executor(
 ) -> Result<()> {
     let physical = Arc::new(PhysicalCodec::default());
     let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
-    let registry = BallistaFunctionRegistry::from(&server_state(SessionConfig::new(), true, &functions, Arc::clone(&stores))?);
-    let runtime = move |_: &SessionConfig| RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores)).build_arc();
+    let registry =
+        BallistaFunctionRegistry::from(&server_state(SessionConfig::new(), true, &functions, Arc::clone(&stores))?);
+    let runtime =
+        move |_: &SessionConfig| RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores)).build_arc();
     let config = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
         external_host: Some(options.bind.ip().to_string()),

@@ -131,11 +131,11 @@ impl Engine {
 
     /// A session with some tables replaced (a job pins its inputs to the snapshots it read).
     pub fn session_with(&self, options: &EngineOptions, overrides: Overrides) -> Result<SessionContext> {
-        let on_cluster;
+        let spread;
         let options = match &self.cluster {
             Some((_, partitions)) if options.target_partitions.is_none() => {
-                on_cluster = EngineOptions { target_partitions: Some(*partitions), ..options.clone() };
-                &on_cluster
+                spread = EngineOptions { target_partitions: Some(*partitions), ..options.clone() };
+                &spread
             }
             _ => options,
         };

@@ -239,3 +239,107 @@ impl LogicalExtensionCodec for LogicalCodec {
         self.ballista.try_encode_file_format(buf, node)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::physical_plan::collect;
+    use datafusion::physical_plan::projection::ProjectionExec;
+    use datafusion::prelude::SessionConfig;
+
+    use super::*;
+    use crate::config::WarehouseSettings;
+
+    /// How many of each glaux node `plan` holds: sorted row numbers, runs, decimal quotients,
+    /// literal CASEs.
+    fn glaux_nodes(plan: &Arc<dyn ExecutionPlan>) -> [usize; 4] {
+        let mut counts = [0; 4];
+        plan.apply(|node| {
+            counts[0] += usize::from(node.is::<SortedRowNumberExec>());
+            counts[1] += usize::from(node.is::<RunsExec>());
+            if let Some(projection) = node.downcast_ref::<ProjectionExec>() {
+                for item in projection.expr() {
+                    item.expr
+                        .apply(|e| {
+                            counts[2] += usize::from(e.is::<DecimalQuotient>());
+                            counts[3] += usize::from(e.is::<LiteralCase>());
+                            Ok(TreeNodeRecursion::Continue)
+                        })
+                        .unwrap();
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        counts
+    }
+
+    /// Every node glaux's rules put in a plan survives the trip to an executor as itself, and
+    /// the decoded plan gives the original's rows.
+    #[tokio::test]
+    async fn glaux_plan_nodes_cross_the_wire_as_themselves() {
+        let settings = WarehouseSettings {
+            location: "/nonexistent".into(),
+            region: None,
+            endpoint: None,
+            allow_http: false,
+            path_style: false,
+            sse: None,
+            sse_kms_key_id: None,
+        };
+        let stores = crate::engine::object_stores(&settings);
+        let state = super::super::server_state(SessionConfig::new(), true, &[], stores).unwrap();
+        let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+        ctx.sql(
+            "CREATE TABLE t AS SELECT i % 50 AS k, i AS v, CAST(i * 1.25 AS DECIMAL(12, 2)) AS amount, \
+             CAST(i % 7 + 1 AS INT) AS n FROM generate_series(1, 3000) AS s(i)",
+        )
+        .await
+        .unwrap();
+        let sql = "SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY v DESC) AS rn, \
+                   CAST(amount / n AS DECIMAL(12, 1)) AS q, \
+                   CASE WHEN v > 2000 THEN 'late' WHEN v > 1000 THEN 'middle' ELSE 'early' END AS band \
+                   FROM t ORDER BY k, v";
+        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+        assert_eq!(
+            glaux_nodes(&plan),
+            [1, 1, 1, 1],
+            "{}",
+            datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+        );
+
+        let codec = PhysicalCodec::default();
+        let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(&plan), &codec).unwrap();
+        let decoded = physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec).unwrap();
+        assert_eq!(glaux_nodes(&decoded), [1, 1, 1, 1]);
+        let format = |batches: &[arrow::array::RecordBatch]| {
+            arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+        };
+        let expected = collect(plan, ctx.task_ctx()).await.unwrap();
+        let got = collect(decoded, ctx.task_ctx()).await.unwrap();
+        assert_eq!(format(&got), format(&expected));
+    }
+
+    /// A state Ballista rebuilds (registering its functions again, in hash order) still calls
+    /// Athena's `element_at`, not DataFusion's `map_extract`, whose alias it is.
+    #[test]
+    fn a_rebuilt_server_state_keeps_glaux_s_function_names() {
+        let settings = WarehouseSettings {
+            location: "/nonexistent".into(),
+            region: None,
+            endpoint: None,
+            allow_http: false,
+            path_style: false,
+            sse: None,
+            sse_kms_key_id: None,
+        };
+        let stores = crate::engine::object_stores(&settings);
+        let state = super::super::server_state(SessionConfig::new(), false, &[], stores).unwrap();
+        let glaux = Arc::clone(&state.scalar_functions()["element_at"]);
+        for _ in 0..20 {
+            let rebuilt =
+                datafusion::execution::session_state::SessionStateBuilder::new_from_existing(state.clone()).build();
+            assert!(Arc::ptr_eq(&rebuilt.scalar_functions()["element_at"], &glaux));
+        }
+    }
+}

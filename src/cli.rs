@@ -118,7 +118,8 @@ pub enum ClusterCommand {
         /// The scheduler, df://HOST:PORT
         #[arg(long, value_name = "URL", default_value = "df://127.0.0.1:50050")]
         scheduler: String,
-        /// Address its Arrow Flight service (shuffle and result reads) listens on
+        /// Address its Arrow Flight service (shuffle and result reads) listens on; also the
+        /// address it gives the scheduler, so other hosts must reach it there
         #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
         bind: std::net::SocketAddr,
         /// Port of its gRPC service

@@ -41,6 +41,7 @@ use crate::engine::{athena, decimal_quotient, literal_case, row_number};
 /// The client's session state for `address`: `state` (glaux's local session) whose queries are
 /// planned by the cluster.
 pub fn client_state(state: SessionState, address: &ClusterAddress) -> Result<SessionState> {
+    let prefer_hash_join = state.config().options().optimizer.prefer_hash_join;
     let physical = Arc::new(PhysicalCodec::default());
     let logical = Arc::new(LogicalCodec::new(Arc::clone(&physical)));
     let config = state
@@ -52,7 +53,12 @@ pub fn client_state(state: SessionState, address: &ClusterAddress) -> Result<Ses
         // Ballista's adaptive planner replans each stage with its own fixed list of physical
         // rules, without glaux's; its static planner applies the scheduler session's. (`SET
         // ballista.planner.adaptive.enabled = true` turns it back on, without glaux's rules.)
-        .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
+        .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false)
+        // Ballista prefers sort-merge joins, which spill; that also plans a join to a six-row
+        // table as a shuffle of both sides on its key, every customer into the few partitions a
+        // handful of regions hash to. Hash joins, as in a local session, broadcast a small side
+        // instead (below Ballista's broadcast thresholds) and leave the large one where it is.
+        .set_bool("datafusion.optimizer.prefer_hash_join", prefer_hash_join);
     let ballista =
         BallistaQueryPlanner::<LogicalPlanNode>::with_extension(address.url(), config.ballista_config(), logical);
     let config = config.with_ballista_query_planner(Arc::new(scan::ClusterPlanner { inner: Arc::new(ballista) }));

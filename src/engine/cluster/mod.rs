@@ -164,6 +164,13 @@ pub async fn scheduler(
         executor_timeout_seconds: executor_timeout,
         expire_dead_executor_interval_seconds: (executor_timeout / 4).max(1),
         no_executors_grace_period_seconds: executor_timeout,
+        // A task or stage that fails is not run again, so a shuffle read that fails fails the
+        // query. After a killed executor, Ballista 55's resubmission of stages returned some
+        // shuffle partitions twice (a quarter more rows in an aggregation over the cleansing
+        // query); this closes the fetch-failure path to that, not the lost-executor one (see
+        // the README's "On a cluster").
+        task_max_failures: 1,
+        stage_max_failures: 1,
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?;

@@ -27,7 +27,8 @@
 //!   and a commit hook; none imports the project, the pipeline, the history or another front end.
 //! - **Engine** — [`engine`]: the DataFusion session over the registry and the `system`
 //!   database, the one execution path for SQL, a streaming `row_number()`, and Athena's SQL
-//!   ([`engine::athena`]: the dialect, the rewrites of Trino syntax, Trino's functions).
+//!   ([`engine::athena`]: the dialect, the rewrites of Trino syntax, Trino's functions); with the
+//!   `cluster` feature, `engine::cluster` runs sessions on an Apache Ballista cluster.
 //! - **State** — [`catalog`] (table definitions, Glue types, names, the commit log of each
 //!   table with its partition manifests, data and reject files), [`history`] (the run records
 //!   behind `system.job_runs`) and [`heartbeats`] (the schedulers' heartbeats behind

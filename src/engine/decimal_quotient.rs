@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, RecordBatch};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, FieldRef, Int8Type, Int16Type, Int32Type, Int64Type, Schema};
+use arrow::datatypes::{DataType, Decimal128Type, FieldRef, Int8Type, Int16Type, Int32Type, Int64Type, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result;
@@ -133,9 +133,50 @@ impl DecimalQuotient {
 
     /// The quotients of one batch, or `None` when a row needs the replaced cast.
     fn quotients(&self, dividends: &ArrayRef, divisors: &ArrayRef) -> Option<Decimal128Array> {
-        let dividends = dividends.as_primitive_opt::<arrow::datatypes::Decimal128Type>()?;
+        let dividends = dividends.as_primitive_opt::<Decimal128Type>()?;
         let nulls = NullBuffer::union(dividends.nulls(), divisors.nulls());
-        let divisors = divisor_values(divisors)?;
+        // Each divisor type gets its own loop, so reading a divisor is not a call per row.
+        let values = match divisors.data_type() {
+            DataType::Int8 => self.divide(
+                dividends,
+                &nulls,
+                divisors.as_primitive::<Int8Type>().values().iter().map(|&v| i64::from(v)),
+            ),
+            DataType::Int16 => self.divide(
+                dividends,
+                &nulls,
+                divisors.as_primitive::<Int16Type>().values().iter().map(|&v| i64::from(v)),
+            ),
+            DataType::Int32 => self.divide(
+                dividends,
+                &nulls,
+                divisors.as_primitive::<Int32Type>().values().iter().map(|&v| i64::from(v)),
+            ),
+            DataType::Int64 => {
+                self.divide(dividends, &nulls, divisors.as_primitive::<Int64Type>().values().iter().copied())
+            }
+            DataType::Decimal128(_, _) => {
+                let values = divisors.as_primitive::<Decimal128Type>().values();
+                // Nulls' slots included: those are never divided by, but a batch with a slot
+                // beyond 64 bits takes the slow way all the same.
+                if values.iter().any(|&v| i64::try_from(v).is_err()) {
+                    return None;
+                }
+                self.divide(dividends, &nulls, values.iter().map(|&v| v as i64))
+            }
+            _ => None,
+        }?;
+        Decimal128Array::new(values.into(), nulls).with_precision_and_scale(self.precision, self.scale).ok()
+    }
+
+    /// Each row's rounded quotient (0 under a NULL), or `None` when a row needs the replaced
+    /// cast.
+    fn divide(
+        &self,
+        dividends: &Decimal128Array,
+        nulls: &Option<NullBuffer>,
+        divisors: impl Iterator<Item = i64>,
+    ) -> Option<Vec<i128>> {
         let limit = 10i128.checked_pow(u32::from(self.precision))?;
         let dividend_limit = (i64::MAX / self.scale_up) as i128;
         let divisor_limit = i64::MAX / self.drop;
@@ -154,7 +195,7 @@ impl DecimalQuotient {
             }
             values.push(i128::from(quotient));
         }
-        Decimal128Array::new(values.into(), nulls).with_precision_and_scale(self.precision, self.scale).ok()
+        Some(values)
     }
 }
 
@@ -182,25 +223,6 @@ fn integer_source(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Optio
         _ => return Ok(None),
     };
     Ok((precision >= digits).then(|| Arc::clone(cast.expr())))
-}
-
-/// A divisor column's values as 64-bit integers, or `None` when one does not fit (nulls'
-/// slots included: those are never divided by, so a batch with such a slot takes the slow way).
-fn divisor_values(divisors: &ArrayRef) -> Option<Box<dyn Iterator<Item = i64> + '_>> {
-    Some(match divisors.data_type() {
-        DataType::Int8 => Box::new(divisors.as_primitive::<Int8Type>().values().iter().map(|&v| i64::from(v))),
-        DataType::Int16 => Box::new(divisors.as_primitive::<Int16Type>().values().iter().map(|&v| i64::from(v))),
-        DataType::Int32 => Box::new(divisors.as_primitive::<Int32Type>().values().iter().map(|&v| i64::from(v))),
-        DataType::Int64 => Box::new(divisors.as_primitive::<Int64Type>().values().iter().copied()),
-        DataType::Decimal128(_, _) => {
-            let values = divisors.as_primitive::<arrow::datatypes::Decimal128Type>().values();
-            if values.iter().any(|&v| i64::try_from(v).is_err()) {
-                return None;
-            }
-            Box::new(values.iter().map(|&v| v as i64))
-        }
-        _ => return None,
-    })
 }
 
 impl PhysicalExpr for DecimalQuotient {

@@ -250,6 +250,20 @@ mod tests {
     use super::*;
     use crate::config::WarehouseSettings;
 
+    /// The object stores of a server without S3 settings.
+    fn stores() -> Arc<dyn datafusion::execution::object_store::ObjectStoreRegistry> {
+        let settings = WarehouseSettings {
+            location: "/nonexistent".into(),
+            region: None,
+            endpoint: None,
+            allow_http: false,
+            path_style: false,
+            sse: None,
+            sse_kms_key_id: None,
+        };
+        crate::engine::object_stores(&settings)
+    }
+
     /// How many of each glaux node `plan` holds: sorted row numbers, runs, decimal quotients,
     /// literal CASEs.
     fn glaux_nodes(plan: &Arc<dyn ExecutionPlan>) -> [usize; 4] {
@@ -278,17 +292,7 @@ mod tests {
     /// the decoded plan gives the original's rows.
     #[tokio::test]
     async fn glaux_plan_nodes_cross_the_wire_as_themselves() {
-        let settings = WarehouseSettings {
-            location: "/nonexistent".into(),
-            region: None,
-            endpoint: None,
-            allow_http: false,
-            path_style: false,
-            sse: None,
-            sse_kms_key_id: None,
-        };
-        let stores = crate::engine::object_stores(&settings);
-        let state = super::super::server_state(SessionConfig::new(), true, &[], stores).unwrap();
+        let state = super::super::server_state(SessionConfig::new(), true, &[], stores()).unwrap();
         let ctx = datafusion::prelude::SessionContext::new_with_state(state);
         ctx.sql(
             "CREATE TABLE t AS SELECT i % 50 AS k, i AS v, CAST(i * 1.25 AS DECIMAL(12, 2)) AS amount, \
@@ -324,17 +328,7 @@ mod tests {
     /// Athena's `element_at`, not DataFusion's `map_extract`, whose alias it is.
     #[test]
     fn a_rebuilt_server_state_keeps_glaux_s_function_names() {
-        let settings = WarehouseSettings {
-            location: "/nonexistent".into(),
-            region: None,
-            endpoint: None,
-            allow_http: false,
-            path_style: false,
-            sse: None,
-            sse_kms_key_id: None,
-        };
-        let stores = crate::engine::object_stores(&settings);
-        let state = super::super::server_state(SessionConfig::new(), false, &[], stores).unwrap();
+        let state = super::super::server_state(SessionConfig::new(), false, &[], stores()).unwrap();
         let glaux = Arc::clone(&state.scalar_functions()["element_at"]);
         for _ in 0..20 {
             let rebuilt =

@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod scan;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use datafusion::execution::SessionState;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::LogicalPlanNode;
 
@@ -106,32 +107,34 @@ fn server_state(
 /// functions that own those names again.
 fn drop_shadowed(ctx: &SessionContext) {
     let state = ctx.state();
-    let scalars = state.scalar_functions();
-    for function in scalars.values() {
-        let owners: Vec<_> = function
-            .aliases()
-            .iter()
-            .filter_map(|alias| scalars.get(alias).filter(|owner| owner.name() != function.name()))
-            .cloned()
-            .collect();
-        if !owners.is_empty() {
-            ctx.deregister_udf(function.name());
-            owners.into_iter().for_each(|owner| ctx.register_udf(owner.as_ref().clone()));
-        }
+    for (name, owners) in shadowing(state.scalar_functions(), ScalarUDF::name, ScalarUDF::aliases) {
+        ctx.deregister_udf(&name);
+        owners.into_iter().for_each(|owner| ctx.register_udf(owner.as_ref().clone()));
     }
-    let aggregates = state.aggregate_functions();
-    for function in aggregates.values() {
-        let owners: Vec<_> = function
-            .aliases()
-            .iter()
-            .filter_map(|alias| aggregates.get(alias).filter(|owner| owner.name() != function.name()))
-            .cloned()
-            .collect();
-        if !owners.is_empty() {
-            ctx.deregister_udaf(function.name());
-            owners.into_iter().for_each(|owner| ctx.register_udaf(owner.as_ref().clone()));
-        }
+    for (name, owners) in shadowing(state.aggregate_functions(), AggregateUDF::name, AggregateUDF::aliases) {
+        ctx.deregister_udaf(&name);
+        owners.into_iter().for_each(|owner| ctx.register_udaf(owner.as_ref().clone()));
     }
+}
+
+/// Each function of `functions` (by name and alias) with an alias that another function owns,
+/// and those owners.
+fn shadowing<F>(
+    functions: &HashMap<String, Arc<F>>,
+    name: impl Fn(&F) -> &str,
+    aliases: impl Fn(&F) -> &[String],
+) -> Vec<(String, Vec<Arc<F>>)> {
+    functions
+        .values()
+        .filter_map(|function| {
+            let owners: Vec<Arc<F>> = aliases(function)
+                .iter()
+                .filter_map(|alias| functions.get(alias).filter(|owner| name(owner) != name(function)))
+                .cloned()
+                .collect();
+            (!owners.is_empty()).then(|| (name(function).to_string(), owners))
+        })
+        .collect()
 }
 
 fn ballista_error(e: ballista_core::error::BallistaError) -> DataFusionError {

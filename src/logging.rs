@@ -14,10 +14,14 @@ const REDACTED: &str = "** redacted **";
 /// The environment variables whose values are credentials.
 const SECRET_VARIABLES: [&str; 3] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
 
-/// Installs the subscriber: the `RUST_LOG` filter (`warn` without it), stderr, colour on a
-/// terminal only.
+/// What is logged without `RUST_LOG`: warnings, except Ballista's client logging a failed
+/// query's error, which glaux reports itself as its one line.
+const DEFAULT_FILTER: &str = "warn,ballista_core::execution_plans::distributed_query=off";
+
+/// Installs the subscriber: the `RUST_LOG` filter ([`DEFAULT_FILTER`] without it), stderr,
+/// colour on a terminal only.
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_FILTER.into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| Redacting(std::io::stderr()))

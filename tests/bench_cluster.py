@@ -73,12 +73,12 @@ def dir_bytes(path, pattern="*"):
 class Cluster:
     """A scheduler and `executors` executors, each with its own shuffle directory."""
 
-    def __init__(self, glaux, project, work, executors, tasks):
+    def __init__(self, glaux, project, work, executors, tasks, scheduler_args=(), executor_args=()):
         self.port = free_port()
         self.logs = []
         self.work_dirs = []
         self.processes = [self.spawn(glaux, project, work, "scheduler",
-                                     ["cluster", "scheduler", "--bind", f"127.0.0.1:{self.port}"])]
+                                     ["cluster", "scheduler", "--bind", f"127.0.0.1:{self.port}", *scheduler_args])]
         wait_for(self.port)
         for i in range(executors):
             flight, grpc = free_port(), free_port()
@@ -89,7 +89,7 @@ class Cluster:
             self.processes.append(self.spawn(glaux, project, work, f"executor{i}", [
                 "cluster", "executor", "--scheduler", f"df://127.0.0.1:{self.port}",
                 "--bind", f"127.0.0.1:{flight}", "--grpc-port", str(grpc),
-                "--concurrent-tasks", str(tasks), "--work-dir", str(work_dir)]))
+                "--concurrent-tasks", str(tasks), "--work-dir", str(work_dir), *executor_args]))
             wait_for(flight)
 
     def spawn(self, glaux, project, work, name, args):
@@ -114,6 +114,20 @@ class Cluster:
             p.wait()
         for log in self.logs:
             log.close()
+
+
+def make_project(glaux, work, customers):
+    """A new project in `work` with `customers` generated customers loaded into its raw table."""
+    project = work / f"p{customers}"
+    shutil.rmtree(project, ignore_errors=True)
+    run([glaux, "init", str(project)], work)
+    raw = project / "data/customer_data/customer_base_raw"
+    for f in raw.glob("*.csv"):
+        f.unlink()
+    run([glaux, "demo", "generate", "--customers", str(customers), "--seed", "1"], project)
+    run([glaux, "ingest", "csv", str(raw), "--table", "customer_data.customer_base_raw"], project)
+    run([glaux, "ingest", "csv", "data/customer_data/regions", "--table", "customer_data.regions"], project)
+    return project
 
 
 def stages(explain):
@@ -153,15 +167,7 @@ def main():
     rows = []
     overheads = []
     for customers in [int(c) for c in options.customers.split(",")]:
-        project = work / f"p{customers}"
-        shutil.rmtree(project, ignore_errors=True)
-        run([glaux, "init", str(project)], work)
-        raw = project / "data/customer_data/customer_base_raw"
-        for f in raw.glob("*.csv"):
-            f.unlink()
-        run([glaux, "demo", "generate", "--customers", str(customers), "--seed", "1"], project)
-        run([glaux, "ingest", "csv", str(raw), "--table", "customer_data.customer_base_raw"], project)
-        run([glaux, "ingest", "csv", "data/customer_data/regions", "--table", "customer_data.regions"], project)
+        project = make_project(glaux, work, customers)
         raw_mib = dir_bytes(project / "warehouse/customer_data/customer_base_raw", "*.parquet") / 2**20
         print(f"{customers:,} customers: raw table {raw_mib:.0f} MiB of Parquet", flush=True)
         local = [timed([glaux, "job", "run", JOB, "--full"], project)[0] for _ in range(options.runs)]

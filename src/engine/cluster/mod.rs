@@ -11,6 +11,7 @@
 //! codecs ([`codec`]) and object stores built in, so no one builds their own binaries.
 
 pub mod codec;
+mod loss;
 pub mod scan;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::object_store::ObjectStoreRegistry;
@@ -33,7 +34,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_proto::protobuf::LogicalPlanNode;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use self::codec::{LogicalCodec, PhysicalCodec};
 use crate::config::ClusterAddress;
@@ -144,8 +145,8 @@ fn ballista_error(e: ballista_core::error::BallistaError) -> DataFusionError {
 /// Runs a Ballista scheduler on `bind` until the process ends. It plans each query the
 /// clients optimized without optimizing it again (so every scan is the one the client resolved)
 /// and knows glaux's `functions`; `stores` are the object stores its planning may read. An
-/// executor silent for `executor_timeout` seconds is dead: its tasks run again on the others,
-/// and running jobs fail when none is left that long.
+/// executor silent for `executor_timeout` seconds is dead, and the queries that ran tasks on it
+/// fail naming it ([`loss`]).
 pub async fn scheduler(
     bind: SocketAddr,
     executor_timeout: u64,
@@ -169,15 +170,21 @@ pub async fn scheduler(
         no_executors_grace_period_seconds: executor_timeout,
         // A task or stage that fails is not run again, so a shuffle read that fails fails the
         // query. After a killed executor, Ballista 55's resubmission of stages returned some
-        // shuffle partitions twice (a quarter more rows in an aggregation over the cleansing
-        // query); this closes the fetch-failure path to that, not the lost-executor one (see
-        // the README's "On a cluster").
+        // shuffle partitions twice; this closes the fetch-failure path to that, and `loss` the
+        // lost-executor one.
         task_max_failures: 1,
         stage_max_failures: 1,
         ..SchedulerConfig::default()
     };
-    let cluster = BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?;
-    start_server(cluster, bind, Arc::new(config)).await.map_err(ballista_error)
+    config.validate().map_err(ballista_error)?;
+    let (cluster, handle) =
+        loss::fail_jobs_on_loss(&BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?);
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+        .await
+        .map_err(ballista_error)?;
+    let _ = handle.set(scheduler.clone());
+    tracing::info!("glaux's Ballista scheduler listening on {bind}");
+    start_grpc_service(bind, scheduler).await.map_err(ballista_error)
 }
 
 /// Where and how an executor runs.

@@ -310,7 +310,7 @@ fn a_killed_executor_fails_its_queries_in_one_line_and_a_failed_job_commits_noth
     let text = stderr(&output);
     assert!(!output.status.success(), "the job cannot have finished: {}", stdout(&output));
     assert_eq!(text.lines().count(), 1, "one line: {text}");
-    assert!(text.starts_with("glaux: "), "{text}");
+    assert!(text.starts_with("glaux: ") && text.contains("connection to the cluster failed"), "{text}");
     assert_eq!(listing(&p, &[]), before, "no table has a new version");
     assert_eq!(tables(&p, &[]), tables_before, "nothing committed");
     drop(cluster);

@@ -12,6 +12,7 @@
 
 pub mod codec;
 mod loss;
+pub mod result;
 pub mod scan;
 
 use std::collections::HashMap;

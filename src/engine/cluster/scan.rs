@@ -28,7 +28,8 @@ use datafusion::logical_expr::{Expr, LogicalPlan, TableScan};
 use datafusion::physical_plan::ExecutionPlan;
 
 /// The client's query planner on a cluster: resolves glaux's scans, then hands the plan to
-/// Ballista's planner, which submits it to the scheduler.
+/// Ballista's planner, which submits it to the scheduler; its errors are explained
+/// ([`super::result`]).
 pub struct ClusterPlanner {
     /// Ballista's planner.
     pub inner: Arc<dyn QueryPlanner + Send + Sync>,
@@ -48,7 +49,8 @@ impl QueryPlanner for ClusterPlanner {
         session_state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let resolved = resolve_scans(logical_plan, session_state).await?;
-        self.inner.create_physical_plan(&resolved, session_state).await
+        let plan = self.inner.create_physical_plan(&resolved, session_state).await?;
+        Ok(Arc::new(super::result::ClusterResult::new(plan)))
     }
 }
 

@@ -8,7 +8,9 @@
 //! writes and commits them here with its usual atomic commit, so a failed run commits nothing.
 //!
 //! [`scheduler`] and [`executor`] are Ballista's scheduler and executor with glaux's functions,
-//! codecs ([`codec`]) and object stores built in, so no one builds their own binaries.
+//! codecs ([`codec`]) and object stores built in, so no one builds their own binaries. The
+//! scheduler fails the queries that ran tasks on an executor it lost instead of running them
+//! again (`loss`), and the client explains a broken connection to the cluster ([`result`]).
 
 pub mod codec;
 mod loss;
@@ -183,6 +185,7 @@ pub async fn scheduler(
     let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
         .await
         .map_err(ballista_error)?;
+    // The handle was made empty just above, so setting it cannot fail.
     let _ = handle.set(scheduler.clone());
     tracing::info!("glaux's Ballista scheduler listening on {bind}");
     start_grpc_service(bind, scheduler).await.map_err(ballista_error)

@@ -149,21 +149,33 @@ def table_digest(glaux, project):
     return run([glaux, "sql", "--format", "csv", "-c", sql], project).splitlines()[1]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cluster_parser(description):
+    """A parser with the options every cluster script takes: --glaux and --work."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     parser.add_argument("--glaux", default=str(target / "release" / "glaux"))
+    parser.add_argument("--work", default=None, help="where projects are made (default: a temp dir)")
+    return parser
+
+
+def glaux_and_work(options, prefix):
+    """The glaux binary (checked to have the cluster feature) and the work directory of `options`."""
+    glaux = str(Path(options.glaux).resolve())
+    if "cluster" not in run([glaux, "--help"], REPO):
+        sys.exit(f"{glaux} was built without the cluster feature: cargo build --release --features cluster")
+    work = Path(options.work or tempfile.mkdtemp(prefix=prefix)).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return glaux, work
+
+
+def main():
+    parser = cluster_parser(__doc__)
     parser.add_argument("--customers", default="3000000,10000000")
     parser.add_argument("--executors", default="1,2,4")
     parser.add_argument("--tasks", type=int, default=2, help="tasks each executor runs at once")
     parser.add_argument("--runs", type=int, default=2, help="timed runs per setting (the table gives medians)")
-    parser.add_argument("--work", default=None, help="where projects are made (default: a temp dir)")
     options = parser.parse_args()
-    glaux = str(Path(options.glaux).resolve())
-    if "cluster" not in run([glaux, "--help"], REPO):
-        sys.exit(f"{glaux} was built without the cluster feature: cargo build --release --features cluster")
-    work = Path(options.work or tempfile.mkdtemp(prefix="glaux-cluster-bench-")).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    glaux, work = glaux_and_work(options, "glaux-cluster-bench-")
     rows = []
     overheads = []
     for customers in [int(c) for c in options.customers.split(",")]:

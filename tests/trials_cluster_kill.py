@@ -18,17 +18,13 @@ Ballista 55's re-run of a lost executor's stages once counted shuffle partitions
 The binary must be built with the cluster feature: cargo build --release --features cluster.
 """
 
-import argparse
 import collections
-import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench_cluster import JOB, REPO, Cluster, make_project, run, table_digest
+from bench_cluster import JOB, Cluster, cluster_parser, glaux_and_work, make_project, run, table_digest
 
 SCHEDULER_ARGS = ["--executor-timeout", "6s"]
 EXECUTOR_ARGS = ["--heartbeat", "1s"]
@@ -83,19 +79,12 @@ def trial(glaux, project, work, kind, query, kill_at, expected):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    parser.add_argument("--glaux", default=str(target / "release" / "glaux"))
+    parser = cluster_parser(__doc__)
     parser.add_argument("--customers", type=int, default=3000000)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1, help="seeds the kill moments")
-    parser.add_argument("--work", default=None, help="where the project is made (default: a temp dir)")
     options = parser.parse_args()
-    glaux = str(Path(options.glaux).resolve())
-    if "cluster" not in run([glaux, "--help"], REPO):
-        sys.exit(f"{glaux} was built without the cluster feature: cargo build --release --features cluster")
-    work = Path(options.work or tempfile.mkdtemp(prefix="glaux-cluster-kill-")).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    glaux, work = glaux_and_work(options, "glaux-cluster-kill-")
     project = make_project(glaux, work, options.customers)
     query = aggregate_query(project)
     run([glaux, "job", "run", JOB, "--full"], project)

@@ -1,13 +1,24 @@
 //! Writing query results into a table: rows grouped by partition values, one Parquet file per
 //! partition and writer under a commit's prefix, ready to publish in one commit. Jobs and the
 //! SQL statements that write (`CREATE TABLE AS`, `INSERT INTO`) share it.
+//!
+//! Rows that arrive partition by partition (a job reading a partitioned table) go straight into
+//! their files. Rows that arrive in no order of partitions (a dedup window sorts by customer, not
+//! by bucket) would keep every partition's file open with a row group in progress, and the
+//! memory bound would end those row groups after a few thousand rows each; readers then pay per
+//! row group. Such rows are set aside in a local temporary Arrow file instead and written
+//! partition by partition at the end, in row groups of up to 131,072 rows (the file settings'
+//! limit) within the memory bound.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufReader, BufWriter, Seek};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{CastOptions, cast_with_options, take};
 use arrow::datatypes::{DataType, SchemaRef};
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
 
 use super::Catalog;
 use super::files::ParquetSink;
@@ -23,6 +34,11 @@ const WRITER_MEMORY: usize = 16 * 1024 * 1024;
 /// partition (a job over a partitioned table) then holds one or two files open, not every
 /// partition's, each with its row group in progress and its columns' compression contexts.
 const IDLE_BATCHES: u64 = 2;
+
+/// Partitions one batch may hold before the writer takes its input for unordered and sets rows
+/// aside ([`SetAside`]): a batch of input read partition by partition holds one, or two where a
+/// partition ends.
+const ORDERED_PARTITIONS: usize = 2;
 
 /// Writes result rows into one table's partitions, one file per partition named by `index` (the
 /// result partition it writes), under the commit's prefix. A file whose partition got no rows in
@@ -52,6 +68,52 @@ pub struct TableWriter {
     pub staged: Vec<NewPartition>,
     /// What the open files may hold in row groups in progress ([`WRITER_MEMORY`]).
     memory: usize,
+    /// Rows set aside since the input proved unordered, if it has.
+    aside: Option<SetAside>,
+}
+
+/// Rows set aside in an unnamed local temporary file (Arrow IPC, uncompressed: the OS removes it
+/// when it is closed), one IPC batch per partition and input batch, to be written partition by
+/// partition by [`TableWriter::finish`].
+struct SetAside {
+    file: FileWriter<BufWriter<std::fs::File>>,
+    batches: BatchesByPartition,
+    /// IPC batches written so far.
+    count: usize,
+}
+
+/// The IPC batches of each partition set aside, in order.
+type BatchesByPartition = BTreeMap<Vec<String>, Vec<usize>>;
+
+impl SetAside {
+    fn create(schema: &SchemaRef) -> Result<SetAside> {
+        let file = tempfile::tempfile().map_err(set_aside_error)?;
+        let file = FileWriter::try_new(BufWriter::with_capacity(256 * 1024, file), schema).map_err(set_aside_error)?;
+        Ok(SetAside { file, batches: BTreeMap::new(), count: 0 })
+    }
+
+    fn push(&mut self, values: Vec<String>, rows: &RecordBatch) -> Result<()> {
+        self.file.write(rows).map_err(set_aside_error)?;
+        self.batches.entry(values).or_default().push(self.count);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The file, finished and ready to read, and the batches of each partition.
+    fn into_reader(self) -> Result<(FileReader<BufReader<std::fs::File>>, BatchesByPartition)> {
+        let writer = self.file.into_inner().map_err(set_aside_error)?;
+        let mut file = writer.into_inner().map_err(|e| set_aside_error(e.into_error()))?;
+        file.rewind().map_err(set_aside_error)?;
+        Ok((FileReader::try_new_buffered(file, None).map_err(set_aside_error)?, self.batches))
+    }
+}
+
+/// A failure of the temporary file rows are set aside in.
+fn set_aside_error(error: impl std::fmt::Display) -> Error {
+    Error::msg(format!(
+        "setting rows aside in a temporary file failed ({error}); the temporary directory (TMPDIR) \
+         needs room for the uncompressed rows of a write whose input is in no order of partitions"
+    ))
 }
 
 /// A file a [`TableWriter`] has open for one partition.
@@ -88,6 +150,7 @@ impl TableWriter {
             finished: Vec::new(),
             staged: Vec::new(),
             memory: WRITER_MEMORY,
+            aside: None,
         }
     }
 
@@ -123,7 +186,7 @@ impl TableWriter {
     }
 
     /// Writes `batch` (columns picked by the table's names and cast to its types) into the
-    /// files of its partitions.
+    /// files of its partitions, or sets its rows aside once the input proved unordered.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -131,6 +194,11 @@ impl TableWriter {
         let table = self.conform(batch)?;
         let file_columns = self.def.file_schema.fields().len();
         let groups = group_rows(&table.columns()[file_columns..], table.num_rows())?;
+        // From here on, rows are set aside. The files already open keep their row groups in
+        // progress (within the memory bound) and take their partitions' rows at the end.
+        if groups.len() > ORDERED_PARTITIONS && self.aside.is_none() {
+            self.aside = Some(SetAside::create(&self.def.file_schema)?);
+        }
         let whole = groups.len() == 1;
         for (values, rows) in groups {
             // A batch of one partition (input read partition by partition) is written as it is.
@@ -144,28 +212,41 @@ impl TableWriter {
                 }
             };
             let file_part = part.project(&(0..file_columns).collect::<Vec<_>>())?;
-            if !self.sinks.contains_key(&values) {
-                let key = self.log.partition_key(&values);
-                let staged = self.hold.contains(&key);
-                let name = match self.reopened.contains(&values) {
-                    true => format!("part-{:05}-2.parquet", self.index),
-                    false => format!("part-{:05}.parquet", self.index),
-                };
-                let path = match staged {
-                    true => format!("{}{}/{name}", self.staging, key),
-                    false => format!("{}{}/{}/{name}", self.def.location, key, self.commit_id),
-                };
-                let path = path.replace("//", "/");
-                let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
-                self.sinks.insert(values.clone(), OpenFile { sink, staged, last_rows: self.batches });
+            match self.aside.as_mut() {
+                Some(aside) => aside.push(values, &file_part)?,
+                None => self.write_partition(values, &file_part).await?,
             }
-            let open = self.sinks.get_mut(&values).expect("inserted above");
-            open.sink.write(&file_part).await?;
-            open.last_rows = self.batches;
         }
         self.batches += 1;
-        self.complete_idle().await?;
-        self.bound_memory().await
+        if self.aside.is_none() {
+            self.complete_idle().await?;
+            self.bound_memory().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes rows of one partition (file columns only) into its open file, opening one if need
+    /// be.
+    async fn write_partition(&mut self, values: Vec<String>, rows: &RecordBatch) -> Result<()> {
+        if !self.sinks.contains_key(&values) {
+            let key = self.log.partition_key(&values);
+            let staged = self.hold.contains(&key);
+            let name = match self.reopened.contains(&values) {
+                true => format!("part-{:05}-2.parquet", self.index),
+                false => format!("part-{:05}.parquet", self.index),
+            };
+            let path = match staged {
+                true => format!("{}{}/{name}", self.staging, key),
+                false => format!("{}{}/{}/{name}", self.def.location, key, self.commit_id),
+            };
+            let path = path.replace("//", "/");
+            let sink = ParquetSink::create(&self.warehouse, &path, self.def.file_schema.clone())?;
+            self.sinks.insert(values.clone(), OpenFile { sink, staged, last_rows: self.batches });
+        }
+        let open = self.sinks.get_mut(&values).expect("inserted above");
+        open.sink.write(rows).await?;
+        open.last_rows = self.batches;
+        Ok(())
     }
 
     /// Completes the files of partitions that got no rows in the last [`IDLE_BATCHES`] batches
@@ -221,9 +302,27 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Completes the files written so far (all at once: each is an upload) into `finished` and
-    /// `staged`.
+    /// Writes the rows set aside, partition by partition, completing each partition's file as
+    /// its rows end; then completes the other files (all at once: each is an upload) into
+    /// `finished` and `staged`.
     pub async fn finish(&mut self) -> Result<()> {
+        if let Some(aside) = self.aside.take() {
+            let (mut reader, batches) = aside.into_reader()?;
+            for (values, indices) in batches {
+                for index in indices {
+                    reader.set_index(index).map_err(set_aside_error)?;
+                    let rows = match reader.next() {
+                        Some(rows) => rows.map_err(set_aside_error)?,
+                        None => return Err(set_aside_error(format!("batch {index} is missing"))),
+                    };
+                    self.write_partition(values.clone(), &rows).await?;
+                    self.bound_memory().await?;
+                }
+                if let Some(OpenFile { sink, staged, .. }) = self.sinks.remove(&values) {
+                    self.complete(values, sink, staged).await?;
+                }
+            }
+        }
         let sinks = std::mem::take(&mut self.sinks);
         let files = futures::future::try_join_all(sinks.into_iter().map(
             |(values, OpenFile { sink, staged, .. })| async move {
@@ -383,20 +482,78 @@ mod tests {
         assert_eq!(ids, (0..next_id).collect::<Vec<_>>(), "every row once");
     }
 
+    /// Reads every row of `partition`'s files: (id, file name, row groups of its file).
+    fn read_ids(dir: &std::path::Path, partition: &NewPartition) -> Vec<(i64, String, usize)> {
+        let mut rows = Vec::new();
+        for file in &partition.files {
+            let name = file.path.rsplit('/').next().unwrap().to_string();
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(dir.join("wh").join(&file.path)).unwrap())
+                    .unwrap();
+            let groups = reader.metadata().num_row_groups();
+            for batch in reader.build().unwrap() {
+                let batch = batch.unwrap();
+                let ids = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                rows.extend(ids.values().iter().map(|id| (*id, name.clone(), groups)));
+            }
+        }
+        rows
+    }
+
+    /// Batches of `rows` rows whose ids count up from 0 and whose buckets cycle through a, b, c
+    /// row by row (input in no order of partitions, as a dedup window's output is).
+    fn interleaved(def: &TableDef, batches: usize, rows: usize) -> Vec<RecordBatch> {
+        (0..batches)
+            .map(|batch| {
+                let ids = Int64Array::from_iter_values((0..rows).map(|i| (batch * rows + i) as i64));
+                let text = StringArray::from_iter_values((0..rows).map(|i| format!("{i:040}-{batch}")));
+                let buckets = StringArray::from_iter_values((0..rows).map(|i| ["a", "b", "c"][i % 3]));
+                RecordBatch::try_new(def.table_schema(), vec![Arc::new(ids), Arc::new(text), Arc::new(buckets)])
+                    .unwrap()
+            })
+            .collect()
+    }
+
     #[tokio::test]
-    async fn many_open_partitions_end_row_groups_early_and_lose_no_row() {
+    async fn rows_in_no_order_of_partitions_are_set_aside_and_written_one_partition_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, def) = bucketed_table(dir.path(), &[("id", "bigint"), ("text", "string")]);
+        let mut writer = TableWriter::new(&catalog, def.clone(), "c1", "", BTreeSet::new(), 0);
+        // The first batch is one partition's: its file opens; the second mixes three.
+        let first = interleaved(&def, 1, 30).remove(0).slice(0, 1);
+        writer.write(&first).await.unwrap();
+        assert_eq!(writer.sinks.len(), 1);
+        for batch in interleaved(&def, 5, 4_000).into_iter().skip(1) {
+            writer.write(&batch).await.unwrap();
+            assert!(writer.aside.is_some(), "rows are set aside");
+            assert_eq!(writer.sinks.len(), 1, "no file opens while rows are set aside");
+        }
+        writer.finish().await.unwrap();
+        let partitions = combine(std::mem::take(&mut writer.finished));
+        assert_eq!(partitions.len(), 3);
+        let mut all = Vec::new();
+        for partition in &partitions {
+            let rows = read_ids(dir.path(), partition);
+            assert!(
+                rows.iter().all(|(_, name, groups)| name == "part-00000.parquet" && *groups == 1),
+                "one file, one row group"
+            );
+            let ids: Vec<i64> = rows.iter().map(|(id, ..)| *id).collect();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "a partition's rows keep their order");
+            all.extend(ids);
+        }
+        all.sort();
+        let expected: Vec<i64> = std::iter::once(0).chain(4_000..20_000).collect();
+        assert_eq!(all, expected, "every row once");
+    }
+
+    #[tokio::test]
+    async fn rows_set_aside_are_written_within_the_memory_bound() {
         let dir = tempfile::tempdir().unwrap();
         let (catalog, def) = bucketed_table(dir.path(), &[("id", "bigint"), ("text", "string")]);
         let mut writer = TableWriter::new(&catalog, def.clone(), "c1", "", BTreeSet::new(), 0);
         writer.memory = 256 * 1024;
-        let rows = 4_000;
-        for batch in 0..5 {
-            let ids = Int64Array::from_iter_values((0..rows).map(|i| (batch * rows + i) as i64));
-            let text = StringArray::from_iter_values((0..rows).map(|i| format!("{i:040}-{batch}")));
-            let buckets = StringArray::from_iter_values((0..rows).map(|i| ["a", "b", "c"][i % 3]));
-            let batch =
-                RecordBatch::try_new(def.table_schema(), vec![Arc::new(ids), Arc::new(text), Arc::new(buckets)])
-                    .unwrap();
+        for batch in interleaved(&def, 5, 4_000) {
             writer.write(&batch).await.unwrap();
             let held: usize = writer.sinks.values().map(|open| open.sink.memory_size()).sum();
             assert!(held <= writer.memory, "{held} bytes held after a write");
@@ -405,11 +562,10 @@ mod tests {
         assert_eq!(writer.finished.len(), 3);
         let mut total = 0;
         for partition in &writer.finished {
-            let file = std::fs::File::open(dir.path().join("wh").join(&partition.files[0].path)).unwrap();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-            assert!(reader.metadata().num_row_groups() > 1, "row groups were ended early");
-            total += reader.metadata().file_metadata().num_rows();
+            let rows = read_ids(dir.path(), partition);
+            assert!(rows[0].2 > 1, "row groups were ended at the memory bound");
+            total += rows.len();
         }
-        assert_eq!(total, 5 * rows as i64);
+        assert_eq!(total, 5 * 4_000);
     }
 }

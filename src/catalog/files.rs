@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::HashSet;
+use datafusion::common::HashMap;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
@@ -52,10 +52,7 @@ fn properties_builder() -> WriterPropertiesBuilder {
         // level 3, encoded faster, and each open column's compression context holds a quarter
         // of level 3's (a job writing 16 partitions keeps 300 of them).
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1 is valid")))
-        // A column whose dictionary outgrows 256 KiB in a row group (ids, emails, names) is
-        // written plain from there on; 1 MiB, the default, spends more time interning values
-        // that do not repeat.
-        .set_dictionary_page_size_limit(256 * 1024)
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_LIMIT)
         // Values handed to the column encoders at a time (page limits are checked between them):
         // 8,192 rather than 1,024; the feature job spent 7 % less CPU at 3M customers.
         .set_write_batch_size(8192)
@@ -63,79 +60,120 @@ fn properties_builder() -> WriterPropertiesBuilder {
         // cost per row group (a decompression context per column chunk, its metadata) is small,
         // small enough that neither the writer's row group in progress nor a reader's column
         // chunks of one row group grow with the file.
-        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("glaux {}", env!("CARGO_PKG_VERSION")))
 }
 
 /// The settings for a file whose first batch is `first`: [`writer_properties`], with the
-/// dictionary turned off for the columns whose first values are (nearly) all distinct: ids,
-/// phone numbers, line numbers. A dictionary cannot shrink such a column; interning every value
-/// costs time, and until it overflows it holds up to 256 KiB per open column, which ends the row
-/// groups of a job writing many partitions early (the cleansing job's grew from 2,500 to 6,000
-/// rows, at 4 % less peak memory). Columns from a bounded domain keep it even when a sample's
-/// values mostly differ (dates, amounts): their dictionary fits, and its indices are narrower
-/// than the values.
+/// dictionary turned off for the columns whose dictionary would outgrow its page
+/// ([`DICTIONARY_PAGE_LIMIT`]) within a row group, as far as their first values tell: ids, phone
+/// numbers, line numbers, amounts and ratios. Such a column is written plain from the overflow
+/// on anyway, so interning its values until then only costs time (the feature job's amounts and
+/// ratios, 3 % of its CPU), and until it overflows the dictionary holds up to 256 KiB per open
+/// column, which ends the row groups of a job writing many partitions early. Columns from a
+/// bounded domain keep it even when a sample's values mostly differ (dates, ages, day counts):
+/// their dictionary fits, and its indices are narrower than the values.
 pub fn properties_for(first: &RecordBatch) -> WriterProperties {
     let mut builder = properties_builder();
     for (field, column) in first.schema().fields().iter().zip(first.columns()) {
-        if nearly_unique(column.as_ref()) {
+        if dictionary_overflows(column.as_ref()) {
             builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
         }
     }
     builder.build()
 }
 
-/// Values a column's sample must have before it is judged; the sample is at most
-/// [`SAMPLE_MAX`] rows.
+/// A column's dictionary page limit in a row group (`set_dictionary_page_size_limit`). A
+/// column whose dictionary outgrows it is written plain from there on; 1 MiB, the default,
+/// spends more time interning values that do not repeat.
+const DICTIONARY_PAGE_LIMIT: usize = 256 * 1024;
+
+/// Rows in a row group at most (`set_max_row_group_row_count`).
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Non-null values a column's sample must have before it is judged; the sample is at most
+/// [`SAMPLE_MAX`] rows, and a column that after [`SAMPLE_MIN`] values clearly fits is not
+/// sampled further.
 const SAMPLE_MIN: usize = 1024;
 const SAMPLE_MAX: usize = 8192;
 
-/// Whether at least 95 % of the first (up to [`SAMPLE_MAX`]) non-null values of a flat column
-/// are distinct. Nested, boolean and short columns are not judged (false).
-fn nearly_unique(column: &dyn Array) -> bool {
+/// Whether the dictionary of a flat column would outgrow [`DICTIONARY_PAGE_LIMIT`] in a row
+/// group of [`ROW_GROUP_ROWS`], judged from its first (up to [`SAMPLE_MAX`]) rows. Nested,
+/// boolean and short columns are not judged (false).
+fn dictionary_overflows(column: &dyn Array) -> bool {
     let sample = column.slice(0, column.len().min(SAMPLE_MAX));
-    let values = sample.len() - sample.null_count();
-    if values < SAMPLE_MIN {
+    if sample.len() - sample.null_count() < SAMPLE_MIN {
         return false;
     }
-    // At most this many repeated values: 95 % of the sample distinct.
-    let repeats = values / 20;
+    let rows = sample.len();
     match sample.data_type() {
-        DataType::Utf8 => distinct(sample.as_string::<i32>().iter().flatten().map(str::as_bytes), repeats),
-        DataType::LargeUtf8 => distinct(sample.as_string::<i64>().iter().flatten().map(str::as_bytes), repeats),
-        DataType::Utf8View => distinct(sample.as_string_view().iter().flatten().map(str::as_bytes), repeats),
-        DataType::Binary => distinct(sample.as_binary::<i32>().iter().flatten(), repeats),
-        DataType::LargeBinary => distinct(sample.as_binary::<i64>().iter().flatten(), repeats),
-        DataType::BinaryView => distinct(sample.as_binary_view().iter().flatten(), repeats),
-        DataType::FixedSizeBinary(_) => distinct(sample.as_fixed_size_binary().iter().flatten(), repeats),
+        DataType::Utf8 => overflows(sample.as_string::<i32>().iter().flatten().map(str::as_bytes), None, rows),
+        DataType::LargeUtf8 => overflows(sample.as_string::<i64>().iter().flatten().map(str::as_bytes), None, rows),
+        DataType::Utf8View => overflows(sample.as_string_view().iter().flatten().map(str::as_bytes), None, rows),
+        DataType::Binary => overflows(sample.as_binary::<i32>().iter().flatten(), None, rows),
+        DataType::LargeBinary => overflows(sample.as_binary::<i64>().iter().flatten(), None, rows),
+        DataType::BinaryView => overflows(sample.as_binary_view().iter().flatten(), None, rows),
+        DataType::FixedSizeBinary(width) => {
+            overflows(sample.as_fixed_size_binary().iter().flatten(), usize::try_from(*width).ok(), rows)
+        }
         kind if kind.is_primitive() => {
             let Some(width) = kind.primitive_width() else { return false };
             let data = sample.to_data();
             let bytes = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + data.len()) * width];
-            distinct(
-                bytes.chunks_exact(width).enumerate().filter(|(row, _)| sample.is_valid(*row)).map(|(_, v)| v),
-                repeats,
-            )
+            let values = bytes.chunks_exact(width).enumerate().filter(|(row, _)| sample.is_valid(*row));
+            overflows(values.map(|(_, v)| v), Some(parquet_width(kind, width)), rows)
         }
         _ => false,
     }
 }
 
-/// Whether no more than `repeats` of the values repeat an earlier one. It stops at the first
-/// repeat too many, so a column of few values is judged from its first few hundred: every file a
-/// job opens judges every column.
-fn distinct<'a>(values: impl Iterator<Item = &'a [u8]>, repeats: usize) -> bool {
-    let mut seen = HashSet::new();
-    let mut repeated = 0;
-    for value in values {
-        if !seen.insert(value) {
-            repeated += 1;
-            if repeated > repeats {
-                return false;
+/// The bytes of one value of a primitive Arrow type in a Parquet dictionary: 8- and 16-bit
+/// integers are INT32, decimals of up to 9 and 18 digits INT32 and INT64.
+fn parquet_width(kind: &DataType, arrow_width: usize) -> usize {
+    match kind {
+        DataType::Decimal128(precision, _) | DataType::Decimal256(precision, _) if *precision <= 9 => 4,
+        DataType::Decimal128(precision, _) | DataType::Decimal256(precision, _) if *precision <= 18 => 8,
+        _ => arrow_width.max(4),
+    }
+}
+
+/// Whether the distinct values of a row group, estimated from `values` (the non-null values of
+/// the first `rows` rows), would take more than [`DICTIONARY_PAGE_LIMIT`] bytes in a dictionary
+/// page. `width` is a value's size there, or None for a byte array (its length and 4).
+///
+/// The number of distinct values is Chao1's estimate from the values seen once and twice (Chao,
+/// 1984): a domain much larger than the sample leaves mostly values seen once, a bounded one
+/// values seen again. A row group cannot hold more distinct values than the sample's share of
+/// distinct values in [`ROW_GROUP_ROWS`] rows.
+fn overflows<'a>(values: impl Iterator<Item = &'a [u8]>, width: Option<usize>, rows: usize) -> bool {
+    let mut counts: HashMap<&[u8], u32> = HashMap::with_capacity(SAMPLE_MIN);
+    let mut seen = 0;
+    let judge = |counts: &HashMap<&[u8], u32>, rows: usize| {
+        let (mut once, mut twice, mut bytes) = (0usize, 0usize, 0usize);
+        for (value, count) in counts {
+            match count {
+                1 => once += 1,
+                2 => twice += 1,
+                _ => {}
             }
+            bytes += width.unwrap_or(value.len() + 4);
+        }
+        let distinct = counts.len() as f64;
+        let (once, twice) = (once as f64, twice as f64);
+        let chao1 =
+            if twice > 0.0 { distinct + once * once / (2.0 * twice) } else { distinct + once * (once - 1.0) / 2.0 };
+        let in_row_group = chao1.min(ROW_GROUP_ROWS as f64 * distinct / rows as f64);
+        in_row_group * (bytes as f64 / distinct)
+    };
+    for value in values {
+        *counts.entry(value).or_insert(0) += 1;
+        seen += 1;
+        // A small domain is told after the first values: its dictionary clearly fits.
+        if seen == SAMPLE_MIN && judge(&counts, seen) < DICTIONARY_PAGE_LIMIT as f64 / 4.0 {
+            return false;
         }
     }
-    true
+    judge(&counts, rows) > DICTIONARY_PAGE_LIMIT as f64
 }
 
 /// The bytes a file being written holds before it goes to the store in parts, on a local
@@ -283,7 +321,9 @@ pub async fn parquet_row_count(warehouse: &Warehouse, relative_path: &str, size:
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, BooleanArray, Date32Array, Int64Array, RecordBatch, StringArray};
+    use arrow::array::{
+        ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    };
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;
     use parquet::schema::types::ColumnPath;
@@ -306,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn nearly_unique_columns_are_written_without_a_dictionary() {
+    fn columns_whose_dictionary_would_overflow_are_written_without_one() {
         let properties = properties_for(&batch());
         let dictionary = |column: &str| properties.dictionary_enabled(&ColumnPath::from(column));
         assert!(!dictionary("id"), "unique text");
@@ -317,14 +357,37 @@ mod tests {
         // Too few rows to judge: everything keeps the default.
         let short = properties_for(&batch().slice(0, 500));
         assert!(short.dictionary_enabled(&ColumnPath::from("id")));
-        // The line is 95 % distinct: of 4,000 values, 200 repeats is nearly unique, 201 is not.
-        let repeating = |repeats: i64| -> ArrayRef {
-            Arc::new(Int64Array::from_iter_values((0..4000).map(|i| i.min(3999 - repeats))))
-        };
-        let edge = RecordBatch::try_from_iter([("in", repeating(200)), ("out", repeating(201))]).unwrap();
-        let properties = properties_for(&edge);
-        assert!(!properties.dictionary_enabled(&ColumnPath::from("in")));
-        assert!(properties.dictionary_enabled(&ColumnPath::from("out")));
+    }
+
+    #[test]
+    fn a_domain_s_size_is_told_from_the_values_seen_once_and_twice() {
+        // 8,192 draws from a domain of `size` values, the same draws on every run.
+        let draws = |size: u64| (0..8192u64).map(move |i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) % size);
+        let int32 = |size: u64| -> ArrayRef { Arc::new(Int32Array::from_iter_values(draws(size).map(|v| v as i32))) };
+        let int64 = |size: u64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(draws(size).map(|v| v as i64))) };
+        // Amounts: a third of the customers spent nothing, the rest mostly differ.
+        let amounts: ArrayRef = Arc::new(
+            Decimal128Array::from_iter_values((0..8192i128).map(|i| if i % 3 == 0 { 0 } else { i * 7919 % 1_000_003 }))
+                .with_precision_and_scale(12, 2)
+                .unwrap(),
+        );
+        let names: ArrayRef = Arc::new(StringArray::from_iter_values(draws(400).map(|v| format!("name {v}"))));
+        let batch = RecordBatch::try_from_iter([
+            ("day_counts", int32(3_650)),
+            ("birth_dates", int32(29_000)),
+            ("large_domain", int64(100_000)),
+            ("amounts", amounts),
+            ("names", names),
+        ])
+        .unwrap();
+        let properties = properties_for(&batch);
+        let dictionary = |column: &str| properties.dictionary_enabled(&ColumnPath::from(column));
+        // Most of a sample of 29,000 dates differ, yet their dictionary fits: 116 KB.
+        assert!(dictionary("day_counts"));
+        assert!(dictionary("birth_dates"));
+        assert!(!dictionary("large_domain"), "100,000 values of 8 bytes outgrow 256 KiB");
+        assert!(!dictionary("amounts"), "a repeated zero does not make a dictionary fit");
+        assert!(dictionary("names"));
     }
 
     #[tokio::test]

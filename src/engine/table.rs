@@ -33,6 +33,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion_datasource::compute_all_files_statistics;
 
+use crate::catalog::files::ROW_GROUP_ROWS;
 use crate::catalog::manifest::ManifestStats;
 use crate::catalog::state::{PartitionState, Snapshot, TableLog, TableState};
 use crate::catalog::table::TableDef;
@@ -163,16 +164,60 @@ impl RegistryTable {
     }
 }
 
-/// Spreads files over at most `groups` groups, balancing bytes.
-fn group_files(mut files: Vec<PartitionedFile>, groups: usize) -> Vec<FileGroup> {
-    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
-    let mut buckets: Vec<(u64, Vec<PartitionedFile>)> = (0..groups.max(1)).map(|_| (0, Vec::new())).collect();
-    for file in files {
-        let lightest = buckets.iter_mut().min_by_key(|(bytes, _)| *bytes).expect("at least one group");
-        lightest.0 += file.object_meta.size;
-        lightest.1.push(file);
+/// A file of more rows than a row group glaux writes, as byte ranges of about a row group each
+/// (DataFusion reads a row group in the range its middle falls in). Partitions that run out of
+/// work take the next unread piece from their siblings ("work stealing"), so with pieces rather
+/// than whole files they finish within a row group of each other, not a file. Each piece carries
+/// its share of the file's row count, and the shares add up to it, so `count(*)` is still
+/// answered from metadata.
+fn row_group_pieces(file: PartitionedFile) -> Vec<PartitionedFile> {
+    let rows = file.statistics.as_ref().and_then(|s| s.num_rows.get_value().copied());
+    let (Some(rows), None) = (rows, &file.range) else { return vec![file] };
+    let pieces = rows.div_ceil(ROW_GROUP_ROWS).max(1);
+    if pieces == 1 {
+        return vec![file];
     }
-    buckets.into_iter().filter(|(_, f)| !f.is_empty()).map(|(_, f)| FileGroup::new(f)).collect()
+    let size = file.object_meta.size;
+    let statistics = file.statistics.clone().expect("a file with a row count has statistics");
+    (0..pieces)
+        .map(|piece| {
+            let bound = |piece: usize| (size as u128 * piece as u128 / pieces as u128) as i64;
+            let share = |piece: usize| rows * piece / pieces;
+            let mut piece_statistics = statistics.as_ref().clone();
+            piece_statistics.num_rows = Precision::Exact(share(piece + 1) - share(piece));
+            piece_statistics.total_byte_size = Precision::Inexact((bound(piece + 1) - bound(piece)) as usize);
+            // A column's bounds and null count hold for the file, not exactly for a piece.
+            piece_statistics.column_statistics =
+                piece_statistics.column_statistics.into_iter().map(|c| c.to_inexact()).collect();
+            file.clone().with_range(bound(piece), bound(piece + 1)).with_statistics(Arc::new(piece_statistics))
+        })
+        .collect()
+}
+
+/// Spreads files (or their pieces), in their order, over at most `groups` groups of about
+/// equal bytes, each a run of consecutive files. Partitions then read the table's partitions
+/// one after another, and a file's pieces in order, also when they take work from each other
+/// (all take it from the front of one queue of the groups' files): a job writing the same
+/// partitioning keeps one or two files open, not every partition's.
+fn group_files(files: Vec<PartitionedFile>, groups: usize) -> Vec<FileGroup> {
+    let total: u64 = files.iter().map(|f| f.effective_size()).sum();
+    let groups = groups.max(1) as u64;
+    let mut runs: Vec<Vec<PartitionedFile>> = Vec::new();
+    let mut before = 0u64;
+    for file in files {
+        // The group the middle of this file's bytes falls in.
+        let middle = before + file.effective_size() / 2;
+        let group = match total {
+            0 => 0,
+            _ => (u128::from(middle) * u128::from(groups) / u128::from(total)) as usize,
+        };
+        before += file.effective_size();
+        match runs.len() > group {
+            true => runs.last_mut().expect("a run").push(file),
+            false => runs.push(vec![file]),
+        }
+    }
+    runs.into_iter().map(FileGroup::new).collect()
 }
 
 #[async_trait]
@@ -253,7 +298,11 @@ pub async fn scan_files(
     limit: Option<usize>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let target = session.config().target_partitions();
-    let (groups, statistics) = compute_all_files_statistics(group_files(files, target), schema, true, false)?;
+    let pieces = match target {
+        1 => files,
+        _ => files.into_iter().flat_map(row_group_pieces).collect(),
+    };
+    let (groups, statistics) = compute_all_files_statistics(group_files(pieces, target), schema, true, false)?;
     let format = ParquetFormat::default().with_options(session.table_options().parquet.clone());
     let source = format.file_source(table_schema);
     let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(warehouse.store_url())?, source)
@@ -263,4 +312,69 @@ pub async fn scan_files(
         .with_limit(limit)
         .build();
     format.create_physical_plan(session, config).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::common::stats::Precision;
+    use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
+    use datafusion::datasource::listing::PartitionedFile;
+
+    use super::{ROW_GROUP_ROWS, group_files, row_group_pieces};
+
+    fn file(size: u64, rows: usize) -> PartitionedFile {
+        let mut stats = Statistics::new_unknown(&arrow::datatypes::Schema::empty());
+        stats.num_rows = Precision::Exact(rows);
+        stats.column_statistics = vec![ColumnStatistics {
+            min_value: Precision::Exact(ScalarValue::Int32(Some(1))),
+            ..ColumnStatistics::new_unknown()
+        }];
+        PartitionedFile::new(format!("f{size}.parquet"), size).with_statistics(Arc::new(stats))
+    }
+
+    #[test]
+    fn a_file_of_several_row_groups_is_read_in_pieces_whose_rows_add_up() {
+        let rows = 4 * ROW_GROUP_ROWS + 1_000;
+        let pieces = row_group_pieces(file(10_000_003, rows));
+        assert_eq!(pieces.len(), 5);
+        let ranges: Vec<_> = pieces.iter().map(|p| p.range.clone().expect("a piece has a range")).collect();
+        assert_eq!(ranges[0].start, 0);
+        assert_eq!(ranges[4].end, 10_000_003);
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start), "the pieces cover the file once: {ranges:?}");
+        let counts: Vec<usize> =
+            pieces.iter().map(|p| *p.statistics.as_ref().unwrap().num_rows.get_value().unwrap()).collect();
+        assert_eq!(counts.iter().sum::<usize>(), rows, "count(*) from metadata stays exact");
+        assert!(pieces.iter().all(|p| p.statistics.as_ref().unwrap().num_rows.is_exact() == Some(true)));
+        // A column's bounds hold for the file, not exactly for a piece.
+        let min = &pieces[2].statistics.as_ref().unwrap().column_statistics[0].min_value;
+        assert_eq!(min, &Precision::Inexact(ScalarValue::Int32(Some(1))));
+
+        // One row group's worth, a file without a row count, a range already set: left whole.
+        assert_eq!(row_group_pieces(file(1_000, ROW_GROUP_ROWS)).len(), 1);
+        assert_eq!(row_group_pieces(PartitionedFile::new("x.parquet", 1 << 30)).len(), 1);
+        assert_eq!(row_group_pieces(file(1_000, rows).with_range(0, 500)).len(), 1);
+    }
+
+    #[test]
+    fn groups_are_runs_of_consecutive_files_of_about_equal_bytes() {
+        let files: Vec<_> = [5, 1, 1, 1, 1, 1].iter().map(|mb| file(mb * 1_000_000, 10)).collect();
+        let names = |groups: &[datafusion::datasource::physical_plan::FileGroup]| -> Vec<Vec<String>> {
+            groups.iter().map(|g| g.iter().map(|f| f.object_meta.location.to_string()).collect()).collect()
+        };
+        let two = group_files(files.clone(), 2);
+        assert_eq!(names(&two), [vec!["f5000000.parquet"], vec!["f1000000.parquet"; 5]]);
+        // More groups than files: one file each, in order; no empty groups.
+        assert_eq!(group_files(files[1..3].to_vec(), 8).len(), 2);
+        assert_eq!(group_files(files.clone(), 1).len(), 1);
+        assert!(group_files(Vec::new(), 2).is_empty());
+
+        // A file's pieces stay in order, split between the groups in the middle.
+        let pieces = row_group_pieces(file(10_000_000, 4 * ROW_GROUP_ROWS));
+        let groups = group_files(pieces, 2);
+        let starts: Vec<Vec<i64>> =
+            groups.iter().map(|g| g.iter().map(|f| f.range.as_ref().unwrap().start).collect()).collect();
+        assert_eq!(starts, [vec![0, 2_500_000], vec![5_000_000, 7_500_000]]);
+    }
 }

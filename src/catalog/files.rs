@@ -68,8 +68,9 @@ fn properties_builder() -> WriterPropertiesBuilder {
 /// dictionary turned off for the columns whose dictionary would outgrow its page
 /// ([`DICTIONARY_PAGE_LIMIT`]) within a row group, as far as their first values tell: ids, phone
 /// numbers, line numbers, amounts and ratios. Such a column is written plain from the overflow
-/// on anyway, so interning its values until then only costs time (the feature job's amounts and
-/// ratios, 3 % of its CPU), and until it overflows the dictionary holds up to 256 KiB per open
+/// on anyway, so interning its values until then only costs time (for the feature job's amounts
+/// and ratios, 1 % of its instructions, and its files came out 4 % smaller written plain), and
+/// until it overflows the dictionary holds up to 256 KiB per open
 /// column, which ends the row groups of a job writing many partitions early. Columns from a
 /// bounded domain keep it even when a sample's values mostly differ (dates, ages, day counts):
 /// their dictionary fits, and its indices are narrower than the values.
@@ -148,7 +149,8 @@ fn parquet_width(kind: &DataType, arrow_width: usize) -> usize {
 fn overflows<'a>(values: impl Iterator<Item = &'a [u8]>, width: Option<usize>, rows: usize) -> bool {
     let mut counts: HashMap<&[u8], u32> = HashMap::with_capacity(SAMPLE_MIN);
     let mut seen = 0;
-    let judge = |counts: &HashMap<&[u8], u32>, rows: usize| {
+    // The estimated bytes of a row group's dictionary, `rows` being the rows the values came from.
+    let dictionary_bytes = |counts: &HashMap<&[u8], u32>, rows: usize| {
         let (mut once, mut twice, mut bytes) = (0usize, 0usize, 0usize);
         for (value, count) in counts {
             match count {
@@ -169,11 +171,11 @@ fn overflows<'a>(values: impl Iterator<Item = &'a [u8]>, width: Option<usize>, r
         *counts.entry(value).or_insert(0) += 1;
         seen += 1;
         // A small domain is told after the first values: its dictionary clearly fits.
-        if seen == SAMPLE_MIN && judge(&counts, seen) < DICTIONARY_PAGE_LIMIT as f64 / 4.0 {
+        if seen == SAMPLE_MIN && dictionary_bytes(&counts, seen) < DICTIONARY_PAGE_LIMIT as f64 / 4.0 {
             return false;
         }
     }
-    judge(&counts, rows) > DICTIONARY_PAGE_LIMIT as f64
+    dictionary_bytes(&counts, rows) > DICTIONARY_PAGE_LIMIT as f64
 }
 
 /// The bytes a file being written holds before it goes to the store in parts, on a local

@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Int64Type};
 use datafusion::common::{Result, exec_datafusion_err, exec_err, plan_err};
 use regex::Regex;
 
-use super::{Args, Scalar, all_text, arity, is_integer, is_text, returns, text_type};
+use super::{Args, Scalar, Text, all_text, arity, is_integer, is_text, returns, text_type};
 
 fn text_list() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
@@ -421,6 +421,9 @@ fn regexp_replace(args: &Args, _: &DataType) -> Result<ArrayRef> {
     if args.len() == 4 {
         patterns.prefix = flags_prefix(args)?;
     }
+    if let Some(class) = removed_class(args, patterns.prefix)? {
+        return Ok(remove_class(&text, args.rows, &class));
+    }
     let mut out = StringBuilder::new();
     // The last (pattern, replacement) translated to Rust's syntax, reused while they repeat.
     let mut translated: Option<(String, String, String)> = None;
@@ -442,6 +445,90 @@ fn regexp_replace(args: &Args, _: &DataType) -> Result<ArrayRef> {
         out.append_value(regex.replace_all(s, rust));
     }
     Ok(Arc::new(out.finish()))
+}
+
+/// The class of ASCII characters a call removes, when its pattern is a constant bracket class
+/// of ASCII characters and ranges (`[^0-9+]`, `[-() .]`) and its replacement is a constant empty
+/// text: stripping characters, as phone and id normalisation does, needs no regular expression.
+fn removed_class(args: &Args, prefix: &str) -> Result<Option<AsciiClass>> {
+    let removes = args.len() < 3 || args.constant_text(2)? == Some(Some(""));
+    Ok(match (removes && prefix.is_empty(), args.constant_text(1)?) {
+        (true, Some(Some(pattern))) => AsciiClass::parse(pattern),
+        _ => None,
+    })
+}
+
+/// A bracket class of ASCII characters: the bytes it lists, and whether it is negated.
+#[derive(Debug, PartialEq)]
+struct AsciiClass {
+    listed: [bool; 128],
+    negated: bool,
+}
+
+impl AsciiClass {
+    /// `[...]` or `[^...]` of letters, digits, ranges between them and punctuation that means
+    /// itself inside a class in Java and Rust alike (a `-` first or last); None for anything
+    /// else (escapes, nested classes, `&&`), which goes to the regular expression engine.
+    fn parse(pattern: &str) -> Option<AsciiClass> {
+        let inner = pattern.strip_prefix('[')?.strip_suffix(']')?;
+        let (negated, inner) = match inner.strip_prefix('^') {
+            Some(rest) => (true, rest),
+            None => (false, inner),
+        };
+        let chars: Vec<char> = inner.chars().collect();
+        let plain = |c: char| c.is_ascii_alphanumeric() || " +.,_@()*?$|/:;!#%='\"~<>{}`".contains(c);
+        let mut listed = [false; 128];
+        let mut i = 0;
+        while i < chars.len() {
+            let first = chars[i];
+            let dash = first == '-' && (i == 0 || i == chars.len() - 1);
+            if !plain(first) && !dash {
+                return None;
+            }
+            match chars.get(i + 1..i + 3) {
+                Some(['-', last]) if !dash => {
+                    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() || *last < first {
+                        return None;
+                    }
+                    (first as u8..=*last as u8).for_each(|b| listed[usize::from(b)] = true);
+                    i += 3;
+                }
+                _ => {
+                    listed[first as usize] = true;
+                    i += 1;
+                }
+            }
+        }
+        (!chars.is_empty()).then_some(AsciiClass { listed, negated })
+    }
+
+    /// Whether byte `b` of a UTF-8 text is removed. A negated class removes every non-ASCII
+    /// character (all its bytes are at least 0x80), a plain one none; a multi-byte character
+    /// holds no ASCII byte, so removing bytes removes whole characters.
+    fn removes(&self, b: u8) -> bool {
+        let listed = b < 128 && self.listed[usize::from(b)];
+        listed != self.negated
+    }
+}
+
+/// `regexp_replace(text, class, '')` for every row: the text without the class's characters.
+fn remove_class(text: &Text<'_>, rows: usize, class: &AsciiClass) -> ArrayRef {
+    let mut out = StringBuilder::new();
+    let mut kept = Vec::new();
+    for row in 0..rows {
+        let Some(s) = text.get(row) else {
+            out.append_null();
+            continue;
+        };
+        if !s.bytes().any(|b| class.removes(b)) {
+            out.append_value(s);
+            continue;
+        }
+        kept.clear();
+        kept.extend(s.bytes().filter(|b| !class.removes(*b)));
+        out.append_value(std::str::from_utf8(&kept).expect("removing ASCII bytes or whole characters keeps UTF-8"));
+    }
+    Arc::new(out.finish())
 }
 
 /// The optional fourth argument of `regexp_replace` in DataFusion's and PostgreSQL's form
@@ -609,6 +696,8 @@ mod tests {
         assert_eq!(value("SELECT regexp_extract_all('1a 2b 14m', '\\d+')").await, "[1, 2, 14]");
         assert_eq!(value("SELECT regexp_extract_all('1a 2b 14m', '(\\d+)([a-z]+)', 2)").await, "[a, b, m]");
         assert_eq!(value("SELECT regexp_replace('1a 2b 14m', '\\d+[ab] ')").await, "14m");
+        assert_eq!(value("SELECT regexp_replace('+1 (555) 010-9999', '[^0-9+]', '', 'g')").await, "+15550109999");
+        assert_eq!(value("SELECT regexp_replace('a-b c', '[- ]')").await, "abc");
         assert_eq!(value("SELECT regexp_replace('1a 2b 14m', '(\\d+)([ab]) ', '3c$2 ')").await, "3ca 3cb 14m");
         assert_eq!(value("SELECT regexp_replace('a.b', '\\.', '\\$')").await, "a$b");
         assert_eq!(value("SELECT regexp_replace('+49 (30) 12', '[^0-9+]', '', 'g')").await, "+493012");
@@ -634,5 +723,30 @@ mod tests {
         assert_eq!(value(&format!("SELECT url_extract_fragment({url})")).await, "frag");
         assert_eq!(value(&format!("SELECT url_extract_parameter({url}, 'b')")).await, "x y");
         assert_eq!(value("SELECT url_extract_host('not a url')").await, "NULL");
+    }
+
+    #[test]
+    fn removing_a_class_of_ascii_characters_agrees_with_the_regular_expression() {
+        let texts = ["+1 (555) 010-9999", "", "ünïcödé 12\n34", "日本 03-1234", "a\u{1F600}b-c_d", "---", "[]^\\"];
+        let classes =
+            ["[^0-9+]", "[0-9]", "[-() .]", "[^a-z]", "[a-cx-z_]", "[^-]", "[ -]", "[.$*?{}|]", "[^A-Za-z0-9]"];
+        for pattern in classes {
+            let class = AsciiClass::parse(pattern).unwrap_or_else(|| panic!("{pattern} is a plain class"));
+            let regex = Regex::new(pattern).unwrap();
+            let array: ArrayRef =
+                Arc::new(arrow::array::StringArray::from(texts.iter().map(|t| Some(*t)).collect::<Vec<_>>()));
+            let text = Text::new(&array, false).unwrap();
+            let fast = remove_class(&text, texts.len(), &class);
+            for (row, t) in texts.iter().enumerate() {
+                assert_eq!(fast.as_string::<i32>().value(row), regex.replace_all(t, ""), "{pattern} on {t:?}");
+            }
+        }
+        // Escapes, nested classes, intersections, a reversed range, a dash inside, case flags:
+        // the regular expression engine's.
+        for pattern in
+            ["[\\d]", "[^\\s]", "[a-z&&[^x]]", "[[:alpha:]]", "[z-a]", "[a-c-e]", "[]", "[^]", "a[0-9]", "[0-9]+"]
+        {
+            assert_eq!(AsciiClass::parse(pattern), None, "{pattern}");
+        }
     }
 }

@@ -171,14 +171,13 @@ impl RegistryTable {
 /// its share of the file's row count, and the shares add up to it, so `count(*)` is still
 /// answered from metadata.
 fn row_group_pieces(file: PartitionedFile) -> Vec<PartitionedFile> {
-    let rows = file.statistics.as_ref().and_then(|s| s.num_rows.get_value().copied());
-    let (Some(rows), None) = (rows, &file.range) else { return vec![file] };
+    let (Some(statistics), None) = (file.statistics.clone(), &file.range) else { return vec![file] };
+    let Some(&rows) = statistics.num_rows.get_value() else { return vec![file] };
     let pieces = rows.div_ceil(ROW_GROUP_ROWS).max(1);
     if pieces == 1 {
         return vec![file];
     }
     let size = file.object_meta.size;
-    let statistics = file.statistics.clone().expect("a file with a row count has statistics");
     (0..pieces)
         .map(|piece| {
             let bound = |piece: usize| (size as u128 * piece as u128 / pieces as u128) as i64;
